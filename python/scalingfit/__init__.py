@@ -1,0 +1,17 @@
+"""scalingfit: fast, honest scaling-law fits with a Rust core.
+
+Quick tour::
+
+    import scalingfit as sf
+    fit = sf.fit("chinchilla", {"N": n_params, "D": n_tokens}, y=loss)
+    fit.params, fit.stderr, fit.summary()
+    fit.predict({"N": 7e10, "D": 1.4e12})
+"""
+
+from . import _core
+from ._fit import FitResult, fit, forms
+from . import dimension
+
+__version__ = _core.__version__
+
+__all__ = ["fit", "forms", "FitResult", "dimension", "__version__"]

@@ -1,0 +1,1 @@
+"""Intrinsic dimension of data manifolds: exact kNN, the tile estimator, TwoNN and MLE."""

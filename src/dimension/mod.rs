@@ -1,0 +1,1 @@
+//! Exact k-nearest neighbours and intrinsic-dimension estimators (tile, TwoNN, MLE).

@@ -1,0 +1,1162 @@
+//! Levenberg-Marquardt on squared or Huber loss, multi-start, automatic starts by variable
+//! projection, and covariance estimates.
+//!
+//! Objective: `F(theta) = sum_i c_i rho(r_i)`, with `r_i = f_i - y_i` (linear target) or
+//! `r_i = ln f_i - ln y_i` (log target), `c_i` optional point weights, and
+//! `rho(r) = r^2/2` (l2) or Huber's `rho(r) = r^2/2 if |r| <= delta else delta (|r| - delta/2)`
+//! (the same as `scipy.special.huber(delta, r)`).
+//!
+//! Huber is handled by iteratively reweighted Gauss-Newton inside LM: the step solves
+//! `(J' C W J + lambda D) h = -J' C psi(r)` with `W = psi(r)/r`; the quadratic model with those
+//! weights majorises the Huber objective, so accepted steps always decrease F (Nielsen's
+//! damping update with the gain ratio measured on the true objective).
+//!
+//! Parameters flagged positive are fitted as `ln P` (the solver's internal coordinates).
+
+use crate::error::{Error, Result};
+use crate::expr::{Data, EvalWs, Formula};
+use rayon::prelude::*;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Loss {
+    L2,
+    Huber(f64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Linear,
+    Log,
+}
+
+/// Termination of one LM run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// relative decrease of the objective below ftol
+    Ftol = 0,
+    /// relative step below xtol
+    Xtol = 1,
+    /// gradient below gtol (includes an exactly zero objective)
+    Gtol = 2,
+    /// no step decreases the objective any further at machine precision
+    Stalled = 3,
+    /// iteration limit reached
+    MaxIter = 4,
+    /// the model is not finite (or not positive for a log target) at the start
+    Failed = 5,
+}
+
+impl Status {
+    pub fn converged(self) -> bool {
+        matches!(self, Status::Ftol | Status::Xtol | Status::Gtol | Status::Stalled)
+    }
+    pub fn message(self) -> &'static str {
+        match self {
+            Status::Ftol => "converged: relative reduction of the objective below ftol",
+            Status::Xtol => "converged: relative step size below xtol",
+            Status::Gtol => "converged: gradient below gtol",
+            Status::Stalled => "converged: no step decreases the objective at machine precision",
+            Status::MaxIter => "not converged: iteration limit (max_iter) reached",
+            Status::Failed => "failed: the model is not finite (or not positive, with target='log') at the start",
+        }
+    }
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct LmOptions {
+    pub max_iter: usize,
+    pub ftol: f64,
+    pub xtol: f64,
+    pub gtol: f64,
+}
+
+impl Default for LmOptions {
+    fn default() -> Self {
+        LmOptions {
+            max_iter: 500,
+            ftol: 1e-14,
+            xtol: 1e-12,
+            gtol: 1e-12,
+        }
+    }
+}
+
+/// The fixed part of a fitting problem: formula, loss, target, parameterisation and bounds.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub formula: Formula,
+    pub loss: Loss,
+    pub target: Target,
+    /// fitted as ln P
+    pub positive: Vec<bool>,
+    /// natural-space bounds (lower, upper); infinite for none
+    pub lower: Vec<f64>,
+    pub upper: Vec<f64>,
+    pub opts: LmOptions,
+}
+
+impl Setup {
+    pub fn new(formula: Formula, loss: Loss, target: Target, positive: Vec<bool>) -> Result<Setup> {
+        let p = formula.n_params();
+        if positive.len() != p {
+            return Err(Error::arg("positive", format!("expected {p} flags, got {}", positive.len())));
+        }
+        if let Loss::Huber(d) = loss {
+            if !(d > 0.0 && d.is_finite()) {
+                return Err(Error::arg("delta", format!("must be a positive finite number, got {d}")));
+            }
+        }
+        Ok(Setup {
+            formula,
+            loss,
+            target,
+            positive,
+            lower: vec![f64::NEG_INFINITY; p],
+            upper: vec![f64::INFINITY; p],
+            opts: LmOptions::default(),
+        })
+    }
+
+    pub fn n_params(&self) -> usize {
+        self.formula.n_params()
+    }
+
+    pub fn set_bounds(&mut self, lower: Vec<f64>, upper: Vec<f64>) -> Result<()> {
+        let p = self.n_params();
+        if lower.len() != p || upper.len() != p {
+            return Err(Error::arg("bounds", format!("expected {p} lower and upper bounds")));
+        }
+        for k in 0..p {
+            let name = &self.formula.param_names()[k];
+            if lower[k].is_nan() || upper[k].is_nan() || lower[k] >= upper[k] {
+                return Err(Error::arg(
+                    "bounds",
+                    format!("for '{name}' the lower bound must be below the upper bound (got {} >= {})", lower[k], upper[k]),
+                ));
+            }
+            if self.positive[k] && upper[k] <= 0.0 {
+                return Err(Error::arg(
+                    "bounds",
+                    format!("'{name}' is declared positive but its upper bound is {}", upper[k]),
+                ));
+            }
+        }
+        self.lower = lower;
+        self.upper = upper;
+        Ok(())
+    }
+
+    /// Natural -> internal coordinates.
+    pub fn to_internal(&self, nat: &[f64], out: &mut [f64]) {
+        for k in 0..nat.len() {
+            out[k] = if self.positive[k] { nat[k].ln() } else { nat[k] };
+        }
+    }
+    /// Internal -> natural coordinates.
+    pub fn to_natural(&self, th: &[f64], out: &mut [f64]) {
+        for k in 0..th.len() {
+            out[k] = if self.positive[k] { th[k].exp() } else { th[k] };
+        }
+    }
+    fn internal_bounds(&self) -> (Vec<f64>, Vec<f64>) {
+        let p = self.n_params();
+        let mut lo = vec![f64::NEG_INFINITY; p];
+        let mut hi = vec![f64::INFINITY; p];
+        for k in 0..p {
+            if self.positive[k] {
+                lo[k] = if self.lower[k] > 0.0 { self.lower[k].ln() } else { f64::NEG_INFINITY };
+                hi[k] = self.upper[k].ln();
+            } else {
+                lo[k] = self.lower[k];
+                hi[k] = self.upper[k];
+            }
+        }
+        (lo, hi)
+    }
+
+    /// Validate and transform the response: ln y for a log target.
+    pub fn prepare_y(&self, y: &[f64], n: usize) -> Result<Vec<f64>> {
+        if y.len() != n {
+            return Err(Error::arg("y", format!("has length {} but the data has {n} rows", y.len())));
+        }
+        crate::error::check_finite("y", y)?;
+        match self.target {
+            Target::Linear => Ok(y.to_vec()),
+            Target::Log => {
+                if let Some(i) = y.iter().position(|&v| v <= 0.0) {
+                    return Err(Error::arg(
+                        "y",
+                        format!("must be positive with target='log' but has {} at index {i}; use target='linear' for signed responses", y[i]),
+                    ));
+                }
+                Ok(y.iter().map(|v| v.ln()).collect())
+            }
+        }
+    }
+
+    pub fn check_weights(w: &[f64], n: usize) -> Result<()> {
+        if w.len() != n {
+            return Err(Error::arg("weights", format!("has length {} but the data has {n} rows", w.len())));
+        }
+        crate::error::check_finite("weights", w)?;
+        if let Some(i) = w.iter().position(|&v| v < 0.0) {
+            return Err(Error::arg("weights", format!("must be non-negative, got {} at index {i}", w[i])));
+        }
+        if !w.iter().any(|&v| v > 0.0) {
+            return Err(Error::arg("weights", "all weights are zero"));
+        }
+        Ok(())
+    }
+}
+
+/// Reusable buffers for one LM run (one per thread).
+#[derive(Debug, Default, Clone)]
+pub struct Workspace {
+    ev: EvalWs,
+    f: Vec<f64>,
+    jac: Vec<f64>,
+    r: Vec<f64>,
+    jr: Vec<f64>,
+    f2: Vec<f64>,
+    jac2: Vec<f64>,
+    r2: Vec<f64>,
+    jr2: Vec<f64>,
+    nat: Vec<f64>,
+    a: Vec<f64>,
+    m: Vec<f64>,
+    g: Vec<f64>,
+    h: Vec<f64>,
+    th_try: Vec<f64>,
+}
+
+/// Outcome of one LM run, in natural coordinates.
+#[derive(Debug, Clone)]
+pub struct LmResult {
+    pub params: Vec<f64>,
+    pub objective: f64,
+    pub status: Status,
+    pub n_iter: usize,
+    pub n_eval: usize,
+}
+
+impl LmResult {
+    fn failed(p: usize) -> LmResult {
+        LmResult {
+            params: vec![f64::NAN; p],
+            objective: f64::INFINITY,
+            status: Status::Failed,
+            n_iter: 0,
+            n_eval: 1,
+        }
+    }
+}
+
+#[inline]
+fn rho(loss: Loss, r: f64) -> f64 {
+    match loss {
+        Loss::L2 => 0.5 * r * r,
+        Loss::Huber(d) => {
+            let a = r.abs();
+            if a <= d {
+                0.5 * r * r
+            } else {
+                d * (a - 0.5 * d)
+            }
+        }
+    }
+}
+
+/// psi = rho'(r) and the IRLS weight psi/r.
+#[inline]
+fn psi_w(loss: Loss, r: f64) -> (f64, f64) {
+    match loss {
+        Loss::L2 => (r, 1.0),
+        Loss::Huber(d) => {
+            let a = r.abs();
+            if a <= d {
+                (r, 1.0)
+            } else {
+                (d * r.signum(), d / a)
+            }
+        }
+    }
+}
+
+/// Residuals (and their Jacobian w.r.t. internal coordinates) at internal `th`. Returns the
+/// objective, or +inf when the model is not finite / not positive for a log target.
+#[allow(clippy::too_many_arguments)]
+fn residuals(
+    s: &Setup,
+    data: &Data,
+    y: &[f64],
+    c: Option<&[f64]>,
+    th: &[f64],
+    ev: &mut EvalWs,
+    nat: &mut [f64],
+    f: &mut [f64],
+    r: &mut [f64],
+    jac: Option<&mut [f64]>,
+) -> f64 {
+    let n = data.n;
+    let p = th.len();
+    s.to_natural(th, nat);
+    let want = jac.is_some();
+    let mut jac = jac;
+    s.formula.eval(nat, data, ev, f, jac.as_deref_mut());
+    let mut obj = 0.0;
+    match s.target {
+        Target::Linear => {
+            for i in 0..n {
+                r[i] = f[i] - y[i];
+            }
+        }
+        Target::Log => {
+            for i in 0..n {
+                if !(f[i] > 0.0) {
+                    return f64::INFINITY;
+                }
+                r[i] = f[i].ln() - y[i];
+            }
+        }
+    }
+    match c {
+        None => {
+            for &ri in r.iter() {
+                obj += rho(s.loss, ri);
+            }
+        }
+        Some(c) => {
+            for i in 0..n {
+                obj += c[i] * rho(s.loss, r[i]);
+            }
+        }
+    }
+    if !obj.is_finite() {
+        return f64::INFINITY;
+    }
+    if want {
+        let jac = jac.unwrap();
+        for k in 0..p {
+            let col = &mut jac[k * n..(k + 1) * n];
+            let scale = if s.positive[k] { nat[k] } else { 1.0 };
+            match s.target {
+                Target::Linear => {
+                    if scale != 1.0 {
+                        col.iter_mut().for_each(|v| *v *= scale);
+                    }
+                }
+                Target::Log => {
+                    for i in 0..n {
+                        col[i] *= scale / f[i];
+                    }
+                }
+            }
+            if col.iter().any(|v| !v.is_finite()) {
+                return f64::INFINITY;
+            }
+        }
+    }
+    obj
+}
+
+/// Objective at natural parameters (no derivatives).
+pub fn objective(s: &Setup, data: &Data, y: &[f64], c: Option<&[f64]>, params: &[f64], ws: &mut Workspace) -> f64 {
+    let n = data.n;
+    let p = params.len();
+    let mut th = vec![0.0; p];
+    s.to_internal(params, &mut th);
+    ws.f.resize(n, 0.0);
+    ws.r.resize(n, 0.0);
+    ws.nat.resize(p, 0.0);
+    residuals(s, data, y, c, &th, &mut ws.ev, &mut ws.nat, &mut ws.f, &mut ws.r, None)
+}
+
+/// Cholesky solve of the p x p SPD system `m x = b` in place (m overwritten). False if not PD.
+fn chol_solve(m: &mut [f64], b: &mut [f64], p: usize) -> bool {
+    for j in 0..p {
+        let mut d = m[j * p + j];
+        for k in 0..j {
+            d -= m[j * p + k] * m[j * p + k];
+        }
+        if !(d > 0.0) || !d.is_finite() {
+            return false;
+        }
+        let d = d.sqrt();
+        m[j * p + j] = d;
+        for i in j + 1..p {
+            let mut v = m[i * p + j];
+            for k in 0..j {
+                v -= m[i * p + k] * m[j * p + k];
+            }
+            m[i * p + j] = v / d;
+        }
+    }
+    for i in 0..p {
+        let mut v = b[i];
+        for k in 0..i {
+            v -= m[i * p + k] * b[k];
+        }
+        b[i] = v / m[i * p + i];
+    }
+    for i in (0..p).rev() {
+        let mut v = b[i];
+        for k in i + 1..p {
+            v -= m[k * p + i] * b[k];
+        }
+        b[i] = v / m[i * p + i];
+    }
+    true
+}
+
+/// Invert a symmetric positive definite p x p matrix (row-major). None if singular.
+pub fn spd_inverse(a: &[f64], p: usize) -> Option<Vec<f64>> {
+    let scale: Vec<f64> = (0..p).map(|k| a[k * p + k].abs().sqrt()).collect();
+    if scale.iter().any(|&s| !(s > 0.0) || !s.is_finite()) {
+        return None;
+    }
+    let mut out = vec![0.0; p * p];
+    let mut m = vec![0.0; p * p];
+    for col in 0..p {
+        // equilibrate: inv(A) = S^-1 inv(S^-1 A S^-1) S^-1
+        for i in 0..p {
+            for j in 0..p {
+                m[i * p + j] = a[i * p + j] / (scale[i] * scale[j]);
+            }
+        }
+        let mut b = vec![0.0; p];
+        b[col] = 1.0;
+        if !chol_solve(&mut m, &mut b, p) {
+            return None;
+        }
+        for i in 0..p {
+            out[i * p + col] = b[i] / (scale[i] * scale[col]);
+        }
+    }
+    if out.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    Some(out)
+}
+
+/// Levenberg-Marquardt from natural start `start`. `y` is the prepared target (ln y for log).
+pub fn lm(
+    s: &Setup,
+    data: &Data,
+    y: &[f64],
+    c: Option<&[f64]>,
+    start: &[f64],
+    ws: &mut Workspace,
+) -> LmResult {
+    let n = data.n;
+    let p = s.n_params();
+    let o = &s.opts;
+    let (lo, hi) = s.internal_bounds();
+    let mut th = vec![0.0; p];
+    s.to_internal(start, &mut th);
+    for k in 0..p {
+        th[k] = th[k].clamp(lo[k], hi[k]);
+        if !th[k].is_finite() {
+            return LmResult::failed(p);
+        }
+    }
+    ws.f.resize(n, 0.0);
+    ws.r.resize(n, 0.0);
+    ws.f2.resize(n, 0.0);
+    ws.r2.resize(n, 0.0);
+    ws.jac.resize(n * p, 0.0);
+    ws.jac2.resize(n * p, 0.0);
+    ws.nat.resize(p, 0.0);
+    ws.a.resize(p * p, 0.0);
+    ws.m.resize(p * p, 0.0);
+    ws.g.resize(p, 0.0);
+    ws.h.resize(p, 0.0);
+    ws.th_try.resize(p, 0.0);
+    ws.jr.resize(n, 0.0);
+    ws.jr2.resize(n, 0.0);
+    let mut fval = residuals(s, data, y, c, &th, &mut ws.ev, &mut ws.nat, &mut ws.f, &mut ws.r, Some(&mut ws.jac));
+    let mut n_eval = 1;
+    if !fval.is_finite() {
+        return LmResult::failed(p);
+    }
+    let mut lambda = -1.0;
+    let mut nu = 2.0;
+    let mut status = Status::MaxIter;
+    let mut iter = 0;
+    let loss = s.loss;
+    'outer: while iter < o.max_iter {
+        iter += 1;
+        // weights and gradient
+        let a = &mut ws.a;
+        let g = &mut ws.g;
+        a.iter_mut().for_each(|v| *v = 0.0);
+        g.iter_mut().for_each(|v| *v = 0.0);
+        // ws.jr holds weights w_i c_i; psi_i c_i in ws.r2 (scratch)
+        for i in 0..n {
+            let (ps, w) = psi_w(loss, ws.r[i]);
+            let ci = c.map_or(1.0, |c| c[i]);
+            ws.jr[i] = w * ci;
+            ws.r2[i] = ps * ci;
+        }
+        let jac = &ws.jac;
+        for k in 0..p {
+            let ck = &jac[k * n..(k + 1) * n];
+            let mut gk = 0.0;
+            for i in 0..n {
+                gk += ck[i] * ws.r2[i];
+            }
+            g[k] = gk;
+            for l in 0..=k {
+                let cl = &jac[l * n..(l + 1) * n];
+                let mut acc = 0.0;
+                for i in 0..n {
+                    acc += ck[i] * ws.jr[i] * cl[i];
+                }
+                a[k * p + l] = acc;
+                a[l * p + k] = acc;
+            }
+        }
+        if fval <= f64::MIN_POSITIVE {
+            status = Status::Gtol;
+            break;
+        }
+        let gmax = (0..p).map(|k| g[k].abs() * th[k].abs().max(1.0)).fold(0.0, f64::max);
+        if gmax <= o.gtol * fval {
+            status = Status::Gtol;
+            break;
+        }
+        let dmax = (0..p).map(|k| a[k * p + k]).fold(0.0, f64::max);
+        if lambda < 0.0 {
+            lambda = 1e-3 * dmax.max(1e-300);
+        }
+        // inner loop: find an acceptable step
+        loop {
+            ws.m.copy_from_slice(&ws.a);
+            for k in 0..p {
+                let d = ws.a[k * p + k].max(1e-12 * dmax).max(1e-300);
+                ws.m[k * p + k] += lambda * d;
+                ws.h[k] = -ws.g[k];
+            }
+            if !chol_solve(&mut ws.m, &mut ws.h, p) {
+                lambda *= nu;
+                nu *= 2.0;
+                if lambda > 1e300 || !lambda.is_finite() {
+                    status = Status::Stalled;
+                    break 'outer;
+                }
+                continue;
+            }
+            for k in 0..p {
+                ws.th_try[k] = (th[k] + ws.h[k]).clamp(lo[k], hi[k]);
+                ws.h[k] = ws.th_try[k] - th[k];
+            }
+            // predicted decrease of the majorising quadratic model
+            let mut gh = 0.0;
+            let mut hah = 0.0;
+            for k in 0..p {
+                gh += ws.g[k] * ws.h[k];
+                let mut row = 0.0;
+                for l in 0..p {
+                    row += ws.a[k * p + l] * ws.h[l];
+                }
+                hah += ws.h[k] * row;
+            }
+            let pred = -(gh + 0.5 * hah);
+            let hnorm = ws.h.iter().map(|v| v * v).sum::<f64>().sqrt();
+            let thnorm = th.iter().map(|v| v * v).sum::<f64>().sqrt();
+            if !(pred > 0.0) || hnorm <= o.xtol * o.xtol * (thnorm + o.xtol) {
+                // no model decrease possible: at a (possibly constrained) stationary point
+                status = if hnorm <= o.xtol * (thnorm + o.xtol) { Status::Xtol } else { Status::Stalled };
+                break 'outer;
+            }
+            let fnew = residuals(
+                s, data, y, c, &ws.th_try, &mut ws.ev, &mut ws.nat, &mut ws.f2, &mut ws.r2, Some(&mut ws.jac2),
+            );
+            n_eval += 1;
+            let actual = fval - fnew;
+            let ratio = actual / pred;
+            if fnew.is_finite() && ratio > 1e-4 {
+                // accept
+                th.copy_from_slice(&ws.th_try);
+                std::mem::swap(&mut ws.f, &mut ws.f2);
+                std::mem::swap(&mut ws.r, &mut ws.r2);
+                std::mem::swap(&mut ws.jac, &mut ws.jac2);
+                let fold = fval;
+                fval = fnew;
+                lambda *= (1.0f64 / 3.0).max(1.0 - (2.0 * ratio - 1.0).powi(3));
+                nu = 2.0;
+                if actual <= o.ftol * fold && pred <= o.ftol * fold {
+                    status = Status::Ftol;
+                    break 'outer;
+                }
+                if hnorm <= o.xtol * (thnorm + o.xtol) {
+                    status = Status::Xtol;
+                    break 'outer;
+                }
+                break;
+            }
+            // reject
+            if fnew.is_finite() && actual >= 0.0 && actual <= o.ftol * fval && pred <= o.ftol * fval {
+                status = Status::Ftol;
+                break 'outer;
+            }
+            lambda *= nu;
+            nu *= 2.0;
+            if lambda > 1e300 || !lambda.is_finite() {
+                status = Status::Stalled;
+                break 'outer;
+            }
+        }
+    }
+    let mut params = vec![0.0; p];
+    s.to_natural(&th, &mut params);
+    LmResult {
+        params,
+        objective: fval,
+        status,
+        n_iter: iter,
+        n_eval,
+    }
+}
+
+/// Results of a multi-start fit.
+#[derive(Debug, Clone)]
+pub struct MultiFit {
+    pub best: LmResult,
+    pub best_index: usize,
+    /// objective and status of every start, in input order
+    pub objectives: Vec<f64>,
+    pub statuses: Vec<Status>,
+}
+
+/// Run `f` on a pool of `n_threads` threads (0 = rayon's global pool).
+pub fn with_threads<T: Send>(n_threads: usize, f: impl FnOnce() -> T + Send) -> Result<T> {
+    if n_threads == 0 {
+        return Ok(f());
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(n_threads)
+        .build()
+        .map_err(|e| Error::Numerical(format!("could not start a thread pool: {e}")))?;
+    Ok(pool.install(f))
+}
+
+/// LM from every start (in parallel); best by objective, ties broken by start order.
+pub fn multistart(
+    s: &Setup,
+    data: &Data,
+    y: &[f64],
+    c: Option<&[f64]>,
+    starts: &[Vec<f64>],
+) -> Result<MultiFit> {
+    if starts.is_empty() {
+        return Err(Error::arg("starts", "no starting points given"));
+    }
+    let p = s.n_params();
+    for (i, st) in starts.iter().enumerate() {
+        if st.len() != p {
+            return Err(Error::arg("starts", format!("start {i} has {} values, expected {p}", st.len())));
+        }
+    }
+    let results: Vec<LmResult> = starts
+        .par_iter()
+        .map_init(Workspace::default, |ws, st| lm(s, data, y, c, st, ws))
+        .collect();
+    let mut best = usize::MAX;
+    for (i, r) in results.iter().enumerate() {
+        if r.objective.is_finite() && (best == usize::MAX || r.objective < results[best].objective) {
+            best = i;
+        }
+    }
+    let objectives = results.iter().map(|r| r.objective).collect();
+    let statuses = results.iter().map(|r| r.status).collect();
+    if best == usize::MAX {
+        return Ok(MultiFit {
+            best: results.into_iter().next().unwrap(),
+            best_index: 0,
+            objectives,
+            statuses,
+        });
+    }
+    Ok(MultiFit {
+        best: results[best].clone(),
+        best_index: best,
+        objectives,
+        statuses,
+    })
+}
+
+/// Cartesian product of per-parameter value lists (first parameter varies slowest).
+pub fn grid(values: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let mut out: Vec<Vec<f64>> = vec![Vec::new()];
+    for vals in values {
+        let mut next = Vec::with_capacity(out.len() * vals.len());
+        for prefix in &out {
+            for &v in vals {
+                let mut q = prefix.clone();
+                q.push(v);
+                next.push(q);
+            }
+        }
+        out = next;
+    }
+    out
+}
+
+fn geomspace(a: f64, b: f64, k: usize) -> Vec<f64> {
+    if k == 1 {
+        return vec![(a * b).sqrt()];
+    }
+    let (la, lb) = (a.ln(), b.ln());
+    (0..k).map(|i| (la + (lb - la) * i as f64 / (k - 1) as f64).exp()).collect()
+}
+
+/// Candidate values for each nonlinear parameter, chosen from its role in the formula.
+fn nonlinear_grid(s: &Setup, data: &Data, nonlin: &[usize], max_points: usize) -> Vec<Vec<f64>> {
+    let f = &s.formula;
+    let exps = f.exponent_params();
+    let scales = f.scale_params();
+    let full: Vec<Vec<f64>> = nonlin
+        .iter()
+        .map(|&k| -> Vec<f64> {
+            if let Some(&(_, j, ratio)) = scales.iter().find(|t| t.0 == k) {
+                let col = &data.cols[j];
+                let mn = col.iter().fold(f64::INFINITY, |a, &b| a.min(b.abs())).max(1e-300);
+                let mx = col.iter().fold(0.0f64, |a, &b| a.max(b.abs())).max(mn);
+                let (a, b) = (mn / 100.0, mx * 1e4);
+                let v = geomspace(a, b, 9);
+                if ratio {
+                    v
+                } else {
+                    v.iter().rev().map(|x| 1.0 / x).collect()
+                }
+            } else if exps.contains(&k) {
+                vec![0.05, 0.1, 0.2, 0.35, 0.5, 0.8, 1.2, 2.0]
+            } else if s.positive[k] {
+                vec![0.05, 0.2, 0.5, 1.0, 2.0, 5.0]
+            } else {
+                vec![-1.0, -0.3, 0.0, 0.1, 0.3, 0.6, 1.0, 2.0]
+            }
+        })
+        .collect();
+    // respect bounds
+    let mut full: Vec<Vec<f64>> = full
+        .into_iter()
+        .zip(nonlin)
+        .map(|(v, &k)| {
+            let kept: Vec<f64> = v.iter().copied().filter(|&x| x >= s.lower[k] && x <= s.upper[k]).collect();
+            if kept.is_empty() {
+                let mid = if s.lower[k].is_finite() && s.upper[k].is_finite() {
+                    0.5 * (s.lower[k] + s.upper[k])
+                } else if s.lower[k].is_finite() {
+                    s.lower[k] + 1.0
+                } else {
+                    s.upper[k] - 1.0
+                };
+                vec![mid]
+            } else {
+                kept
+            }
+        })
+        .collect();
+    // thin until the product fits
+    loop {
+        let total: usize = full.iter().map(|v| v.len()).product();
+        if total <= max_points {
+            break;
+        }
+        let (imax, _) = full.iter().enumerate().max_by_key(|(_, v)| v.len()).unwrap();
+        let v = &full[imax];
+        if v.len() <= 2 {
+            break;
+        }
+        full[imax] = v.iter().step_by(2).copied().collect();
+    }
+    full
+}
+
+/// Automatic starts by variable projection: for every point of a grid over the nonlinear
+/// parameters, solve the linear parameters by (weighted) least squares, score the start by the
+/// true objective, and return the `keep` best distinct starts (natural coordinates).
+pub fn auto_starts(s: &Setup, data: &Data, y_raw: &[f64], y: &[f64], keep: usize) -> Vec<Vec<f64>> {
+    let f = &s.formula;
+    let p = f.n_params();
+    let lin = f.linear_params();
+    let nonlin: Vec<usize> = (0..p).filter(|k| !lin.contains(k)).collect();
+    let vals = nonlinear_grid(s, data, &nonlin, 20_000);
+    let combos = grid(&vals);
+    let n = data.n;
+    let scored: Vec<(f64, Vec<f64>)> = combos
+        .par_iter()
+        .map_init(
+            || (Workspace::default(), EvalWs::default(), vec![0.0; n], vec![0.0; n * p]),
+            |(ws, ev, fv, jac), combo| {
+                let mut theta = vec![0.0; p];
+                for (t, &k) in nonlin.iter().enumerate() {
+                    theta[k] = combo[t];
+                }
+                for &k in &lin {
+                    theta[k] = 0.0;
+                }
+                if !lin.is_empty() {
+                    f.eval(&theta, data, ev, fv, Some(jac));
+                    if let Some(sol) = solve_linear(s, &lin, fv, jac, y_raw, n) {
+                        for (t, &k) in lin.iter().enumerate() {
+                            theta[k] = sol[t];
+                        }
+                    } else {
+                        return (f64::INFINITY, theta);
+                    }
+                }
+                let obj = objective(s, data, y, None, &theta, ws);
+                (if obj.is_finite() { obj } else { f64::INFINITY }, theta)
+            },
+        )
+        .collect();
+    let mut order: Vec<usize> = (0..scored.len()).filter(|&i| scored[i].0.is_finite()).collect();
+    order.sort_by(|&a, &b| scored[a].0.partial_cmp(&scored[b].0).unwrap().then(a.cmp(&b)));
+    let mut out: Vec<Vec<f64>> = Vec::new();
+    for i in order {
+        let cand = &scored[i].1;
+        let distinct = out.iter().all(|o| {
+            o.iter().zip(cand).any(|(a, b)| (a - b).abs() > 1e-6 * (a.abs() + b.abs()).max(1e-12))
+        });
+        if distinct {
+            out.push(cand.clone());
+        }
+        if out.len() >= keep {
+            break;
+        }
+    }
+    if out.is_empty() {
+        // nothing finite on the grid: fall back to the grid centre
+        let mut theta = vec![1.0; p];
+        for (t, &k) in nonlin.iter().enumerate() {
+            theta[k] = vals[t][vals[t].len() / 2];
+        }
+        out.push(theta);
+    }
+    out
+}
+
+/// Least squares for the linear parameters given f at lin=0 (`fv`) and their Jacobian
+/// columns. Relative (1/y^2) weights for a log target. Positive parameters that come out
+/// non-positive are pinned at a small positive value and the rest re-solved.
+fn solve_linear(s: &Setup, lin: &[usize], fv: &[f64], jac: &[f64], y: &[f64], n: usize) -> Option<Vec<f64>> {
+    let m = lin.len();
+    let w: Vec<f64> = match s.target {
+        Target::Log => y.iter().map(|v| 1.0 / (v * v)).collect(),
+        Target::Linear => vec![1.0; n],
+    };
+    let ymax = y.iter().fold(0.0f64, |a, &b| a.max(b.abs())).max(1e-300);
+    let mut pinned = vec![None::<f64>; m];
+    for _round in 0..=m {
+        let free: Vec<usize> = (0..m).filter(|&t| pinned[t].is_none()).collect();
+        let q = free.len();
+        // residual target after removing pinned contributions
+        let mut rhs = vec![0.0; n];
+        for i in 0..n {
+            let mut v = y[i] - fv[i];
+            for t in 0..m {
+                if let Some(val) = pinned[t] {
+                    v -= val * jac[lin[t] * n + i];
+                }
+            }
+            rhs[i] = v;
+        }
+        let mut sol = vec![0.0; m];
+        if q > 0 {
+            let mut a = vec![0.0; q * q];
+            let mut b = vec![0.0; q];
+            for (u, &tu) in free.iter().enumerate() {
+                let cu = &jac[lin[tu] * n..(lin[tu] + 1) * n];
+                for i in 0..n {
+                    b[u] += w[i] * cu[i] * rhs[i];
+                }
+                for (v, &tv) in free.iter().enumerate().take(u + 1) {
+                    let cv = &jac[lin[tv] * n..(lin[tv] + 1) * n];
+                    let mut acc = 0.0;
+                    for i in 0..n {
+                        acc += w[i] * cu[i] * cv[i];
+                    }
+                    a[u * q + v] = acc;
+                    a[v * q + u] = acc;
+                }
+            }
+            let tr: f64 = (0..q).map(|u| a[u * q + u]).sum::<f64>().max(1e-300);
+            for u in 0..q {
+                a[u * q + u] += 1e-12 * tr / q as f64;
+            }
+            if !chol_solve(&mut a, &mut b, q) {
+                return None;
+            }
+            for (u, &t) in free.iter().enumerate() {
+                sol[t] = b[u];
+            }
+        }
+        for t in 0..m {
+            if let Some(v) = pinned[t] {
+                sol[t] = v;
+            }
+        }
+        let mut changed = false;
+        for t in 0..m {
+            let k = lin[t];
+            if pinned[t].is_none() && s.positive[k] && !(sol[t] > 0.0) {
+                let colmax = jac[k * n..(k + 1) * n].iter().fold(0.0f64, |a, &b| a.max(b.abs())).max(1e-300);
+                pinned[t] = Some(1e-3 * ymax / colmax);
+                changed = true;
+            }
+        }
+        if !changed {
+            for t in 0..m {
+                let k = lin[t];
+                sol[t] = sol[t].clamp(s.lower[k], s.upper[k]);
+                if s.positive[k] && !(sol[t] > 0.0) {
+                    sol[t] = 1e-300;
+                }
+            }
+            return sol.iter().all(|v| v.is_finite()).then_some(sol);
+        }
+    }
+    None
+}
+
+/// Covariance of the natural parameters at `params` (row-major p x p), or None when the
+/// information matrix is singular. l2: `s^2 (J'CJ)^-1` with `s^2 = 2F/(n-p)`. Huber: the
+/// sandwich `A^-1 B A^-1 * n/(n-p)` with `A = J'C W J` (IRLS weights `psi(r)/r`) and
+/// `B = J'C psi(r)^2 J` (Huber 1967 form with the IRLS bread, as in robust regression).
+pub fn covariance(s: &Setup, data: &Data, y: &[f64], c: Option<&[f64]>, params: &[f64]) -> Option<Vec<f64>> {
+    let n = data.n;
+    let p = params.len();
+    // Jacobian with respect to natural parameters: evaluate without the log transform
+    let mut nat_setup = s.clone();
+    nat_setup.positive = vec![false; p];
+    let mut ws = Workspace::default();
+    let (mut f, mut r, mut jac) = (vec![0.0; n], vec![0.0; n], vec![0.0; n * p]);
+    let mut nat = vec![0.0; p];
+    let obj = residuals(&nat_setup, data, y, c, params, &mut ws.ev, &mut nat, &mut f, &mut r, Some(&mut jac));
+    if !obj.is_finite() {
+        return None;
+    }
+    let n_eff: f64 = c.map_or(n as f64, |c| c.iter().sum());
+    if n_eff <= p as f64 {
+        return None;
+    }
+    let mut a = vec![0.0; p * p];
+    let mut b = vec![0.0; p * p];
+    for k in 0..p {
+        for l in 0..=k {
+            let (mut sa, mut sb) = (0.0, 0.0);
+            for i in 0..n {
+                let (ps, w) = psi_w(s.loss, r[i]);
+                let ci = c.map_or(1.0, |c| c[i]);
+                let jj = jac[k * n + i] * jac[l * n + i];
+                sa += ci * w * jj;
+                sb += ci * ps * ps * jj;
+            }
+            a[k * p + l] = sa;
+            a[l * p + k] = sa;
+            b[k * p + l] = sb;
+            b[l * p + k] = sb;
+        }
+    }
+    let ainv = spd_inverse(&a, p)?;
+    let dof = n_eff / (n_eff - p as f64);
+    let mut cov = vec![0.0; p * p];
+    match s.loss {
+        Loss::L2 => {
+            let s2 = 2.0 * obj / (n_eff - p as f64);
+            for v in 0..p * p {
+                cov[v] = s2 * ainv[v];
+            }
+        }
+        Loss::Huber(_) => {
+            // A^-1 B A^-1
+            let mut tmp = vec![0.0; p * p];
+            for i in 0..p {
+                for j in 0..p {
+                    tmp[i * p + j] = (0..p).map(|k| ainv[i * p + k] * b[k * p + j]).sum();
+                }
+            }
+            for i in 0..p {
+                for j in 0..p {
+                    cov[i * p + j] = dof * (0..p).map(|k| tmp[i * p + k] * ainv[k * p + j]).sum::<f64>();
+                }
+            }
+        }
+    }
+    cov.iter().all(|v| v.is_finite()).then_some(cov)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup(src: &str, vars: &[&str], loss: Loss, target: Target, pos: &[&str]) -> Setup {
+        let vars: Vec<String> = vars.iter().map(|s| s.to_string()).collect();
+        let f = Formula::new(src, &vars).unwrap();
+        let positive = f.param_names().iter().map(|n| pos.contains(&n.as_str())).collect();
+        Setup::new(f, loss, target, positive).unwrap()
+    }
+
+    #[test]
+    fn recovers_power_law_plus_constant_noiseless() {
+        let s = setup("E + A*x^-alpha", &["x"], Loss::L2, Target::Log, &["E", "A"]);
+        let xs: Vec<f64> = (0..30).map(|i| 1e6 * 1.5f64.powi(i)).collect();
+        let truth = [1.7, 400.0, 0.33];
+        let y: Vec<f64> = xs.iter().map(|x| truth[0] + truth[1] * x.powf(-truth[2])).collect();
+        let data = Data::new(&s.formula, vec![xs]).unwrap();
+        let yt = s.prepare_y(&y, data.n).unwrap();
+        let starts = auto_starts(&s, &data, &y, &yt, 8);
+        let fit = multistart(&s, &data, &yt, None, &starts).unwrap();
+        for k in 0..3 {
+            assert!((fit.best.params[k] - truth[k]).abs() <= 1e-8 * truth[k], "{:?}", fit.best.params);
+        }
+        assert!(fit.best.status.converged());
+    }
+
+    #[test]
+    fn huber_objective_decreases_monotonically_and_matches_definition() {
+        let s = setup("A*x^-alpha", &["x"], Loss::Huber(1e-3), Target::Log, &["A"]);
+        let xs: Vec<f64> = (1..50).map(|i| i as f64).collect();
+        let y: Vec<f64> = xs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| 3.0 * x.powf(-0.5) * (1.0 + 0.01 * ((i * 7919) % 13) as f64 / 13.0))
+            .collect();
+        let data = Data::new(&s.formula, vec![xs]).unwrap();
+        let yt = s.prepare_y(&y, data.n).unwrap();
+        let mut ws = Workspace::default();
+        let r = lm(&s, &data, &yt, None, &[1.0, 0.1], &mut ws);
+        let o = objective(&s, &data, &yt, None, &r.params, &mut ws);
+        assert_eq!(o, r.objective);
+        assert!(o < objective(&s, &data, &yt, None, &[1.0, 0.1], &mut ws));
+        assert!(r.status.converged(), "{:?}", r.status);
+    }
+
+    #[test]
+    fn failed_start_is_reported() {
+        let s = setup("a - x", &["x"], Loss::L2, Target::Log, &[]);
+        let data = Data::new(&s.formula, vec![vec![5.0, 6.0]]).unwrap();
+        let yt = s.prepare_y(&[1.0, 2.0], 2).unwrap();
+        let mut ws = Workspace::default();
+        let r = lm(&s, &data, &yt, None, &[0.0], &mut ws);
+        assert_eq!(r.status, Status::Failed);
+        assert!(!r.status.converged());
+    }
+
+    #[test]
+    fn covariance_matches_linear_regression() {
+        // y = a + b x with l2: cov = s^2 (X'X)^-1
+        let s = setup("a + b*x", &["x"], Loss::L2, Target::Linear, &[]);
+        let xs: Vec<f64> = (0..10).map(|i| i as f64).collect();
+        let y: Vec<f64> = xs.iter().enumerate().map(|(i, x)| 1.0 + 2.0 * x + if i % 2 == 0 { 0.1 } else { -0.1 }).collect();
+        let data = Data::new(&s.formula, vec![xs.clone()]).unwrap();
+        let yt = s.prepare_y(&y, 10).unwrap();
+        let mut ws = Workspace::default();
+        let r = lm(&s, &data, &yt, None, &[0.0, 0.0], &mut ws);
+        let cov = covariance(&s, &data, &yt, None, &r.params).unwrap();
+        let n = 10.0;
+        let sx: f64 = xs.iter().sum();
+        let sxx: f64 = xs.iter().map(|x| x * x).sum();
+        let rss = 2.0 * r.objective;
+        let s2 = rss / (n - 2.0);
+        let det = n * sxx - sx * sx;
+        assert!((cov[0] - s2 * sxx / det).abs() < 1e-10);
+        assert!((cov[3] - s2 * n / det).abs() < 1e-10);
+    }
+
+    #[test]
+    fn bounds_are_respected() {
+        let mut s = setup("a + b*x", &["x"], Loss::L2, Target::Linear, &[]);
+        s.set_bounds(vec![f64::NEG_INFINITY, 0.0], vec![f64::INFINITY, 1.0]).unwrap();
+        let xs: Vec<f64> = (0..10).map(|i| i as f64).collect();
+        let y: Vec<f64> = xs.iter().map(|x| 1.0 + 2.0 * x).collect();
+        let data = Data::new(&s.formula, vec![xs]).unwrap();
+        let yt = s.prepare_y(&y, 10).unwrap();
+        let r = lm(&s, &data, &yt, None, &[0.0, 0.5], &mut Workspace::default());
+        assert!((r.params[1] - 1.0).abs() < 1e-12);
+    }
+}
+
+/// Everything a fit reports (natural coordinates).
+#[derive(Debug, Clone)]
+pub struct FitReport {
+    pub multi: MultiFit,
+    /// covariance of the natural parameters (row-major), None if singular
+    pub cov: Option<Vec<f64>>,
+    /// residuals on the target scale at the optimum
+    pub residuals: Vec<f64>,
+    /// the starts that were run (natural coordinates)
+    pub starts: Vec<Vec<f64>>,
+    /// true when the starts were derived automatically
+    pub auto_starts: bool,
+}
+
+/// Validate inputs and run a complete fit: starts (given, or automatic by variable
+/// projection keeping `n_auto`), parallel multi-start LM, covariance, residuals.
+pub fn fit_full(
+    s: &Setup,
+    data: &Data,
+    y_raw: &[f64],
+    weights: Option<&[f64]>,
+    starts: Option<Vec<Vec<f64>>>,
+    n_auto: usize,
+) -> Result<FitReport> {
+    let p = s.n_params();
+    let y = s.prepare_y(y_raw, data.n)?;
+    if let Some(w) = weights {
+        Setup::check_weights(w, data.n)?;
+    }
+    let n_eff = weights.map_or(data.n, |w| w.iter().filter(|&&v| v > 0.0).count());
+    if n_eff < p {
+        return Err(Error::arg(
+            "y",
+            format!(
+                "{n_eff} data points cannot determine {p} parameters ({}); give at least {p} points",
+                s.formula.param_names().join(", ")
+            ),
+        ));
+    }
+    let auto = starts.is_none();
+    let starts = match starts {
+        Some(st) => {
+            for (i, v) in st.iter().enumerate() {
+                if v.len() != p {
+                    return Err(Error::arg("starts", format!("start {i} has {} values, expected {p}", v.len())));
+                }
+                if let Some(k) = v.iter().position(|x| !x.is_finite()) {
+                    return Err(Error::arg("starts", format!("start {i} has a non-finite value for '{}'", s.formula.param_names()[k])));
+                }
+                for k in 0..p {
+                    if s.positive[k] && v[k] <= 0.0 {
+                        return Err(Error::arg(
+                            "starts",
+                            format!("start {i}: '{}' is fitted in log space and must start positive, got {}", s.formula.param_names()[k], v[k]),
+                        ));
+                    }
+                }
+            }
+            st
+        }
+        None => auto_starts(s, data, y_raw, &y, n_auto.max(1)),
+    };
+    let multi = multistart(s, data, &y, weights, &starts)?;
+    let (cov, residuals) = if multi.best.objective.is_finite() {
+        let mut ws = Workspace::default();
+        objective(s, data, &y, weights, &multi.best.params, &mut ws);
+        (covariance(s, data, &y, weights, &multi.best.params), ws.r[..data.n].to_vec())
+    } else {
+        (None, vec![f64::NAN; data.n])
+    };
+    Ok(FitReport {
+        multi,
+        cov,
+        residuals,
+        starts,
+        auto_starts: auto,
+    })
+}

@@ -1,0 +1,99 @@
+//! Built-in named forms: formula strings with default settings.
+
+use crate::fit::grid;
+
+#[derive(Debug, Clone)]
+pub struct Form {
+    pub name: &'static str,
+    pub formula: &'static str,
+    pub variables: &'static [&'static str],
+    /// parameters fitted in log space (must be positive)
+    pub positive: &'static [&'static str],
+    pub description: &'static str,
+}
+
+pub const FORMS: &[Form] = &[
+    Form {
+        name: "power_law",
+        formula: "A * x^-alpha",
+        variables: &["x"],
+        positive: &["A"],
+        description: "pure power law L = A x^-alpha",
+    },
+    Form {
+        name: "power_law_plus_constant",
+        formula: "E + A * x^-alpha",
+        variables: &["x"],
+        positive: &["E", "A"],
+        description: "power law with an irreducible term L = E + A x^-alpha",
+    },
+    Form {
+        name: "chinchilla",
+        formula: "E + A * N^-alpha + B * D^-beta",
+        variables: &["N", "D"],
+        positive: &["E", "A", "B"],
+        description: "Hoffmann et al. (2022) L = E + A/N^alpha + B/D^beta; default start grid from Besiroglu et al. (2024)",
+    },
+    Form {
+        name: "kaplan_nd",
+        formula: "((Nc / N)^(alpha_N / alpha_D) + Dc / D)^alpha_D",
+        variables: &["N", "D"],
+        positive: &["Nc", "alpha_N", "alpha_D", "Dc"],
+        description: "Kaplan et al. (2020) L(N, D) = ((Nc/N)^(alpha_N/alpha_D) + Dc/D)^alpha_D",
+    },
+    Form {
+        name: "bnsl",
+        formula: "a + b * x^-c0 * (1 + (x / d1)^(1 / f1))^(-c1 * f1)",
+        variables: &["x"],
+        positive: &["b", "d1", "f1"],
+        description: "broken neural scaling law with one break (Caballero et al. 2023)",
+    },
+];
+
+pub fn get(name: &str) -> Option<&'static Form> {
+    FORMS.iter().find(|f| f.name == name)
+}
+
+/// The default start grid of a form in natural coordinates and the formula's parameter order,
+/// or None when the form uses automatic (variable-projection) starts.
+pub fn default_grid(name: &str, param_names: &[String]) -> Option<Vec<Vec<f64>>> {
+    match name {
+        "chinchilla" => {
+            // Besiroglu et al. (2024): alpha, beta in {0, 0.5, ..., 2}; log E in {-1, -0.5, ..., 1};
+            // log A, log B in {0, 5, ..., 25}: 4500 starts.
+            let exps: Vec<f64> = (0..5).map(|i| 0.5 * i as f64).collect();
+            let e: Vec<f64> = (0..5).map(|i| (-1.0 + 0.5 * i as f64).exp()).collect();
+            let ab: Vec<f64> = (0..6).map(|i| (5.0 * i as f64).exp()).collect();
+            let vals: Vec<Vec<f64>> = param_names
+                .iter()
+                .map(|p| match p.as_str() {
+                    "E" => e.clone(),
+                    "A" | "B" => ab.clone(),
+                    _ => exps.clone(),
+                })
+                .collect();
+            Some(grid(&vals))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::Formula;
+
+    #[test]
+    fn forms_compile_and_chinchilla_grid_has_4500_starts() {
+        for f in FORMS {
+            let vars: Vec<String> = f.variables.iter().map(|s| s.to_string()).collect();
+            let fm = Formula::new(f.formula, &vars).unwrap();
+            for p in f.positive {
+                assert!(fm.param_names().iter().any(|n| n == p), "{} {}", f.name, p);
+            }
+        }
+        let fm = Formula::new(get("chinchilla").unwrap().formula, &["N".into(), "D".into()]).unwrap();
+        let g = default_grid("chinchilla", fm.param_names()).unwrap();
+        assert_eq!(g.len(), 4500);
+    }
+}
