@@ -502,6 +502,52 @@ impl Builder {
     }
 }
 
+/// Drop nodes the output does not depend on (parameters are always kept) and renumber.
+fn prune(nodes: Vec<Node>, out: usize, param_node: &[usize]) -> (Vec<Node>, usize, Vec<usize>) {
+    let mut keep = vec![false; nodes.len()];
+    keep[out] = true;
+    for &p in param_node {
+        keep[p] = true;
+    }
+    for i in (0..nodes.len()).rev() {
+        if !keep[i] {
+            continue;
+        }
+        match nodes[i].op {
+            Op::Add(a, b) | Op::Sub(a, b) | Op::Mul(a, b) | Op::Div(a, b) => {
+                keep[a] = true;
+                keep[b] = true;
+            }
+            Op::Neg(a) | Op::Exp(a) | Op::Ln(a) | Op::Sqrt(a) | Op::PowConst(a, _) => keep[a] = true,
+            _ => {}
+        }
+    }
+    let mut new_idx = vec![usize::MAX; nodes.len()];
+    let mut out_nodes = Vec::new();
+    for (i, mut node) in nodes.into_iter().enumerate() {
+        if !keep[i] {
+            continue;
+        }
+        let m = |j: usize| new_idx[j];
+        node.op = match node.op {
+            Op::Add(a, b) => Op::Add(m(a), m(b)),
+            Op::Sub(a, b) => Op::Sub(m(a), m(b)),
+            Op::Mul(a, b) => Op::Mul(m(a), m(b)),
+            Op::Div(a, b) => Op::Div(m(a), m(b)),
+            Op::Neg(a) => Op::Neg(m(a)),
+            Op::Exp(a) => Op::Exp(m(a)),
+            Op::Ln(a) => Op::Ln(m(a)),
+            Op::Sqrt(a) => Op::Sqrt(m(a)),
+            Op::PowConst(a, c) => Op::PowConst(m(a), c),
+            other => other,
+        };
+        new_idx[i] = out_nodes.len();
+        out_nodes.push(node);
+    }
+    let pn = param_node.iter().map(|&p| new_idx[p]).collect();
+    (out_nodes, new_idx[out], pn)
+}
+
 impl Formula {
     /// Compile `source`; identifiers listed in `variables` are data columns, all others are
     /// parameters (numbered by first appearance).
@@ -575,6 +621,8 @@ impl Formula {
             }
         }
         let out = build(&ast, &mut b, &params, variables);
+        let (nodes, out, param_node) = prune(b.nodes, out, &param_node);
+        let b = Builder { nodes, map: HashMap::new() };
         let mut log_vars: Vec<usize> = b
             .nodes
             .iter()
@@ -908,32 +956,36 @@ impl Formula {
                 Op::Var(j) => out.copy_from_slice(&data.cols[j]),
                 Op::LnVar(j) => out.copy_from_slice(&data.ln_cols[j]),
                 Op::Add(a, b) | Op::Sub(a, b) | Op::Mul(a, b) | Op::Div(a, b) => {
-                    let f: fn(f64, f64) -> f64 = match node.op {
-                        Op::Add(..) => |x, y| x + y,
-                        Op::Sub(..) => |x, y| x - y,
-                        Op::Mul(..) => |x, y| x * y,
-                        _ => |x, y| x / y,
-                    };
-                    match (nodes[a].vector, nodes[b].vector) {
-                        (true, true) => {
-                            let (x, y) = (vec_of(a), vec_of(b));
-                            for t in 0..n {
-                                out[t] = f(x[t], y[t]);
+                    macro_rules! binop {
+                        ($op:tt) => {
+                            match (nodes[a].vector, nodes[b].vector) {
+                                (true, true) => {
+                                    let (x, y) = (vec_of(a), vec_of(b));
+                                    for ((o, &u), &v) in out.iter_mut().zip(x).zip(y) {
+                                        *o = u $op v;
+                                    }
+                                }
+                                (true, false) => {
+                                    let (x, v) = (vec_of(a), sv[b]);
+                                    for (o, &u) in out.iter_mut().zip(x) {
+                                        *o = u $op v;
+                                    }
+                                }
+                                (false, true) => {
+                                    let (u, y) = (sv[a], vec_of(b));
+                                    for (o, &v) in out.iter_mut().zip(y) {
+                                        *o = u $op v;
+                                    }
+                                }
+                                _ => unreachable!(),
                             }
-                        }
-                        (true, false) => {
-                            let (x, y) = (vec_of(a), sv[b]);
-                            for t in 0..n {
-                                out[t] = f(x[t], y);
-                            }
-                        }
-                        (false, true) => {
-                            let (x, y) = (sv[a], vec_of(b));
-                            for t in 0..n {
-                                out[t] = f(x, y[t]);
-                            }
-                        }
-                        _ => unreachable!(),
+                        };
+                    }
+                    match node.op {
+                        Op::Add(..) => binop!(+),
+                        Op::Sub(..) => binop!(-),
+                        Op::Mul(..) => binop!(*),
+                        _ => binop!(/),
                     }
                 }
                 Op::Neg(a) => {
@@ -942,18 +994,8 @@ impl Formula {
                         out[t] = -x[t];
                     }
                 }
-                Op::Exp(a) => {
-                    let x = vec_of(a);
-                    for t in 0..n {
-                        out[t] = x[t].exp();
-                    }
-                }
-                Op::Ln(a) => {
-                    let x = vec_of(a);
-                    for t in 0..n {
-                        out[t] = x[t].ln();
-                    }
-                }
+                Op::Exp(a) => crate::fastmath::exp_slice(vec_of(a), out),
+                Op::Ln(a) => crate::fastmath::ln_slice(vec_of(a), out),
                 Op::Sqrt(a) => {
                     let x = vec_of(a);
                     for t in 0..n {
@@ -982,7 +1024,11 @@ impl Formula {
         if ws.adj.len() < nn * n {
             ws.adj.resize(nn * n, 0.0);
         }
-        ws.adj[..nn * n].iter_mut().for_each(|v| *v = 0.0);
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.active {
+                ws.adj[i * n..(i + 1) * n].iter_mut().for_each(|v| *v = 0.0);
+            }
+        }
         if self.nodes[o].active {
             ws.adj[o * n..(o + 1) * n].iter_mut().for_each(|v| *v = 1.0);
         }
@@ -996,54 +1042,144 @@ impl Formula {
             let vals = &ws.vals;
             let sv = &ws.sval;
             let nodes = &self.nodes;
-            // value of node j at point t
-            macro_rules! val {
-                ($j:expr, $t:expr) => {
-                    if nodes[$j].vector {
-                        vals[$j * n + $t]
-                    } else {
-                        sv[$j]
-                    }
-                };
-            }
-            macro_rules! acc {
-                ($j:expr, $t:ident, $e:expr) => {
+            let val = |j: usize| -> Val<'_> {
+                if nodes[j].vector {
+                    Val::V(&vals[j * n..(j + 1) * n])
+                } else {
+                    Val::S(sv[j])
+                }
+            };
+            // destination adjoint of operand j, if it carries a derivative
+            macro_rules! dst {
+                ($j:expr) => {
                     if nodes[$j].active {
-                        let dst = &mut adj_lo[$j * n..($j + 1) * n];
-                        for $t in 0..n {
-                            dst[$t] += $e;
-                        }
+                        Some(&mut adj_lo[$j * n..($j + 1) * n])
+                    } else {
+                        None
                     }
                 };
             }
             match node.op {
                 Op::Param(_) | Op::Const(_) | Op::Var(_) | Op::LnVar(_) => {}
-                Op::Add(a, b) => {
-                    acc!(a, t, g[t]);
-                    acc!(b, t, g[t]);
-                }
-                Op::Sub(a, b) => {
-                    acc!(a, t, g[t]);
-                    acc!(b, t, -g[t]);
+                Op::Add(a, b) | Op::Sub(a, b) => {
+                    let sign = if matches!(node.op, Op::Sub(..)) { -1.0 } else { 1.0 };
+                    if let Some(d) = dst!(a) {
+                        add_scaled(d, g, 1.0);
+                    }
+                    if let Some(d) = dst!(b) {
+                        add_scaled(d, g, sign);
+                    }
                 }
                 Op::Mul(a, b) => {
-                    acc!(a, t, g[t] * val!(b, t));
-                    acc!(b, t, g[t] * val!(a, t));
+                    if let Some(d) = dst!(a) {
+                        add_mul(d, g, val(b));
+                    }
+                    if let Some(d) = dst!(b) {
+                        add_mul(d, g, val(a));
+                    }
                 }
                 Op::Div(a, b) => {
-                    acc!(a, t, g[t] / val!(b, t));
-                    acc!(b, t, -g[t] * val!(i, t) / val!(b, t));
+                    if let Some(d) = dst!(a) {
+                        add_div(d, g, val(b));
+                    }
+                    if let Some(d) = dst!(b) {
+                        // d(a/b)/db = -(a/b)/b
+                        let (q, den) = (val(i), val(b));
+                        for t in 0..n {
+                            d[t] -= g[t] * q.at(t) / den.at(t);
+                        }
+                    }
                 }
-                Op::Neg(a) => acc!(a, t, -g[t]),
-                Op::Exp(a) => acc!(a, t, g[t] * val!(i, t)),
-                Op::Ln(a) => acc!(a, t, g[t] / val!(a, t)),
-                Op::Sqrt(a) => acc!(a, t, g[t] * 0.5 / val!(i, t)),
-                Op::PowConst(a, c) => acc!(a, t, g[t] * c * powc(val!(a, t), c - 1.0)),
+                Op::Neg(a) => {
+                    if let Some(d) = dst!(a) {
+                        add_scaled(d, g, -1.0);
+                    }
+                }
+                Op::Exp(a) => {
+                    if let Some(d) = dst!(a) {
+                        add_mul(d, g, val(i));
+                    }
+                }
+                Op::Ln(a) => {
+                    if let Some(d) = dst!(a) {
+                        add_div(d, g, val(a));
+                    }
+                }
+                Op::Sqrt(a) => {
+                    if let Some(d) = dst!(a) {
+                        let v = val(i);
+                        for t in 0..n {
+                            d[t] += g[t] * 0.5 / v.at(t);
+                        }
+                    }
+                }
+                Op::PowConst(a, c) => {
+                    if let Some(d) = dst!(a) {
+                        let v = val(a);
+                        for t in 0..n {
+                            d[t] += g[t] * c * powc(v.at(t), c - 1.0);
+                        }
+                    }
+                }
             }
         }
         for k in 0..p {
             let src = self.param_node[k];
             jac[k * n..(k + 1) * n].copy_from_slice(&ws.adj[src * n..(src + 1) * n]);
+        }
+    }
+}
+
+/// A node's value: one scalar, or one value per point.
+#[derive(Clone, Copy)]
+enum Val<'a> {
+    S(f64),
+    V(&'a [f64]),
+}
+
+impl Val<'_> {
+    #[inline(always)]
+    fn at(&self, t: usize) -> f64 {
+        match self {
+            Val::S(v) => *v,
+            Val::V(x) => x[t],
+        }
+    }
+}
+
+#[inline]
+fn add_scaled(d: &mut [f64], g: &[f64], s: f64) {
+    if s == 1.0 {
+        for (d, &g) in d.iter_mut().zip(g) {
+            *d += g;
+        }
+    } else {
+        for (d, &g) in d.iter_mut().zip(g) {
+            *d += g * s;
+        }
+    }
+}
+
+#[inline]
+fn add_mul(d: &mut [f64], g: &[f64], v: Val<'_>) {
+    match v {
+        Val::S(s) => add_scaled(d, g, s),
+        Val::V(x) => {
+            for ((d, &g), &x) in d.iter_mut().zip(g).zip(x) {
+                *d += g * x;
+            }
+        }
+    }
+}
+
+#[inline]
+fn add_div(d: &mut [f64], g: &[f64], v: Val<'_>) {
+    match v {
+        Val::S(s) => add_scaled(d, g, 1.0 / s),
+        Val::V(x) => {
+            for ((d, &g), &x) in d.iter_mut().zip(g).zip(x) {
+                *d += g / x;
+            }
         }
     }
 }

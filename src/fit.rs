@@ -306,7 +306,6 @@ fn residuals(
     let want = jac.is_some();
     let mut jac = jac;
     s.formula.eval(nat, data, ev, f, jac.as_deref_mut());
-    let mut obj = 0.0;
     match s.target {
         Target::Linear => {
             for i in 0..n {
@@ -314,31 +313,26 @@ fn residuals(
             }
         }
         Target::Log => {
+            if f.iter().any(|v| !(*v > 0.0)) {
+                return f64::INFINITY;
+            }
+            crate::fastmath::ln_slice(f, r);
             for i in 0..n {
-                if !(f[i] > 0.0) {
-                    return f64::INFINITY;
-                }
-                r[i] = f[i].ln() - y[i];
+                r[i] -= y[i];
             }
         }
     }
-    match c {
-        None => {
-            for &ri in r.iter() {
-                obj += rho(s.loss, ri);
-            }
-        }
-        Some(c) => {
-            for i in 0..n {
-                obj += c[i] * rho(s.loss, r[i]);
-            }
-        }
-    }
+    let obj = sum_rho(s.loss, &r[..n], c);
     if !obj.is_finite() {
         return f64::INFINITY;
     }
     if want {
         let jac = jac.unwrap();
+        if s.target == Target::Log {
+            // f is no longer needed: turn it into 1/f
+            f.iter_mut().for_each(|v| *v = 1.0 / *v);
+        }
+        let mut ok = true;
         for k in 0..p {
             let col = &mut jac[k * n..(k + 1) * n];
             let scale = if s.positive[k] { nat[k] } else { 1.0 };
@@ -349,14 +343,15 @@ fn residuals(
                     }
                 }
                 Target::Log => {
-                    for i in 0..n {
-                        col[i] *= scale / f[i];
+                    for (v, &fi) in col.iter_mut().zip(f.iter()) {
+                        *v *= scale * fi;
                     }
                 }
             }
-            if col.iter().any(|v| !v.is_finite()) {
-                return f64::INFINITY;
-            }
+            ok &= all_finite(col);
+        }
+        if !ok {
+            return f64::INFINITY;
         }
     }
     obj
@@ -441,6 +436,146 @@ pub fn spd_inverse(a: &[f64], p: usize) -> Option<Vec<f64>> {
     Some(out)
 }
 
+/// Gradient `g = J' C psi` and model matrix `A = J' C W J`. For Huber, points inside delta
+/// get weight 1 (rho'') and points outside `kappa * delta/|r|`: `kappa = 1` gives the IRLS
+/// weights whose model majorises the objective, `kappa -> 0` the exact Gauss-Newton curvature.
+/// `w` and `cp` are n-length scratch buffers.
+#[allow(clippy::too_many_arguments)]
+fn build_model(
+    loss: Loss,
+    kappa: f64,
+    c: Option<&[f64]>,
+    r: &[f64],
+    jac: &[f64],
+    n: usize,
+    p: usize,
+    w: &mut [f64],
+    cp: &mut [f64],
+    a: &mut [f64],
+    g: &mut [f64],
+) {
+    match loss {
+        Loss::L2 => {
+            w[..n].iter_mut().for_each(|v| *v = 1.0);
+            cp[..n].copy_from_slice(&r[..n]);
+        }
+        Loss::Huber(d) => {
+            for ((wi, pi), &ri) in w[..n].iter_mut().zip(cp[..n].iter_mut()).zip(&r[..n]) {
+                let ab = ri.abs();
+                *pi = ri.clamp(-d, d);
+                let q = kappa * d / ab.max(d);
+                *wi = if ab <= d { 1.0 } else { q };
+            }
+        }
+    }
+    if let Some(c) = c {
+        for ((wi, pi), &ci) in w[..n].iter_mut().zip(cp[..n].iter_mut()).zip(&c[..n]) {
+            *wi *= ci;
+            *pi *= ci;
+        }
+    }
+    for k in 0..p {
+        let ck = &jac[k * n..(k + 1) * n];
+        g[k] = dot(ck, cp);
+    }
+    // cp is free now: hold w * J[:, k] for the current k
+    for k in 0..p {
+        let ck = &jac[k * n..(k + 1) * n];
+        for ((o, &x), &wi) in cp[..n].iter_mut().zip(ck).zip(&w[..n]) {
+            *o = x * wi;
+        }
+        for l in 0..=k {
+            let acc = dot(&cp[..n], &jac[l * n..(l + 1) * n]);
+            a[k * p + l] = acc;
+            a[l * p + k] = acc;
+        }
+    }
+}
+
+/// Dot product with eight fixed-order partial sums (vectorises; deterministic).
+#[inline]
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (xa, ra) = a[..n].as_chunks::<8>();
+    let (xb, rb) = b[..n].as_chunks::<8>();
+    let mut s = [0.0f64; 8];
+    for (x, y) in xa.iter().zip(xb) {
+        for j in 0..8 {
+            s[j] += x[j] * y[j];
+        }
+    }
+    let mut t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+    for (x, y) in ra.iter().zip(rb) {
+        t += x * y;
+    }
+    t
+}
+
+/// True when every value is finite (vectorised: x*0 is NaN exactly for non-finite x).
+#[inline]
+pub(crate) fn all_finite(a: &[f64]) -> bool {
+    let mut s = [0.0f64; 8];
+    let ca = a.chunks_exact(8);
+    let ra = ca.remainder();
+    for x in ca {
+        let x: &[f64; 8] = x.try_into().unwrap();
+        for j in 0..8 {
+            s[j] += x[j] * 0.0;
+        }
+    }
+    let mut t = s.iter().sum::<f64>();
+    for x in ra {
+        t += x * 0.0;
+    }
+    t == 0.0
+}
+
+/// `sum_i c_i rho(r_i)` in a fixed order.
+#[inline]
+fn sum_rho(loss: Loss, r: &[f64], c: Option<&[f64]>) -> f64 {
+    let mut buf = [0.0f64; 8];
+    let (d, huber) = match loss {
+        Loss::L2 => (f64::INFINITY, false),
+        Loss::Huber(d) => (d, true),
+    };
+    let rho8 = |x: &[f64; 8], out: &mut [f64; 8]| {
+        for j in 0..8 {
+            let a = x[j].abs();
+            let quad = 0.5 * x[j] * x[j];
+            let lin = d * (a - 0.5 * d);
+            out[j] = if huber && a > d { lin } else { quad };
+        }
+    };
+    let mut s = [0.0f64; 8];
+    let cr = r.chunks_exact(8);
+    let rem = cr.remainder().len();
+    match c {
+        None => {
+            for x in cr {
+                rho8(x.try_into().unwrap(), &mut buf);
+                for j in 0..8 {
+                    s[j] += buf[j];
+                }
+            }
+        }
+        Some(c) => {
+            for (x, w) in cr.zip(c.chunks_exact(8)) {
+                rho8(x.try_into().unwrap(), &mut buf);
+                let w: &[f64; 8] = w.try_into().unwrap();
+                for j in 0..8 {
+                    s[j] += w[j] * buf[j];
+                }
+            }
+        }
+    }
+    let mut t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+    let n = r.len();
+    for i in n - rem..n {
+        t += c.map_or(1.0, |c| c[i]) * rho(loss, r[i]);
+    }
+    t
+}
+
 /// Levenberg-Marquardt from natural start `start`. `y` is the prepared target (ln y for log).
 pub fn lm(
     s: &Setup,
@@ -486,87 +621,78 @@ pub fn lm(
     let mut status = Status::MaxIter;
     let mut iter = 0;
     let loss = s.loss;
+    // Huber curvature of points outside delta, relative to the majorising IRLS weight (see
+    // build_model). It shrinks while the majoriser proves too stiff (gain ratio well above 1)
+    // and is restored before the damping grows when a step fails.
+    let huber = matches!(loss, Loss::Huber(_));
+    let mut kappa: f64 = 1.0;
+    const KAPPA_MIN: f64 = 1e-6;
+    let mut need_model = true;
     'outer: while iter < o.max_iter {
         iter += 1;
-        // weights and gradient
-        let a = &mut ws.a;
-        let g = &mut ws.g;
-        a.iter_mut().for_each(|v| *v = 0.0);
-        g.iter_mut().for_each(|v| *v = 0.0);
-        // ws.jr holds weights w_i c_i; psi_i c_i in ws.r2 (scratch)
-        for i in 0..n {
-            let (ps, w) = psi_w(loss, ws.r[i]);
-            let ci = c.map_or(1.0, |c| c[i]);
-            ws.jr[i] = w * ci;
-            ws.r2[i] = ps * ci;
-        }
-        let jac = &ws.jac;
-        for k in 0..p {
-            let ck = &jac[k * n..(k + 1) * n];
-            let mut gk = 0.0;
-            for i in 0..n {
-                gk += ck[i] * ws.r2[i];
-            }
-            g[k] = gk;
-            for l in 0..=k {
-                let cl = &jac[l * n..(l + 1) * n];
-                let mut acc = 0.0;
-                for i in 0..n {
-                    acc += ck[i] * ws.jr[i] * cl[i];
-                }
-                a[k * p + l] = acc;
-                a[l * p + k] = acc;
-            }
+        if need_model {
+            build_model(loss, kappa, c, &ws.r, &ws.jac, n, p, &mut ws.jr, &mut ws.r2, &mut ws.a, &mut ws.g);
+            need_model = false;
         }
         if fval <= f64::MIN_POSITIVE {
             status = Status::Gtol;
             break;
         }
-        let gmax = (0..p).map(|k| g[k].abs() * th[k].abs().max(1.0)).fold(0.0, f64::max);
+        let gmax = (0..p).map(|k| ws.g[k].abs() * th[k].abs().max(1.0)).fold(0.0, f64::max);
         if gmax <= o.gtol * fval {
             status = Status::Gtol;
             break;
         }
-        let dmax = (0..p).map(|k| a[k * p + k]).fold(0.0, f64::max);
-        if lambda < 0.0 {
-            lambda = 1e-3 * dmax.max(1e-300);
-        }
         // inner loop: find an acceptable step
         loop {
+            let dmax = (0..p).map(|k| ws.a[k * p + k]).fold(0.0, f64::max);
+            if lambda < 0.0 {
+                lambda = 1e-3 * dmax.max(1e-300);
+            }
             ws.m.copy_from_slice(&ws.a);
             for k in 0..p {
                 let d = ws.a[k * p + k].max(1e-12 * dmax).max(1e-300);
                 ws.m[k * p + k] += lambda * d;
                 ws.h[k] = -ws.g[k];
             }
-            if !chol_solve(&mut ws.m, &mut ws.h, p) {
-                lambda *= nu;
-                nu *= 2.0;
-                if lambda > 1e300 || !lambda.is_finite() {
-                    status = Status::Stalled;
-                    break 'outer;
-                }
-                continue;
-            }
-            for k in 0..p {
-                ws.th_try[k] = (th[k] + ws.h[k]).clamp(lo[k], hi[k]);
-                ws.h[k] = ws.th_try[k] - th[k];
-            }
-            // predicted decrease of the majorising quadratic model
-            let mut gh = 0.0;
-            let mut hah = 0.0;
-            for k in 0..p {
-                gh += ws.g[k] * ws.h[k];
-                let mut row = 0.0;
-                for l in 0..p {
-                    row += ws.a[k * p + l] * ws.h[l];
-                }
-                hah += ws.h[k] * row;
-            }
-            let pred = -(gh + 0.5 * hah);
-            let hnorm = ws.h.iter().map(|v| v * v).sum::<f64>().sqrt();
+            let solved = chol_solve(&mut ws.m, &mut ws.h, p);
+            let mut pred = 0.0;
+            let mut hnorm = 0.0;
             let thnorm = th.iter().map(|v| v * v).sum::<f64>().sqrt();
-            if !(pred > 0.0) || hnorm <= o.xtol * o.xtol * (thnorm + o.xtol) {
+            if solved {
+                for k in 0..p {
+                    ws.th_try[k] = (th[k] + ws.h[k]).clamp(lo[k], hi[k]);
+                    ws.h[k] = ws.th_try[k] - th[k];
+                }
+                // predicted decrease of the quadratic model
+                let mut gh = 0.0;
+                let mut hah = 0.0;
+                for k in 0..p {
+                    gh += ws.g[k] * ws.h[k];
+                    let mut row = 0.0;
+                    for l in 0..p {
+                        row += ws.a[k * p + l] * ws.h[l];
+                    }
+                    hah += ws.h[k] * row;
+                }
+                pred = -(gh + 0.5 * hah);
+                hnorm = ws.h.iter().map(|v| v * v).sum::<f64>().sqrt();
+            }
+            if !solved || !(pred > 0.0) || hnorm <= o.xtol * o.xtol * (thnorm + o.xtol) {
+                if kappa < 1.0 {
+                    kappa = 1.0;
+                    build_model(loss, kappa, c, &ws.r, &ws.jac, n, p, &mut ws.jr, &mut ws.r2, &mut ws.a, &mut ws.g);
+                    continue;
+                }
+                if !solved {
+                    lambda *= nu;
+                    nu *= 2.0;
+                    if lambda > 1e300 || !lambda.is_finite() {
+                        status = Status::Stalled;
+                        break 'outer;
+                    }
+                    continue;
+                }
                 // no model decrease possible: at a (possibly constrained) stationary point
                 status = if hnorm <= o.xtol * (thnorm + o.xtol) { Status::Xtol } else { Status::Stalled };
                 break 'outer;
@@ -586,7 +712,16 @@ pub fn lm(
                 let fold = fval;
                 fval = fnew;
                 lambda *= (1.0f64 / 3.0).max(1.0 - (2.0 * ratio - 1.0).powi(3));
+                lambda = lambda.max(1e-15);
                 nu = 2.0;
+                if huber {
+                    if ratio > 1.5 {
+                        kappa = (kappa * 0.1).max(KAPPA_MIN);
+                    } else if ratio < 0.25 {
+                        kappa = (kappa * 10.0).min(1.0);
+                    }
+                }
+                need_model = true;
                 if actual <= o.ftol * fold && pred <= o.ftol * fold {
                     status = Status::Ftol;
                     break 'outer;
@@ -601,6 +736,12 @@ pub fn lm(
             if fnew.is_finite() && actual >= 0.0 && actual <= o.ftol * fval && pred <= o.ftol * fval {
                 status = Status::Ftol;
                 break 'outer;
+            }
+            if kappa < 1.0 {
+                // the less conservative curvature failed: go back towards the majoriser first
+                kappa = (kappa * 100.0).min(1.0);
+                build_model(loss, kappa, c, &ws.r, &ws.jac, n, p, &mut ws.jr, &mut ws.r2, &mut ws.a, &mut ws.g);
+                continue;
             }
             lambda *= nu;
             nu *= 2.0;

@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod expr;
+pub mod fastmath;
 pub mod dimension;
 pub mod fit;
 pub mod forms;

@@ -1,0 +1,88 @@
+//! Timing of the Chinchilla fit on the Epoch data: `cargo run --release --example chinchilla_timing`.
+use scalingfit::expr::{Data, EvalWs, Formula};
+use scalingfit::fit::{lm, multistart, Loss, Setup, Target, Workspace};
+use std::time::Instant;
+
+fn main() {
+    let path = std::env::args().nth(1).unwrap_or("../shared/data/chinchilla/svg_extracted_data.csv".into());
+    let text = std::fs::read_to_string(path).expect("data file");
+    let mut rows: Vec<(f64, f64, f64)> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[3].parse().unwrap(), f[4].parse().unwrap(), f[6].parse().unwrap())
+        })
+        .collect();
+    let mut losses: Vec<f64> = rows.iter().map(|r| r.2).collect();
+    losses.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let cut = losses[losses.len() - 5];
+    rows.retain(|r| r.2 < cut);
+    let n: Vec<f64> = rows.iter().map(|r| r.0).collect();
+    let d: Vec<f64> = rows.iter().map(|r| r.1 / (6.0 * r.0)).collect();
+    let y: Vec<f64> = rows.iter().map(|r| r.2).collect();
+    let f = Formula::new("E + A * N^-alpha + B * D^-beta", &["N".into(), "D".into()]).unwrap();
+    let s = Setup::new(f, Loss::Huber(1e-3), Target::Log, vec![true, true, false, true, false]).unwrap();
+    let data = Data::new(&s.formula, vec![n, d]).unwrap();
+    let yt = s.prepare_y(&y, data.n).unwrap();
+    let theta = [1.8, 400.0, 0.3, 2000.0, 0.3];
+    let mut ev = EvalWs::default();
+    let mut v = vec![0.0; data.n];
+    let mut j = vec![0.0; data.n * 5];
+    let reps = if std::env::var_os("SF_QUICK").is_some() { 10 } else { 20000 };
+    let t = Instant::now();
+    for _ in 0..reps {
+        s.formula.eval(&theta, &data, &mut ev, &mut v, Some(&mut j));
+    }
+    println!("eval+jac: {:.2} us", t.elapsed().as_secs_f64() / reps as f64 * 1e6);
+    let t = Instant::now();
+    for _ in 0..reps {
+        s.formula.eval(&theta, &data, &mut ev, &mut v, None);
+    }
+    println!("eval only: {:.2} us", t.elapsed().as_secs_f64() / reps as f64 * 1e6);
+    let mut ws = Workspace::default();
+    for st in [[1.8, 400.0, 0.3, 2000.0, 0.3], [0.5f64.exp(), 5f64.exp(), 0.5, 10f64.exp(), 0.5]] {
+        let t = Instant::now();
+        let mut r = None;
+        for _ in 0..200 {
+            r = Some(lm(&s, &data, &yt, None, &st, &mut ws));
+        }
+        let r = r.unwrap();
+        println!(
+            "one start: {:.1} us, {} iters, {} evals, obj {:.15e}",
+            t.elapsed().as_secs_f64() / 200.0 * 1e6,
+            r.n_iter,
+            r.n_eval,
+            r.objective
+        );
+    }
+    if std::env::var_os("SF_QUICK").is_some() {
+        return;
+    }
+    let starts = scalingfit::forms::default_grid("chinchilla", s.formula.param_names()).unwrap();
+    {
+        let t = Instant::now();
+        let mut its: Vec<(usize, usize, u8, f64)> = starts.iter().map(|st| { let r = lm(&s, &data, &yt, None, st, &mut ws); (r.n_iter, r.n_eval, r.status.code(), r.objective) }).collect();
+        println!("sequential grid: {:.3} s", t.elapsed().as_secs_f64());
+        let tot_it: usize = its.iter().map(|x| x.0).sum();
+        let tot_ev: usize = its.iter().map(|x| x.1).sum();
+        println!("total iters {tot_it}, evals {tot_ev}");
+        let mut st = [0usize; 6];
+        for x in &its { st[x.2 as usize] += 1; }
+        println!("statuses {st:?}");
+        its.sort_by_key(|x| x.0);
+        let q = |f: f64| its[((its.len() - 1) as f64 * f) as usize].0;
+        println!("iters quantiles 10/50/90/99/max: {} {} {} {} {}", q(0.1), q(0.5), q(0.9), q(0.99), q(1.0));
+        let best = its.iter().map(|x| x.3).fold(f64::INFINITY, f64::min);
+        let near = its.iter().filter(|x| x.3 <= best * (1.0 + 1e-9)).count();
+        println!("starts reaching the best objective: {near}");
+    }
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let t = Instant::now();
+        let m = pool.install(|| multistart(&s, &data, &yt, None, &starts).unwrap());
+        let iters: usize = 0;
+        let _ = iters;
+        println!("grid 4500 starts, {threads} threads: {:.3} s, best {:.15e}", t.elapsed().as_secs_f64(), m.best.objective);
+    }
+}

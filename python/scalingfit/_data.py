@@ -1,0 +1,104 @@
+"""Argument normalisation shared by the public functions (no numerics here)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+
+def column_names(data: Any) -> list[str]:
+    """Names of the columns of a dict / DataFrame / structured array."""
+    if isinstance(data, Mapping):
+        return [str(k) for k in data.keys()]
+    if hasattr(data, "columns"):  # pandas / polars
+        return [str(c) for c in data.columns]
+    dt = getattr(data, "dtype", None)
+    if dt is not None and dt.names:
+        return list(dt.names)
+    raise TypeError(
+        f"data must be a dict of arrays, a pandas/polars DataFrame or a structured numpy array, "
+        f"got {type(data).__name__}"
+    )
+
+
+def get_column(data: Any, name: str) -> Any:
+    if isinstance(data, Mapping):
+        return data[name]
+    if hasattr(data, "get_column"):  # polars
+        return data.get_column(name)
+    return data[name]
+
+
+def as_float_array(values: Any, arg: str, ndim: int = 1) -> np.ndarray:
+    """Convert to a C-contiguous float64 array, with clear errors for bad dtypes and shapes."""
+    if hasattr(values, "to_numpy"):
+        values = values.to_numpy()
+    try:
+        a = np.asarray(values)
+    except Exception as exc:  # pragma: no cover - exotic inputs
+        raise TypeError(f"{arg}: could not convert to an array ({exc})") from None
+    if a.dtype == object:
+        try:
+            a = a.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{arg} must be numeric, got values of dtype object that are not numbers") from None
+    if a.dtype.kind == "b" or a.dtype.kind not in "iuf":
+        raise TypeError(f"{arg} must be numeric (int or float), got dtype {a.dtype}")
+    if a.ndim == 0 and ndim == 1:
+        a = a.reshape(1)
+    if a.ndim != ndim:
+        raise ValueError(f"{arg} must be {ndim}-dimensional, got shape {a.shape}")
+    if a.size == 0:
+        raise ValueError(f"{arg} is empty")
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def check_finite(a: np.ndarray, arg: str) -> None:
+    bad = ~np.isfinite(a)
+    if bad.any():
+        i = int(np.flatnonzero(bad.ravel())[0])
+        raise ValueError(f"{arg} contains a non-finite value ({a.ravel()[i]}) at index {i}; drop or impute NaN/inf first")
+
+
+def as_columns(data: Any, names: list[str], mapping: Mapping[str, str] | None = None, arg: str = "data") -> dict[str, np.ndarray]:
+    """Fetch the float64 columns a formula needs. `mapping` maps formula variables to data columns."""
+    mapping = dict(mapping or {})
+    available = column_names(data)
+    out: dict[str, np.ndarray] = {}
+    for var in names:
+        col = mapping.get(var, var)
+        if col not in available:
+            raise ValueError(
+                f"{arg} has no column '{col}' (needed for formula variable '{var}'); available columns: "
+                f"{', '.join(available) or 'none'}. Pass columns={{'{var}': '<column>'}} to map it."
+            )
+        a = as_float_array(get_column(data, col), f"{arg}['{col}']")
+        check_finite(a, f"{arg}['{col}']")
+        out[var] = a
+    lengths = {v: len(a) for v, a in out.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"{arg}: columns have different lengths {lengths}; all columns must have the same length")
+    return out
+
+
+def resolve_threads(n_threads: int | None) -> int:
+    if n_threads is None:
+        return 0
+    if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)):
+        raise TypeError(f"n_threads must be an int or None, got {type(n_threads).__name__}")
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be >= 1 (or None for all {os.cpu_count()} cores), got {n_threads}")
+    return int(n_threads)
+
+
+def fmt(v: float) -> str:
+    """Compact number formatting for summaries."""
+    if v is None or not np.isfinite(v):
+        return str(v)
+    a = abs(v)
+    if a != 0 and (a >= 1e5 or a < 1e-3):
+        return f"{v:.4e}"
+    return f"{v:.6g}"

@@ -1,0 +1,467 @@
+"""`scalingfit.fit`: argument normalisation around the Rust fitter, and the result object."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._data import as_columns, as_float_array, check_finite, column_names, fmt, get_column, resolve_threads
+
+_FORMS = {name: (formula, vars_, pos, desc) for name, formula, vars_, pos, desc in _core.forms()}
+_LOSSES = ("huber", "l2")
+_TARGETS = ("log", "linear")
+
+
+def forms() -> list[dict[str, Any]]:
+    """The built-in named forms: name, formula, variables, parameters fitted in log space, description."""
+    out = []
+    for name, (formula, vars_, pos, desc) in _FORMS.items():
+        params = _core.Formula(formula, vars_).param_names
+        out.append(
+            {"name": name, "formula": formula, "variables": list(vars_), "params": params, "positive": list(pos), "description": desc}
+        )
+    return out
+
+
+@dataclass
+class Problem:
+    """A prepared fitting problem (what a bootstrap needs to refit)."""
+
+    form: str
+    formula: Any  # _core.Formula
+    columns: np.ndarray  # (n_vars, n)
+    y: np.ndarray
+    weights: np.ndarray | None
+    loss: str
+    delta: float
+    target: str
+    positive: list[bool]
+    lower: list[float]
+    upper: list[float]
+    max_iter: int
+    ftol: float
+    xtol: float
+    gtol: float
+    column_map: dict[str, str]
+    groups: np.ndarray | None = None
+
+    @property
+    def param_names(self) -> list[str]:
+        return list(self.formula.param_names)
+
+    @property
+    def variables(self) -> list[str]:
+        return list(self.formula.variables)
+
+    @property
+    def n(self) -> int:
+        return int(self.y.shape[0])
+
+    def core_args(self) -> tuple:
+        return (self.loss, self.delta, self.target, self.positive, self.lower, self.upper)
+
+
+@dataclass
+class FitResult:
+    """Result of :func:`fit` (in the spirit of ``scipy.optimize.OptimizeResult``).
+
+    Attributes
+    ----------
+    params : dict of best-fit parameter values (natural scale).
+    x : the same values as an array, in ``param_names`` order.
+    objective : value of the objective ``sum_i w_i rho(r_i)`` at the optimum.
+    converged, status, message : how the best start's Levenberg-Marquardt run ended.
+    n_iter, n_eval : iterations and model evaluations of the best start.
+    cov, stderr : covariance of the parameters and standard errors (None when singular). For
+        ``loss="l2"`` the classical ``s^2 (J'J)^-1``; for Huber the sandwich ``A^-1 B A^-1 n/(n-p)``
+        with IRLS bread. Prefer :func:`scalingfit.bootstrap` for honest intervals.
+    residuals : residuals on the target scale (``ln f - ln y`` for ``target="log"``).
+    n_starts, start_objectives : multi-start diagnostics.
+    """
+
+    form: str
+    formula: str
+    param_names: list[str]
+    params: dict[str, float]
+    x: np.ndarray
+    objective: float
+    converged: bool
+    status: int
+    message: str
+    n_iter: int
+    n_eval: int
+    cov: np.ndarray | None
+    stderr: dict[str, float] | None
+    residuals: np.ndarray
+    n_points: int
+    loss: str
+    delta: float | None
+    target: str
+    positive: list[str]
+    variables: list[str]
+    n_starts: int
+    auto_starts: bool
+    best_start: int
+    start_objectives: np.ndarray = field(repr=False)
+    n_starts_converged: int = 0
+    problem: Problem | None = field(default=None, repr=False)
+
+    def predict(self, data: Any = None, **columns: Any) -> np.ndarray:
+        """Model values at new points: ``fit.predict({"N": 7e10, "D": 1.4e12})`` or ``fit.predict(N=..., D=...)``."""
+        if data is None:
+            data = columns
+        elif columns:
+            raise TypeError("predict: give either a data mapping or keyword columns, not both")
+        if self.problem is None:
+            raise ValueError("this result has no attached problem (it was loaded from a dict)")
+        cols = as_columns(data, self.variables, self.problem.column_map, arg="data")
+        if not cols:
+            raise ValueError("predict needs at least one data column")
+        mat = np.ascontiguousarray(np.vstack([cols[v] for v in self.variables]))
+        values, _ = self.problem.formula.eval(np.asarray(self.x, dtype=np.float64), mat, False)
+        return values
+
+    def __call__(self, data: Any = None, **columns: Any) -> np.ndarray:
+        return self.predict(data, **columns)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary of the result."""
+        return {
+            "form": self.form,
+            "formula": self.formula,
+            "params": dict(self.params),
+            "stderr": None if self.stderr is None else dict(self.stderr),
+            "cov": None if self.cov is None else self.cov.tolist(),
+            "objective": self.objective,
+            "converged": self.converged,
+            "status": self.status,
+            "message": self.message,
+            "n_iter": self.n_iter,
+            "n_eval": self.n_eval,
+            "n_points": self.n_points,
+            "loss": self.loss,
+            "delta": self.delta,
+            "target": self.target,
+            "positive": list(self.positive),
+            "variables": list(self.variables),
+            "n_starts": self.n_starts,
+            "n_starts_converged": self.n_starts_converged,
+            "auto_starts": self.auto_starts,
+            "best_start": self.best_start,
+        }
+
+    def summary(self) -> str:
+        """A readable table of the fit."""
+        loss = f"huber(delta={self.delta:g})" if self.loss == "huber" else "squared (l2)"
+        tgt = "log y" if self.target == "log" else "y"
+        starts = f"{self.n_starts} ({'automatic' if self.auto_starts else 'given/grid'}), {self.n_starts_converged} converged"
+        lines = [
+            f"scalingfit fit: {self.form}",
+            f"  formula    L = {self.formula}",
+            f"  loss       {loss} on {tgt}, summed over {self.n_points} points",
+            f"  starts     {starts}; best = start {self.best_start}",
+            f"  objective  {self.objective:.10g}",
+            f"  status     {'converged' if self.converged else 'NOT converged'}: {self.message} ({self.n_iter} iterations)",
+            "",
+            f"  {'parameter':<12}{'value':>14}{'stderr':>14}{'fitted as':>12}",
+        ]
+        for name in self.param_names:
+            se = "-" if self.stderr is None else fmt(self.stderr[name])
+            how = "log" if name in self.positive else "linear"
+            lines.append(f"  {name:<12}{fmt(self.params[name]):>14}{se:>14}{how:>12}")
+        if self.stderr is None:
+            lines.append("  (covariance singular at the optimum: no standard errors; use scalingfit.bootstrap)")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _resolve_form(form: Any) -> tuple[str, str, list[str] | None, list[str]]:
+    """(name, formula, fixed variables or None, default positive)."""
+    if not isinstance(form, str):
+        raise TypeError(f"form must be a built-in form name or a formula string, got {type(form).__name__}")
+    if form in _FORMS:
+        formula, vars_, pos, _ = _FORMS[form]
+        return form, formula, list(vars_), list(pos)
+    if form.isidentifier():
+        raise ValueError(f"unknown form '{form}'; built-in forms are {', '.join(_FORMS)}, or pass a formula such as 'E + A * C^-alpha'")
+    return "formula", form, None, []
+
+
+def prepare(
+    form: str,
+    data: Any,
+    y: Any,
+    *,
+    columns: Mapping[str, str] | None = None,
+    loss: str | None = None,
+    delta: float | None = None,
+    target: str | None = None,
+    positive: Sequence[str] | None = None,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+    weights: Any = None,
+    max_iter: int = 500,
+    ftol: float = 1e-14,
+    xtol: float = 1e-12,
+    gtol: float = 1e-12,
+) -> Problem:
+    """Normalise arguments into a :class:`Problem` (shared by fit, bootstrap and backtests)."""
+    name, formula_src, fixed_vars, default_pos = _resolve_form(form)
+    if data is None:
+        raise ValueError("data is required: a dict of arrays or a DataFrame with the formula's variables")
+    names = column_names(data)
+    column_map = dict(columns or {})
+    for k, v in column_map.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise TypeError("columns must map formula variable names (str) to data column names (str)")
+    if isinstance(y, str):
+        if y not in names:
+            raise ValueError(f"y: data has no column '{y}'; available columns: {', '.join(names)}")
+        y_name = y
+        y = get_column(data, y)
+    else:
+        y_name = None
+    if y is None:
+        raise ValueError("y is required: the observed losses, as an array or the name of a data column")
+    if fixed_vars is None:
+        # formula: identifiers that are (mapped) data columns are variables
+        reverse = {v: k for k, v in column_map.items()}
+        ids = _identifiers(formula_src)
+        cand = set(n for n in names if n != y_name) | set(column_map)
+        fixed_vars = [i for i in ids if i in cand or i in reverse]
+        if not fixed_vars:
+            raise ValueError(
+                f"none of the formula's names ({', '.join(ids)}) is a data column ({', '.join(names)}); "
+                f"name the variables after the columns or pass columns={{'x': '<column>'}}"
+            )
+    else:
+        # single-variable forms: map the only data column automatically
+        if len(fixed_vars) == 1 and fixed_vars[0] not in column_map and fixed_vars[0] not in names:
+            others = [n for n in names if n != y_name]
+            if len(others) == 1:
+                column_map[fixed_vars[0]] = others[0]
+    unknown_map = set(column_map) - set(fixed_vars)
+    if unknown_map:
+        raise ValueError(f"columns: {sorted(unknown_map)} are not variables of the formula (variables: {fixed_vars})")
+    cols = as_columns(data, fixed_vars, column_map)
+    f = _core.Formula(formula_src, fixed_vars)
+    yarr = as_float_array(y, "y")
+    check_finite(yarr, "y")
+    n = len(next(iter(cols.values())))
+    if len(yarr) != n:
+        raise ValueError(f"y has length {len(yarr)} but the data columns have length {n}")
+    mat = np.ascontiguousarray(np.vstack([cols[v] for v in fixed_vars]))
+    params = list(f.param_names)
+
+    loss = "huber" if loss is None else loss
+    if loss not in _LOSSES:
+        raise ValueError(f"loss must be one of {_LOSSES}, got {loss!r}")
+    if delta is None:
+        delta = 1e-3
+    if not isinstance(delta, (int, float, np.floating)) or not math.isfinite(delta) or delta <= 0:
+        raise ValueError(f"delta must be a positive finite number, got {delta!r}")
+    target = "log" if target is None else target
+    if target not in _TARGETS:
+        raise ValueError(f"target must be one of {_TARGETS}, got {target!r}")
+    if target == "log" and (yarr <= 0).any():
+        i = int(np.flatnonzero(yarr <= 0)[0])
+        raise ValueError(f"y must be positive with target='log' (got {yarr[i]} at index {i}); use target='linear' for signed responses")
+    pos = list(default_pos if positive is None else positive)
+    for p_ in pos:
+        if p_ not in params:
+            raise ValueError(f"positive: '{p_}' is not a parameter of the formula (parameters: {', '.join(params)})")
+    lower = [-math.inf] * len(params)
+    upper = [math.inf] * len(params)
+    for k, b in (bounds or {}).items():
+        if k not in params:
+            raise ValueError(f"bounds: '{k}' is not a parameter (parameters: {', '.join(params)})")
+        try:
+            lo, hi = (float(b[0]) if b[0] is not None else -math.inf), (float(b[1]) if b[1] is not None else math.inf)
+        except (TypeError, IndexError, ValueError):
+            raise TypeError(f"bounds['{k}'] must be a (lower, upper) pair of numbers or None") from None
+        if not lo < hi:
+            raise ValueError(f"bounds['{k}']: lower bound {lo} must be below upper bound {hi}")
+        lower[params.index(k)], upper[params.index(k)] = lo, hi
+    w = None
+    if weights is not None:
+        w = as_float_array(weights, "weights")
+        check_finite(w, "weights")
+        if len(w) != n:
+            raise ValueError(f"weights has length {len(w)} but the data has {n} rows")
+        if (w < 0).any():
+            raise ValueError("weights must be non-negative")
+    if not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    for nm, v in (("ftol", ftol), ("xtol", xtol), ("gtol", gtol)):
+        if not (isinstance(v, (int, float)) and v >= 0 and math.isfinite(v)):
+            raise ValueError(f"{nm} must be a non-negative finite number, got {v!r}")
+    return Problem(
+        form=name,
+        formula=f,
+        columns=mat,
+        y=yarr,
+        weights=w,
+        loss=loss,
+        delta=float(delta),
+        target=target,
+        positive=[p_ in pos for p_ in params],
+        lower=lower,
+        upper=upper,
+        max_iter=int(max_iter),
+        ftol=float(ftol),
+        xtol=float(xtol),
+        gtol=float(gtol),
+        column_map=column_map,
+    )
+
+
+def _identifiers(src: str) -> list[str]:
+    # compile with no variables: every identifier becomes a parameter, in order of appearance
+    return list(_core.Formula(src, []).param_names)
+
+
+def starts_array(problem: Problem, starts: Any = None, grid: Mapping[str, Sequence[float]] | None = None) -> np.ndarray | None:
+    """Normalise `starts` (dict, list of dicts or (s, p) array) and/or `grid` (dict of value lists)."""
+    params = problem.param_names
+    rows: list[np.ndarray] = []
+    if starts is not None:
+        if isinstance(starts, Mapping):
+            starts = [starts]
+        if isinstance(starts, np.ndarray) and starts.dtype != object:
+            arr = as_float_array(starts, "starts", ndim=2) if starts.ndim == 2 else as_float_array(starts, "starts").reshape(1, -1)
+            if arr.shape[1] != len(params):
+                raise ValueError(f"starts must have {len(params)} columns ({', '.join(params)}), got {arr.shape[1]}")
+            rows.extend(arr)
+        else:
+            for i, st in enumerate(starts):
+                if not isinstance(st, Mapping):
+                    raise TypeError(f"starts[{i}] must be a dict of parameter values")
+                missing = [p_ for p_ in params if p_ not in st]
+                extra = [k for k in st if k not in params]
+                if missing or extra:
+                    raise ValueError(f"starts[{i}]: missing {missing} / unknown {extra}; parameters are {', '.join(params)}")
+                rows.append(np.array([float(st[p_]) for p_ in params]))
+    if grid is not None:
+        if not isinstance(grid, Mapping):
+            raise TypeError("grid must be a dict mapping each parameter to a list of values")
+        missing = [p_ for p_ in params if p_ not in grid]
+        extra = [k for k in grid if k not in params]
+        if missing or extra:
+            raise ValueError(f"grid: missing {missing} / unknown {extra}; parameters are {', '.join(params)}")
+        axes = [as_float_array(grid[p_], f"grid['{p_}']") for p_ in params]
+        mesh = np.meshgrid(*axes, indexing="ij")
+        rows.extend(np.stack([m.ravel() for m in mesh], axis=1))
+    if not rows:
+        return None
+    arr = np.ascontiguousarray(np.vstack(rows), dtype=np.float64)
+    check_finite(arr, "starts")
+    return arr
+
+
+def fit(
+    form: str,
+    data: Any = None,
+    y: Any = None,
+    *,
+    columns: Mapping[str, str] | None = None,
+    loss: str | None = None,
+    delta: float | None = None,
+    target: str | None = None,
+    positive: Sequence[str] | None = None,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+    weights: Any = None,
+    starts: Any = None,
+    grid: Mapping[str, Sequence[float]] | None = None,
+    n_starts: int = 16,
+    max_iter: int = 500,
+    ftol: float = 1e-14,
+    xtol: float = 1e-12,
+    gtol: float = 1e-12,
+    n_threads: int | None = None,
+) -> FitResult:
+    """Fit a scaling law.
+
+    Parameters
+    ----------
+    form : a built-in form name (see :func:`forms`) or a formula such as ``"E + A * C^-alpha"``.
+        Identifiers that are data columns are variables; all others are parameters.
+    data : dict of arrays, pandas/polars DataFrame or structured array with the variables.
+    y : observed losses (array) or the name of a column of ``data``.
+    columns : map formula variables to differently named data columns, e.g. ``{"x": "C"}``.
+    loss : ``"huber"`` (default) or ``"l2"``; ``delta`` is Huber's threshold (default 1e-3).
+    target : ``"log"`` (default; residuals ``ln f - ln y``) or ``"linear"``.
+    positive : parameters fitted in log space (default: the form's, none for formulas).
+    bounds : ``{name: (lower, upper)}`` box bounds on natural parameters (None for open).
+    weights : per-point non-negative weights.
+    starts, grid : explicit starts (dict / list of dicts / array) or a grid ``{name: values}``.
+        Default: the form's grid (Chinchilla: the 4500-start grid of Besiroglu et al. 2024) or
+        automatic starts by variable projection, keeping the ``n_starts`` best for LM.
+    max_iter, ftol, xtol, gtol : Levenberg-Marquardt limits per start.
+    n_threads : threads for the parallel starts (default: all cores).
+    """
+    prob = prepare(
+        form, data, y, columns=columns, loss=loss, delta=delta, target=target, positive=positive,
+        bounds=bounds, weights=weights, max_iter=max_iter, ftol=ftol, xtol=xtol, gtol=gtol,
+    )
+    if not isinstance(n_starts, (int, np.integer)) or isinstance(n_starts, bool) or n_starts < 1:
+        raise ValueError(f"n_starts must be a positive integer, got {n_starts!r}")
+    st = starts_array(prob, starts, grid)
+    return _run_fit(prob, st, int(n_starts), resolve_threads(n_threads))
+
+
+def _run_fit(prob: Problem, st: np.ndarray | None, n_auto: int, n_threads: int) -> FitResult:
+    form_grid = prob.form if (st is None and prob.form in _FORMS) else None
+    r = _core.fit(
+        prob.formula, prob.columns, prob.y, prob.weights, *prob.core_args(), st, form_grid, n_auto,
+        prob.max_iter, prob.ftol, prob.xtol, prob.gtol, n_threads,
+    )
+    return _result(prob, r)
+
+
+def _result(prob: Problem, r: dict) -> FitResult:
+    names = prob.param_names
+    x = np.asarray(r["params"])
+    cov = r["cov"]
+    stderr = None
+    if cov is not None:
+        d = np.diag(cov)
+        if np.all(d >= 0):
+            stderr = {n: float(math.sqrt(v)) for n, v in zip(names, d)}
+        else:
+            cov = None
+    statuses = np.asarray(r["statuses"])
+    converged_codes = {c for c, ok, _ in _core.status_messages() if ok}
+    return FitResult(
+        form=prob.form,
+        formula=prob.formula.source,
+        param_names=names,
+        params={n: float(v) for n, v in zip(names, x)},
+        x=x,
+        objective=float(r["objective"]),
+        converged=bool(r["converged"]),
+        status=int(r["status"]),
+        message=str(r["message"]),
+        n_iter=int(r["n_iter"]),
+        n_eval=int(r["n_eval"]),
+        cov=cov,
+        stderr=stderr,
+        residuals=np.asarray(r["residuals"]),
+        n_points=prob.n,
+        loss=prob.loss,
+        delta=prob.delta if prob.loss == "huber" else None,
+        target=prob.target,
+        positive=[n for n, p_ in zip(names, prob.positive) if p_],
+        variables=prob.variables,
+        n_starts=int(len(r["objectives"])),
+        auto_starts=bool(r["auto_starts"]),
+        best_start=int(r["best_index"]),
+        start_objectives=np.asarray(r["objectives"]),
+        n_starts_converged=int(np.isin(statuses, list(converged_codes)).sum()),
+        problem=prob,
+    )
