@@ -627,13 +627,9 @@ pub fn lm(
     let huber = matches!(loss, Loss::Huber(_));
     let mut kappa: f64 = 1.0;
     const KAPPA_MIN: f64 = 1e-6;
-    let mut need_model = true;
     'outer: while iter < o.max_iter {
         iter += 1;
-        if need_model {
-            build_model(loss, kappa, c, &ws.r, &ws.jac, n, p, &mut ws.jr, &mut ws.r2, &mut ws.a, &mut ws.g);
-            need_model = false;
-        }
+        build_model(loss, kappa, c, &ws.r, &ws.jac, n, p, &mut ws.jr, &mut ws.r2, &mut ws.a, &mut ws.g);
         if fval <= f64::MIN_POSITIVE {
             status = Status::Gtol;
             break;
@@ -721,7 +717,6 @@ pub fn lm(
                         kappa = (kappa * 10.0).min(1.0);
                     }
                 }
-                need_model = true;
                 if actual <= o.ftol * fold && pred <= o.ftol * fold {
                     status = Status::Ftol;
                     break 'outer;

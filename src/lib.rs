@@ -9,6 +9,7 @@
 pub mod error;
 pub mod expr;
 pub mod fastmath;
+pub mod bootstrap;
 pub mod dimension;
 pub mod fit;
 pub mod forms;

@@ -10,8 +10,9 @@ Quick tour::
 
 from . import _core
 from ._fit import FitResult, fit, forms
+from ._bootstrap import BootstrapResult, Distribution, bootstrap
 from . import dimension
 
 __version__ = _core.__version__
 
-__all__ = ["fit", "forms", "FitResult", "dimension", "__version__"]
+__all__ = ["fit", "forms", "bootstrap", "FitResult", "BootstrapResult", "Distribution", "dimension", "__version__"]

@@ -110,6 +110,7 @@ class FitResult:
     start_objectives: np.ndarray = field(repr=False)
     n_starts_converged: int = 0
     problem: Problem | None = field(default=None, repr=False)
+    starts: np.ndarray | None = field(default=None, repr=False)
 
     def predict(self, data: Any = None, **columns: Any) -> np.ndarray:
         """Model values at new points: ``fit.predict({"N": 7e10, "D": 1.4e12})`` or ``fit.predict(N=..., D=...)``."""
@@ -464,4 +465,5 @@ def _result(prob: Problem, r: dict) -> FitResult:
         start_objectives=np.asarray(r["objectives"]),
         n_starts_converged=int(np.isin(statuses, list(converged_codes)).sum()),
         problem=prob,
+        starts=np.asarray(r["starts"]),
     )

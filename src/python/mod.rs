@@ -6,6 +6,7 @@ use crate::error::Error;
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
+mod bootstrap;
 mod dimension;
 mod fit;
 
@@ -23,6 +24,7 @@ pub(crate) fn to_py(e: Error) -> PyErr {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     fit::register(m)?;
+    bootstrap::register(m)?;
     dimension::register(m)?;
     Ok(())
 }

@@ -1,0 +1,494 @@
+"""`scalingfit.bootstrap`: resampled refits in Rust, driven here in index-range chunks.
+
+Running the work as chunks gives a progress bar and Ctrl-C for free: results depend only on
+(seed, resample index), never on how the range is split, so chunking changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._data import as_float_array, fmt, resolve_threads
+from ._fit import FitResult, Problem, fit as _fit
+
+_SCHEMES = ("pairs", "groups", "residual", "parametric")
+_METHODS = ("percentile", "basic", "bca")
+_STATUS = {c: (ok, msg) for c, ok, msg in _core.status_messages()}
+_CONVERGED = np.array(sorted(c for c, (ok, _) in _STATUS.items() if ok), dtype=np.uint8)
+_MAXITER = 4
+_FAILED = 5
+
+
+def _check_level(level: float) -> float:
+    if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not (0 < level < 1):
+        raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level!r}")
+    return float(level)
+
+
+def _norm_ppf(q: np.ndarray | float) -> np.ndarray:
+    """Inverse standard normal CDF (Acklam's rational approximation refined by one Halley step)."""
+    q = np.asarray(q, dtype=np.float64)
+    a = [-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02, 1.383577518672690e02, -3.066479806614716e01, 2.506628277459239e00]
+    b = [-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02, 6.680131188771972e01, -1.328068155288572e01]
+    c = [-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00, -2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e00]
+    d = [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00]
+    x = np.empty_like(q)
+    lo, hi = q < 0.02425, q > 1 - 0.02425
+    mid = ~(lo | hi)
+    r = q[mid] - 0.5
+    s = r * r
+    x[mid] = (((((a[0] * s + a[1]) * s + a[2]) * s + a[3]) * s + a[4]) * s + a[5]) * r / (((((b[0] * s + b[1]) * s + b[2]) * s + b[3]) * s + b[4]) * s + 1)
+    for mask, sign, qq in ((lo, 1.0, q[lo]), (hi, -1.0, 1 - q[hi])):
+        t = np.sqrt(-2 * np.log(qq))
+        x[mask] = sign * (((((c[0] * t + c[1]) * t + c[2]) * t + c[3]) * t + c[4]) * t + c[5]) / ((((d[0] * t + d[1]) * t + d[2]) * t + d[3]) * t + 1)
+    e = 0.5 * _erfc(-x / math.sqrt(2)) - q
+    u = e * math.sqrt(2 * math.pi) * np.exp(x * x / 2)
+    return x - u / (1 + x * u / 2)
+
+
+def _erfc(x: np.ndarray) -> np.ndarray:
+    return np.vectorize(math.erfc, otypes=[float])(x)
+
+
+def _norm_cdf(x: np.ndarray | float) -> np.ndarray:
+    return 0.5 * _erfc(-np.asarray(x, dtype=np.float64) / math.sqrt(2))
+
+
+def _interval(samples: np.ndarray, estimate: float, level: float, method: str, jack: np.ndarray | None) -> tuple[float, float]:
+    """Interval from bootstrap draws of one quantity (NaN-free)."""
+    alpha = 1 - level
+    if method == "percentile":
+        lo, hi = np.quantile(samples, [alpha / 2, 1 - alpha / 2])
+    elif method == "basic":
+        qlo, qhi = np.quantile(samples, [alpha / 2, 1 - alpha / 2])
+        lo, hi = 2 * estimate - qhi, 2 * estimate - qlo
+    elif method == "bca":
+        if jack is None:
+            raise ValueError("method='bca' needs jackknife estimates")
+        prop = (np.sum(samples < estimate) + 0.5 * np.sum(samples == estimate)) / len(samples)
+        prop = min(max(prop, 0.5 / len(samples)), 1 - 0.5 / len(samples))
+        z0 = float(_norm_ppf(prop))
+        jm = jack.mean()
+        num = np.sum((jm - jack) ** 3)
+        den = 6.0 * np.sum((jm - jack) ** 2) ** 1.5
+        a = float(num / den) if den > 0 else 0.0
+        z = _norm_ppf(np.array([alpha / 2, 1 - alpha / 2]))
+        adj = _norm_cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
+        lo, hi = np.quantile(samples, adj)
+    else:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    return float(lo), float(hi)
+
+
+@dataclass
+class Distribution:
+    """Bootstrap distribution of one derived quantity (see :meth:`BootstrapResult.derived`)."""
+
+    name: str
+    estimate: float
+    samples: np.ndarray = field(repr=False)
+    n_used: int = 0
+    jackknife: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def stderr(self) -> float:
+        return float(np.std(self.samples, ddof=1)) if len(self.samples) > 1 else math.nan
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.samples))
+
+    def ci(self, level: float = 0.95, method: str = "percentile") -> tuple[float, float]:
+        level = _check_level(level)
+        return _interval(self.samples, self.estimate, level, method, self.jackknife)
+
+    def summary(self, level: float = 0.95) -> str:
+        lo, hi = self.ci(level)
+        return (
+            f"{self.name}: {fmt(self.estimate)}  (bootstrap sd {fmt(self.stderr)}, "
+            f"{level:.0%} percentile interval [{fmt(lo)}, {fmt(hi)}], {self.n_used} resamples)"
+        )
+
+    def to_dict(self, level: float = 0.95) -> dict[str, Any]:
+        lo, hi = self.ci(level)
+        return {"name": self.name, "estimate": self.estimate, "stderr": self.stderr, "ci": [lo, hi], "level": level, "n_used": self.n_used}
+
+
+@dataclass
+class BootstrapResult:
+    """Result of :func:`bootstrap`.
+
+    ``samples`` is (n_resamples, n_params) in ``param_names`` order (NaN rows for failed
+    resamples; None with ``keep="summary"``); ``status`` holds each resample's solver status
+    code (see ``status_names``). Intervals and moments use the converged resamples and say how
+    many that was.
+    """
+
+    fit: FitResult
+    param_names: list[str]
+    samples: np.ndarray | None
+    status: np.ndarray
+    n_resamples: int
+    seed: int
+    start: int
+    scheme: str
+    warm_start: bool
+    keep: str
+    elapsed: float
+    n_threads: int
+    _moments: dict[str, Any] | None = field(default=None, repr=False)
+    _jack: np.ndarray | None = field(default=None, repr=False)
+    _boot: Any = field(default=None, repr=False)
+
+    status_names = {c: msg for c, (ok, msg) in _STATUS.items()}
+
+    # -- counts --------------------------------------------------------------------------------
+    @property
+    def converged(self) -> np.ndarray:
+        """Boolean mask of resamples whose fit converged."""
+        return np.isin(self.status, _CONVERGED)
+
+    @property
+    def n_converged(self) -> int:
+        return int(self.converged.sum())
+
+    @property
+    def n_failed(self) -> int:
+        return int((self.status == _FAILED).sum())
+
+    @property
+    def n_max_iter(self) -> int:
+        return int((self.status == _MAXITER).sum())
+
+    @property
+    def estimate(self) -> dict[str, float]:
+        return dict(self.fit.params)
+
+    def _used(self) -> np.ndarray:
+        if self.samples is None:
+            raise ValueError("this bootstrap was run with keep='summary': per-resample samples were not stored")
+        s = self.samples[self.converged]
+        if len(s) < 2:
+            raise ValueError(f"only {len(s)} of {self.n_resamples} resamples converged; nothing to summarise")
+        return s
+
+    # -- moments -------------------------------------------------------------------------------
+    @property
+    def stderr(self) -> dict[str, float]:
+        """Bootstrap standard deviation of each parameter (converged resamples)."""
+        if self._moments is not None:
+            return dict(zip(self.param_names, np.sqrt(np.diag(self._moments["cov"]))))
+        s = self._used()
+        return {n: float(v) for n, v in zip(self.param_names, s.std(axis=0, ddof=1))}
+
+    @property
+    def cov(self) -> np.ndarray:
+        """Bootstrap covariance of the parameters (converged resamples)."""
+        if self._moments is not None:
+            return np.array(self._moments["cov"])
+        return np.cov(self._used(), rowvar=False)
+
+    @property
+    def mean(self) -> dict[str, float]:
+        if self._moments is not None:
+            return dict(zip(self.param_names, self._moments["mean"]))
+        return {n: float(v) for n, v in zip(self.param_names, self._used().mean(axis=0))}
+
+    # -- intervals -----------------------------------------------------------------------------
+    def _jackknife(self) -> np.ndarray:
+        if self._jack is None:
+            self._jack = self._boot.jackknife(self.n_threads)
+        return self._jack
+
+    def ci(self, level: float = 0.95, method: str = "percentile") -> dict[str, tuple[float, float]]:
+        """Confidence intervals per parameter: ``method`` is "percentile", "basic" or "bca"."""
+        level = _check_level(level)
+        if method not in _METHODS:
+            raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+        if self._moments is not None:
+            if method != "percentile":
+                raise ValueError("keep='summary' supports method='percentile' only")
+            return {n: _hist_interval(self._moments["hist"][k], level) for k, n in enumerate(self.param_names)}
+        s = self._used()
+        jack = None
+        if method == "bca":
+            jack = self._jackknife()
+            jack = jack[np.all(np.isfinite(jack), axis=1)]
+        out = {}
+        for k, n in enumerate(self.param_names):
+            out[n] = _interval(s[:, k], self.fit.params[n], level, method, None if jack is None else jack[:, k])
+        return out
+
+    def derived(self, func: Callable[[dict[str, np.ndarray]], Any], name: str = "derived") -> Distribution:
+        """Bootstrap distribution of ``func(params)``; ``func`` gets a dict of parameter arrays
+        (vectorised, e.g. ``lambda p: p["beta"] / (p["alpha"] + p["beta"])``)."""
+        if not callable(func):
+            raise TypeError("derived: func must be callable, taking a dict of parameter arrays")
+        s = self._used()
+        cols = {n: s[:, k] for k, n in enumerate(self.param_names)}
+        vals = np.asarray(func(cols), dtype=np.float64)
+        if vals.shape != (len(s),):
+            vals = np.array([func({n: float(r[k]) for k, n in enumerate(self.param_names)}) for r in s], dtype=np.float64)
+        est = float(np.asarray(func({n: np.float64(v) for n, v in self.fit.params.items()}), dtype=np.float64))
+        ok = np.isfinite(vals)
+        if not ok.all():
+            vals = vals[ok]
+        jack = self._jack
+        jd = None
+        if jack is not None:
+            jack = jack[np.all(np.isfinite(jack), axis=1)]
+            jd = np.asarray(func({n: jack[:, k] for k, n in enumerate(self.param_names)}), dtype=np.float64)
+        return Distribution(name=name, estimate=est, samples=vals, n_used=int(len(vals)), jackknife=jd)
+
+    # -- reports -------------------------------------------------------------------------------
+    def summary(self, level: float = 0.95) -> str:
+        ci = self.ci(level)
+        se = self.stderr
+        lines = [
+            f"scalingfit bootstrap: {self.fit.form}, scheme={self.scheme}, seed={self.seed}, resamples {self.start}..{self.start + self.n_resamples - 1}",
+            f"  resamples  {self.n_resamples}: {self.n_converged} converged, {self.n_max_iter} hit max_iter, {self.n_failed} failed "
+            f"(intervals use the {self.n_converged} converged)",
+            f"  refits     {'warm-started from the full-data optimum' if self.warm_start else 'from the full start grid'}; "
+            f"{self.elapsed:.2f} s",
+            "",
+            f"  {'parameter':<12}{'estimate':>14}{'boot sd':>14}{f'{level:.0%} lo':>14}{f'{level:.0%} hi':>14}",
+        ]
+        for n in self.param_names:
+            lo, hi = ci[n]
+            lines.append(f"  {n:<12}{fmt(self.fit.params[n]):>14}{fmt(se[n]):>14}{fmt(lo):>14}{fmt(hi):>14}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def to_dict(self, level: float = 0.95) -> dict[str, Any]:
+        ci = self.ci(level)
+        return {
+            "fit": self.fit.to_dict(),
+            "n_resamples": self.n_resamples,
+            "n_converged": self.n_converged,
+            "n_max_iter": self.n_max_iter,
+            "n_failed": self.n_failed,
+            "seed": self.seed,
+            "start": self.start,
+            "scheme": self.scheme,
+            "warm_start": self.warm_start,
+            "level": level,
+            "stderr": self.stderr,
+            "ci": {k: list(v) for k, v in ci.items()},
+            "cov": self.cov.tolist(),
+            "elapsed_s": self.elapsed,
+        }
+
+
+def _hist_interval(h: dict[str, Any], level: float) -> tuple[float, float]:
+    edges, counts = h["edges"], h["counts"]
+    cum = np.cumsum(counts)
+    total = cum[-1]
+    out = []
+    for q in ((1 - level) / 2, 1 - (1 - level) / 2):
+        i = int(np.searchsorted(cum, q * total))
+        i = min(i, len(counts) - 1)
+        prev = cum[i - 1] if i > 0 else 0
+        frac = (q * total - prev) / max(counts[i], 1)
+        out.append(float(edges[i] + frac * (edges[i + 1] - edges[i])))
+    return out[0], out[1]
+
+
+class _Summary:
+    """Streaming moments (Chan et al. merge, fixed chunk order) and fixed-bin histograms."""
+
+    def __init__(self, p: int, bins: int = 20000):
+        self.n = 0
+        self.mean = np.zeros(p)
+        self.m2 = np.zeros((p, p))
+        self.bins = bins
+        self.edges: list[np.ndarray] | None = None
+        self.counts: list[np.ndarray] | None = None
+
+    def add(self, s: np.ndarray) -> None:
+        if len(s) == 0:
+            return
+        if self.edges is None:
+            lo, hi = s.min(axis=0), s.max(axis=0)
+            width = np.maximum(hi - lo, 1e-12 * np.maximum(np.abs(hi), 1))
+            # generous range: the tails beyond it are counted in the edge bins
+            self.edges = [np.linspace(l_ - 2 * w, h_ + 2 * w, self.bins + 1) for l_, h_, w in zip(lo, hi, width)]
+            self.counts = [np.zeros(self.bins, dtype=np.int64) for _ in range(len(lo))]
+        for k in range(s.shape[1]):
+            col = np.clip(s[:, k], self.edges[k][0], self.edges[k][-1])
+            self.counts[k] += np.histogram(col, bins=self.edges[k])[0]
+        nb = len(s)
+        mb = s.mean(axis=0)
+        d = s - mb
+        m2b = d.T @ d
+        delta = mb - self.mean
+        tot = self.n + nb
+        self.m2 += m2b + np.outer(delta, delta) * self.n * nb / tot
+        self.mean += delta * nb / tot
+        self.n = tot
+
+    def result(self) -> dict[str, Any]:
+        cov = self.m2 / max(self.n - 1, 1)
+        hist = [{"edges": e, "counts": c} for e, c in zip(self.edges or [], self.counts or [])]
+        return {"n": self.n, "mean": self.mean.copy(), "cov": cov, "hist": hist}
+
+
+def _groups_codes(groups: Any, n: int) -> np.ndarray:
+    g = np.asarray(groups)
+    if g.ndim != 1:
+        raise ValueError(f"groups must be 1-dimensional with one label per row, got shape {g.shape}")
+    if len(g) != n:
+        raise ValueError(f"groups has length {len(g)} but the data has {n} rows")
+    _, codes = np.unique(g, return_inverse=True)
+    if codes.max() < 1:
+        raise ValueError("groups needs at least 2 distinct groups")
+    return codes.astype(np.int64)
+
+
+def bootstrap(
+    form_or_fit: str | FitResult,
+    data: Any = None,
+    y: Any = None,
+    *,
+    n_resamples: int = 1000,
+    scheme: str = "pairs",
+    groups: Any = None,
+    seed: int | None = None,
+    start: int = 0,
+    warm_start: bool = True,
+    keep: str = "samples",
+    progress: bool = False,
+    n_threads: int | None = None,
+    chunk_size: int | None = None,
+    **fit_kwargs: Any,
+) -> BootstrapResult:
+    """Bootstrap a scaling-law fit: ``n_resamples`` refits in Rust, in parallel.
+
+    Parameters
+    ----------
+    form_or_fit : a :class:`FitResult` (its problem and optimum are reused) or a form/formula,
+        in which case ``data``, ``y`` and ``fit_kwargs`` go to :func:`scalingfit.fit` first.
+    n_resamples : number of resamples (>= 1).
+    scheme : "pairs" (points with replacement; default), "groups" (whole groups given by
+        ``groups=``, e.g. all checkpoints of one run), "residual" (fitted values plus resampled
+        residuals) or "parametric" (fitted values plus normal noise of the residual scale; for
+        Huber the scale is 1.4826 MAD). Residual schemes act on the target scale (log y for
+        ``target="log"``).
+    seed : integer seed; resample i uses a stream derived from (seed, i), so the same seed gives
+        the same samples for any thread count and any split into ranges. None draws a seed
+        (recorded in the result).
+    start : index of the first resample (run ``start=k*m, n_resamples=m`` on several machines
+        and concatenate).
+    warm_start : refit from the full-data optimum (default) or, if False, from the full start
+        grid of the original fit (slower, for multimodal problems).
+    keep : "samples" (store the (n, p) float64 samples) or "summary" (streaming moments and
+        20000-bin histograms only, for runs too large to store).
+    progress : show a tqdm progress bar. Ctrl-C stops within about a second (KeyboardInterrupt).
+    n_threads : threads (default: all cores).
+    """
+    if isinstance(form_or_fit, FitResult):
+        if data is not None or y is not None or fit_kwargs:
+            raise TypeError("bootstrap(fit, ...): data, y and fit options come from the fit; pass only bootstrap options")
+        fr = form_or_fit
+        if fr.problem is None:
+            raise ValueError("this FitResult has no attached problem to resample")
+    elif isinstance(form_or_fit, str):
+        fr = _fit(form_or_fit, data, y, n_threads=n_threads, **fit_kwargs)
+    else:
+        raise TypeError(f"form_or_fit must be a form name, a formula or a FitResult, got {type(form_or_fit).__name__}")
+    prob: Problem = fr.problem
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
+        raise ValueError(f"n_resamples must be an integer >= 1, got {n_resamples!r}")
+    if scheme not in _SCHEMES:
+        raise ValueError(f"scheme must be one of {_SCHEMES}, got {scheme!r}")
+    if keep not in ("samples", "summary"):
+        raise ValueError(f"keep must be 'samples' or 'summary', got {keep!r}")
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
+        raise ValueError(f"start must be a non-negative integer, got {start!r}")
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % (2**63))
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (0 <= seed < 2**64):
+        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+    if scheme == "groups":
+        if groups is None:
+            raise ValueError("scheme='groups' needs groups=: one group label per data row")
+        gcodes = _groups_codes(groups, prob.n)
+    else:
+        if groups is not None:
+            raise ValueError(f"groups= is only used with scheme='groups' (got scheme={scheme!r})")
+        gcodes = None
+    if not fr.converged or not np.all(np.isfinite(fr.x)):
+        if not np.all(np.isfinite(fr.x)):
+            raise ValueError("the full-data fit failed (no finite optimum); fix the fit before bootstrapping")
+    threads = resolve_threads(n_threads)
+    extra = None
+    if not warm_start:
+        if fr.starts is None:
+            raise ValueError("warm_start=False needs the fit's start grid, which this result does not carry")
+        extra = np.ascontiguousarray(fr.starts)
+    boot = _core.Bootstrapper(
+        prob.formula, prob.columns, prob.y, prob.weights, *prob.core_args(), prob.max_iter, prob.ftol, prob.xtol, prob.gtol,
+        scheme, gcodes, int(seed), [float(v) for v in fr.x], extra, bool(warm_start),
+    )
+    p = len(prob.param_names)
+    samples = np.empty((int(n_resamples), p)) if keep == "samples" else None
+    status = np.empty(int(n_resamples), dtype=np.uint8)
+    summ = _Summary(p) if keep == "summary" else None
+    bar = None
+    if progress:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:  # pragma: no cover
+            raise ImportError("progress=True needs tqdm: pip install tqdm (or scalingfit[progress])") from None
+        bar = tqdm(total=int(n_resamples), desc="bootstrap", unit="fit")
+    t0 = time.perf_counter()
+    done = 0
+    size = int(chunk_size) if chunk_size else 256
+    if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    try:
+        while done < n_resamples:
+            m = min(size, int(n_resamples) - done)
+            t1 = time.perf_counter()
+            r = boot.run(int(start) + done, m, threads)
+            dt = time.perf_counter() - t1
+            if samples is not None:
+                samples[done : done + m] = r["samples"]
+            else:
+                st = r["status"]
+                summ.add(r["samples"][np.isin(st, _CONVERGED)])
+            status[done : done + m] = r["status"]
+            done += m
+            if bar is not None:
+                bar.update(m)
+            if chunk_size is None:
+                # aim for ~0.25 s per chunk: frequent progress and prompt Ctrl-C
+                size = int(min(max(m * 0.25 / max(dt, 1e-6), 64), 200_000))
+    finally:
+        if bar is not None:
+            bar.close()
+    elapsed = time.perf_counter() - t0
+    return BootstrapResult(
+        fit=fr,
+        param_names=list(prob.param_names),
+        samples=samples,
+        status=status,
+        n_resamples=int(n_resamples),
+        seed=int(seed),
+        start=int(start),
+        scheme=scheme,
+        warm_start=bool(warm_start),
+        keep=keep,
+        elapsed=elapsed,
+        n_threads=threads,
+        _moments=None if summ is None else summ.result(),
+        _boot=boot,
+    )

@@ -1,0 +1,414 @@
+//! Bootstrap: resampled refits in parallel, reproducible from a seed.
+//!
+//! Resample `i` (a global index, so a job can be split into index ranges across calls,
+//! processes or machines) draws from its own xoshiro256++ stream seeded with
+//! `mix64(seed + mix64(i))` (SplitMix64's finaliser, a bijective avalanche hash), so results
+//! do not depend on the thread count or on how the index range is split. Random integers use
+//! Lemire's unbiased method and normals the Box-Muller transform on that stream, both written
+//! here so the draws never change with a dependency's version.
+//!
+//! Pairs and groups resampling are done by multiplicity weights (the distinct points drawn, each
+//! weighted by how often it was drawn), never by copying data.
+
+use crate::error::{Error, Result};
+use crate::expr::{Data, EvalWs};
+use crate::fit::{lm, objective, LmResult, Setup, Status, Target, Workspace};
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scheme {
+    /// points with replacement
+    Pairs,
+    /// whole groups with replacement; `ids[i]` in 0..n_groups is point i's group
+    Groups { ids: Vec<usize>, n_groups: usize },
+    /// fitted values plus residuals drawn with replacement (on the target scale)
+    Residual,
+    /// fitted values plus normal noise with the residual scale (on the target scale)
+    Parametric,
+}
+
+/// SplitMix64's output function: a bijective 64-bit avalanche hash.
+#[inline]
+pub fn mix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The random stream of resample `i` under `seed`.
+pub fn stream(seed: u64, i: u64) -> Xoshiro256PlusPlus {
+    Xoshiro256PlusPlus::seed_from_u64(mix64(seed.wrapping_add(mix64(i ^ 0x5ca1_ab1e_f175_0000))))
+}
+
+/// Uniform integer in [0, n) (Lemire 2019, unbiased).
+#[inline]
+pub fn below<R: Rng>(rng: &mut R, n: u64) -> u64 {
+    let mut m = (rng.next_u64() as u128) * (n as u128);
+    let mut lo = m as u64;
+    if lo < n {
+        let t = n.wrapping_neg() % n;
+        while lo < t {
+            m = (rng.next_u64() as u128) * (n as u128);
+            lo = m as u64;
+        }
+    }
+    (m >> 64) as u64
+}
+
+/// Standard normal by Box-Muller (one value per call; the second is discarded for simplicity).
+#[inline]
+pub fn normal<R: Rng>(rng: &mut R) -> f64 {
+    // u1 in (0, 1], u2 in [0, 1)
+    let u1 = ((rng.next_u64() >> 11) as f64 + 1.0) * (1.0 / (1u64 << 53) as f64);
+    let u2 = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// What every resample needs: the problem, the full-data fit and the scheme.
+pub struct Plan<'a> {
+    pub setup: &'a Setup,
+    pub data: &'a Data,
+    /// prepared target (ln y for a log target)
+    pub y: &'a [f64],
+    /// optional user point weights
+    pub weights: Option<&'a [f64]>,
+    pub scheme: Scheme,
+    pub seed: u64,
+    /// the full-data optimum (natural coordinates): warm start, and fitted values for the
+    /// residual / parametric schemes
+    pub theta_hat: Vec<f64>,
+    /// extra starts (e.g. the full start grid); the best objective wins
+    pub extra_starts: Vec<Vec<f64>>,
+    /// start from theta_hat (in addition to extra_starts)
+    pub warm: bool,
+    /// fitted values on the target scale and residuals (for residual/parametric)
+    fitted: Vec<f64>,
+    resid: Vec<f64>,
+    sigma: f64,
+}
+
+/// Results of a range of resamples.
+#[derive(Debug, Clone, Default)]
+pub struct Chunk {
+    /// row-major (count, p); NaN rows for failed resamples
+    pub samples: Vec<f64>,
+    pub status: Vec<u8>,
+    pub objective: Vec<f64>,
+    pub n_iter: Vec<u32>,
+}
+
+impl<'a> Plan<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        setup: &'a Setup,
+        data: &'a Data,
+        y: &'a [f64],
+        weights: Option<&'a [f64]>,
+        scheme: Scheme,
+        seed: u64,
+        theta_hat: Vec<f64>,
+        extra_starts: Vec<Vec<f64>>,
+        warm: bool,
+    ) -> Result<Plan<'a>> {
+        let n = data.n;
+        let p = setup.n_params();
+        if theta_hat.len() != p || theta_hat.iter().any(|v| !v.is_finite()) {
+            return Err(Error::arg("fit", "the full-data fit has no finite optimum to bootstrap from"));
+        }
+        if !warm && extra_starts.is_empty() {
+            return Err(Error::arg("warm_start", "with warm_start=False give starts (e.g. the full start grid)"));
+        }
+        if let Scheme::Groups { ids, n_groups } = &scheme {
+            if ids.len() != n {
+                return Err(Error::arg("groups", format!("has length {} but the data has {n} rows", ids.len())));
+            }
+            if *n_groups < 2 {
+                return Err(Error::arg("groups", "needs at least 2 distinct groups to resample"));
+            }
+            if ids.iter().any(|&g| g >= *n_groups) {
+                return Err(Error::arg("groups", "group ids must be in 0..n_groups"));
+            }
+        }
+        let mut fitted = Vec::new();
+        let mut resid = Vec::new();
+        let mut sigma = 0.0;
+        if matches!(scheme, Scheme::Residual | Scheme::Parametric) {
+            let mut ev = EvalWs::default();
+            let mut f = vec![0.0; n];
+            setup.formula.eval(&theta_hat, data, &mut ev, &mut f, None);
+            if setup.target == Target::Log {
+                if f.iter().any(|v| !(*v > 0.0)) {
+                    return Err(Error::arg("scheme", "the fitted model is not positive everywhere; use target='linear'"));
+                }
+                f.iter_mut().for_each(|v| *v = v.ln());
+            }
+            resid = y.iter().zip(&f).map(|(a, b)| a - b).collect();
+            // residual scale: RMS with n-p dof for l2, 1.4826 MAD for Huber
+            sigma = match setup.loss {
+                crate::fit::Loss::L2 => {
+                    let dof = (n as f64 - p as f64).max(1.0);
+                    (resid.iter().map(|r| r * r).sum::<f64>() / dof).sqrt()
+                }
+                crate::fit::Loss::Huber(_) => {
+                    let mut a: Vec<f64> = resid.iter().map(|r| r.abs()).collect();
+                    a.sort_by(|x, y| x.partial_cmp(y).unwrap());
+                    let med = if n % 2 == 1 { a[n / 2] } else { 0.5 * (a[n / 2 - 1] + a[n / 2]) };
+                    1.4826 * med
+                }
+            };
+            fitted = f;
+        }
+        Ok(Plan {
+            setup,
+            data,
+            y,
+            weights,
+            scheme,
+            seed,
+            theta_hat,
+            extra_starts,
+            warm,
+            fitted,
+            resid,
+            sigma,
+        })
+    }
+
+    /// Residual scale used by the parametric scheme.
+    pub fn sigma(&self) -> f64 {
+        self.sigma
+    }
+
+    /// Run resamples `start .. start + count` in parallel (on the current rayon pool). The
+    /// outcome of resample i depends only on (seed, i), never on the split or thread count.
+    pub fn run(&self, start: u64, count: usize) -> Chunk {
+        let p = self.setup.n_params();
+        let results: Vec<LmResult> = (0..count)
+            .into_par_iter()
+            .map_init(Local::default, |loc, k| self.one(start + k as u64, loc))
+            .collect();
+        let mut out = Chunk {
+            samples: Vec::with_capacity(count * p),
+            status: Vec::with_capacity(count),
+            objective: Vec::with_capacity(count),
+            n_iter: Vec::with_capacity(count),
+        };
+        for r in results {
+            if r.status == Status::Failed || r.params.iter().any(|v| !v.is_finite()) {
+                out.samples.extend(std::iter::repeat_n(f64::NAN, p));
+                out.status.push(Status::Failed.code());
+            } else {
+                out.samples.extend_from_slice(&r.params);
+                out.status.push(r.status.code());
+            }
+            out.objective.push(r.objective);
+            out.n_iter.push(r.n_iter as u32);
+        }
+        out
+    }
+
+    /// One resample.
+    fn one(&self, i: u64, loc: &mut Local) -> LmResult {
+        let n = self.data.n;
+        let mut rng = stream(self.seed, i);
+        let (data, y, c): (&Data, &[f64], Option<&[f64]>) = match &self.scheme {
+            Scheme::Pairs | Scheme::Groups { .. } => {
+                loc.counts.clear();
+                loc.counts.resize(n, 0);
+                match &self.scheme {
+                    Scheme::Pairs => {
+                        for _ in 0..n {
+                            loc.counts[below(&mut rng, n as u64) as usize] += 1;
+                        }
+                    }
+                    Scheme::Groups { ids, n_groups } => {
+                        loc.gcounts.clear();
+                        loc.gcounts.resize(*n_groups, 0);
+                        for _ in 0..*n_groups {
+                            loc.gcounts[below(&mut rng, *n_groups as u64) as usize] += 1;
+                        }
+                        for (cnt, &g) in loc.counts.iter_mut().zip(ids) {
+                            *cnt = loc.gcounts[g];
+                        }
+                    }
+                    _ => unreachable!(),
+                }
+                loc.idx.clear();
+                loc.w.clear();
+                loc.y.clear();
+                for (j, &cnt) in loc.counts.iter().enumerate() {
+                    if cnt > 0 {
+                        let uw = self.weights.map_or(1.0, |w| w[j]);
+                        loc.idx.push(j);
+                        loc.w.push(cnt as f64 * uw);
+                        loc.y.push(self.y[j]);
+                    }
+                }
+                loc.data.gather_from(self.data, &loc.idx);
+                (&loc.data, &loc.y[..], Some(&loc.w[..]))
+            }
+            Scheme::Residual => {
+                loc.y.clear();
+                for j in 0..n {
+                    let r = self.resid[below(&mut rng, n as u64) as usize];
+                    loc.y.push(self.fitted[j] + r);
+                }
+                (self.data, &loc.y[..], self.weights)
+            }
+            Scheme::Parametric => {
+                loc.y.clear();
+                for j in 0..n {
+                    loc.y.push(self.fitted[j] + self.sigma * normal(&mut rng));
+                }
+                (self.data, &loc.y[..], self.weights)
+            }
+        };
+        let mut best: Option<LmResult> = None;
+        if self.warm {
+            best = Some(lm(self.setup, data, y, c, &self.theta_hat, &mut loc.ws));
+        }
+        for st in &self.extra_starts {
+            let r = lm(self.setup, data, y, c, st, &mut loc.ws);
+            if best.as_ref().is_none_or(|b| r.objective < b.objective) {
+                best = Some(r);
+            }
+        }
+        best.unwrap()
+    }
+
+    /// Leave-one-out (or leave-one-group-out) estimates for the BCa acceleration, warm-started
+    /// from theta_hat: row-major (n_units, p), NaN rows where a refit failed.
+    pub fn jackknife(&self) -> Vec<f64> {
+        let n = self.data.n;
+        let p = self.setup.n_params();
+        let units: Vec<Vec<usize>> = match &self.scheme {
+            Scheme::Groups { ids, n_groups } => {
+                let mut u = vec![Vec::new(); *n_groups];
+                for (j, &g) in ids.iter().enumerate() {
+                    u[g].push(j);
+                }
+                u
+            }
+            _ => (0..n).map(|j| vec![j]).collect(),
+        };
+        let rows: Vec<Vec<f64>> = units
+            .par_iter()
+            .map_init(Workspace::default, |ws, drop| {
+                let mut w: Vec<f64> = self.weights.map_or(vec![1.0; n], |w| w.to_vec());
+                for &j in drop {
+                    w[j] = 0.0;
+                }
+                let r = lm(self.setup, self.data, self.y, Some(&w), &self.theta_hat, ws);
+                if r.status == Status::Failed || r.params.iter().any(|v| !v.is_finite()) {
+                    vec![f64::NAN; p]
+                } else {
+                    r.params
+                }
+            })
+            .collect();
+        rows.into_iter().flatten().collect()
+    }
+
+    /// Objective of the full data at theta (diagnostic).
+    pub fn full_objective(&self, theta: &[f64]) -> f64 {
+        objective(self.setup, self.data, self.y, self.weights, theta, &mut Workspace::default())
+    }
+}
+
+#[derive(Default)]
+struct Local {
+    ws: Workspace,
+    data: Data,
+    counts: Vec<u32>,
+    gcounts: Vec<u32>,
+    idx: Vec<usize>,
+    w: Vec<f64>,
+    y: Vec<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::Formula;
+    use crate::fit::{Loss, Setup};
+
+    fn problem() -> (Setup, Data, Vec<f64>) {
+        let f = Formula::new("E + A * x^-alpha", &["x".into()]).unwrap();
+        let s = Setup::new(f, Loss::Huber(1e-3), Target::Log, vec![true, true, false]).unwrap();
+        let xs: Vec<f64> = (0..40).map(|i| 1e6 * 1.3f64.powi(i)).collect();
+        let y: Vec<f64> = xs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| (1.7 + 300.0 * x.powf(-0.3)) * (1.0 + 0.01 * (mix64(i as u64) as f64 / u64::MAX as f64 - 0.5)))
+            .collect();
+        let data = Data::new(&s.formula, vec![xs]).unwrap();
+        let yt = s.prepare_y(&y, data.n).unwrap();
+        (s, data, yt)
+    }
+
+    #[test]
+    fn lemire_is_in_range_and_roughly_uniform() {
+        let mut rng = stream(1, 2);
+        let mut hist = [0u32; 7];
+        for _ in 0..70_000 {
+            hist[below(&mut rng, 7) as usize] += 1;
+        }
+        for h in hist {
+            assert!((9_000..11_000).contains(&h), "{hist:?}");
+        }
+    }
+
+    #[test]
+    fn streams_differ_and_repeat() {
+        let a: Vec<u64> = (0..4).map(|i| stream(7, i).next_u64()).collect();
+        let b: Vec<u64> = (0..4).map(|i| stream(7, i).next_u64()).collect();
+        assert_eq!(a, b);
+        assert!(a.windows(2).all(|w| w[0] != w[1]));
+        // seed ^ i would make (seed=1, i=0) collide with (seed=0, i=1): this must not
+        assert_ne!(stream(1, 0).next_u64(), stream(0, 1).next_u64());
+    }
+
+    #[test]
+    fn results_do_not_depend_on_split_or_threads() {
+        let (s, data, y) = problem();
+        let theta = vec![1.7, 300.0, 0.3];
+        for scheme in [Scheme::Pairs, Scheme::Residual, Scheme::Parametric] {
+            let plan = Plan::new(&s, &data, &y, None, scheme, 42, theta.clone(), vec![], true).unwrap();
+            let whole = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| plan.run(0, 24));
+            let a = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap().install(|| plan.run(0, 10));
+            let b = plan.run(10, 14);
+            let joined: Vec<f64> = a.samples.iter().chain(&b.samples).copied().collect();
+            assert_eq!(whole.samples.len(), joined.len());
+            for (u, v) in whole.samples.iter().zip(&joined) {
+                assert_eq!(u.to_bits(), v.to_bits());
+            }
+        }
+    }
+
+    #[test]
+    fn groups_resample_whole_groups() {
+        let (s, data, y) = problem();
+        let ids: Vec<usize> = (0..40).map(|i| i / 4).collect();
+        let plan = Plan::new(&s, &data, &y, None, Scheme::Groups { ids: ids.clone(), n_groups: 10 }, 3, vec![1.7, 300.0, 0.3], vec![], true).unwrap();
+        let mut loc = Local::default();
+        for i in 0..50 {
+            plan.one(i, &mut loc);
+            // every point of a group has its group's count
+            for g in 0..10 {
+                let c: Vec<u32> = (0..40).filter(|j| ids[*j] == g).map(|j| loc.counts[j]).collect();
+                assert!(c.iter().all(|&v| v == c[0]));
+            }
+            assert_eq!(loc.counts.iter().sum::<u32>(), 40);
+        }
+    }
+
+    #[test]
+    fn bad_groups_are_rejected() {
+        let (s, data, y) = problem();
+        let r = Plan::new(&s, &data, &y, None, Scheme::Groups { ids: vec![0; 3], n_groups: 2 }, 0, vec![1.7, 300.0, 0.3], vec![], true);
+        assert!(r.is_err());
+    }
+}

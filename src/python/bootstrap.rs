@@ -1,0 +1,149 @@
+//! Bindings for the bootstrap engine: a prepared problem that runs index ranges of resamples.
+
+use super::fit::{columns_of, make_setup, rows_of, PyFormula};
+use super::to_py;
+use crate::bootstrap::{Plan, Scheme};
+use crate::error::Error;
+use crate::expr::Data;
+use crate::fit::{with_threads, Setup};
+use numpy::ndarray::Array2;
+use numpy::{IntoPyArray, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// A bootstrap job: problem, full-data optimum, scheme and seed. `run(start, count)` computes
+/// resamples start..start+count; results depend only on (seed, index).
+#[pyclass(name = "Bootstrapper", module = "scalingfit._core", frozen)]
+struct Bootstrapper {
+    setup: Setup,
+    data: Data,
+    y: Vec<f64>,
+    weights: Option<Vec<f64>>,
+    scheme: Scheme,
+    seed: u64,
+    theta_hat: Vec<f64>,
+    extra_starts: Vec<Vec<f64>>,
+    warm: bool,
+}
+
+impl Bootstrapper {
+    fn plan(&self) -> Result<Plan<'_>, Error> {
+        Plan::new(
+            &self.setup,
+            &self.data,
+            &self.y,
+            self.weights.as_deref(),
+            self.scheme.clone(),
+            self.seed,
+            self.theta_hat.clone(),
+            self.extra_starts.clone(),
+            self.warm,
+        )
+    }
+}
+
+#[pymethods]
+impl Bootstrapper {
+    #[new]
+    #[pyo3(signature = (formula, columns, y, weights, loss, delta, target, positive, lower, upper, max_iter, ftol, xtol, gtol, scheme, groups, seed, theta_hat, extra_starts, warm))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        formula: &PyFormula,
+        columns: PyReadonlyArray2<'_, f64>,
+        y: PyReadonlyArray1<'_, f64>,
+        weights: Option<PyReadonlyArray1<'_, f64>>,
+        loss: &str,
+        delta: f64,
+        target: &str,
+        positive: Vec<bool>,
+        lower: Vec<f64>,
+        upper: Vec<f64>,
+        max_iter: usize,
+        ftol: f64,
+        xtol: f64,
+        gtol: f64,
+        scheme: &str,
+        groups: Option<PyReadonlyArray1<'_, i64>>,
+        seed: u64,
+        theta_hat: Vec<f64>,
+        extra_starts: Option<PyReadonlyArray2<'_, f64>>,
+        warm: bool,
+    ) -> PyResult<Self> {
+        let setup = make_setup(formula, loss, delta, target, positive, lower, upper, max_iter, ftol, xtol, gtol)?;
+        let data = Data::new(&setup.formula, columns_of(&columns)).map_err(to_py)?;
+        let y = setup.prepare_y(&y.as_array().to_vec(), data.n).map_err(to_py)?;
+        let weights = weights.map(|w| w.as_array().to_vec());
+        if let Some(w) = &weights {
+            Setup::check_weights(w, data.n).map_err(to_py)?;
+        }
+        let scheme = match scheme {
+            "pairs" => Scheme::Pairs,
+            "residual" => Scheme::Residual,
+            "parametric" => Scheme::Parametric,
+            "groups" => {
+                let g = groups.ok_or_else(|| to_py(Error::arg("groups", "scheme='groups' needs groups=")))?;
+                let ids: Vec<i64> = g.as_array().to_vec();
+                if ids.iter().any(|&v| v < 0) {
+                    return Err(to_py(Error::arg("groups", "group codes must be non-negative")));
+                }
+                let ids: Vec<usize> = ids.into_iter().map(|v| v as usize).collect();
+                let n_groups = ids.iter().max().map_or(0, |m| m + 1);
+                Scheme::Groups { ids, n_groups }
+            }
+            other => {
+                return Err(to_py(Error::arg(
+                    "scheme",
+                    format!("unknown scheme '{other}'; use 'pairs', 'groups', 'residual' or 'parametric'"),
+                )))
+            }
+        };
+        let b = Bootstrapper {
+            setup,
+            data,
+            y,
+            weights,
+            scheme,
+            seed,
+            theta_hat,
+            extra_starts: rows_of(extra_starts).unwrap_or_default(),
+            warm,
+        };
+        b.plan().map_err(to_py)?;
+        Ok(b)
+    }
+
+    /// Resamples `start .. start + count`: dict with samples (count, p), status (u8),
+    /// objective and n_iter.
+    #[pyo3(signature = (start, count, n_threads=0))]
+    fn run<'py>(&self, py: Python<'py>, start: u64, count: usize, n_threads: usize) -> PyResult<Bound<'py, PyDict>> {
+        let plan = self.plan().map_err(to_py)?;
+        let chunk = py.detach(|| with_threads(n_threads, || plan.run(start, count))).map_err(to_py)?;
+        let p = self.setup.n_params();
+        let d = PyDict::new(py);
+        d.set_item("samples", Array2::from_shape_vec((count, p), chunk.samples).unwrap().into_pyarray(py))?;
+        d.set_item("status", chunk.status.into_pyarray(py))?;
+        d.set_item("objective", chunk.objective.into_pyarray(py))?;
+        d.set_item("n_iter", chunk.n_iter.into_pyarray(py))?;
+        Ok(d)
+    }
+
+    /// Leave-one-out (or leave-one-group-out) estimates, (n_units, p).
+    #[pyo3(signature = (n_threads=0))]
+    fn jackknife<'py>(&self, py: Python<'py>, n_threads: usize) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let plan = self.plan().map_err(to_py)?;
+        let rows = py.detach(|| with_threads(n_threads, || plan.jackknife())).map_err(to_py)?;
+        let p = self.setup.n_params();
+        let m = rows.len() / p;
+        Ok(Array2::from_shape_vec((m, p), rows).unwrap().into_pyarray(py))
+    }
+
+    /// Residual scale used by the parametric scheme (target scale).
+    fn sigma(&self) -> PyResult<f64> {
+        Ok(self.plan().map_err(to_py)?.sigma())
+    }
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Bootstrapper>()?;
+    Ok(())
+}
