@@ -2,8 +2,8 @@
 //! brute force.
 //!
 //! Squared distances are formed as `|x|^2 + |y|^2 - 2 x.y` on mean-centred data, with the
-//! inner products of each tile of `B x B` point pairs computed by the `matrixmultiply` DGEMM
-//! kernel (AVX-512/AVX2+FMA at run time). Only tiles `(I, J)` with `I <= J` are computed
+//! inner products of each tile of `B x B` point pairs computed by the `gemm` crate's DGEMM
+//! kernel (single-threaded per tile; AVX-512 or AVX2+FMA chosen at run time). Only tiles `(I, J)` with `I <= J` are computed
 //! (the distance matrix is symmetric), so the work is about half of `X @ X.T`; each pair's
 //! approximate distance is computed once and offered to both points. Tiles are processed in
 //! parallel with rayon; every block of points owns its candidate heaps behind a mutex, and a
@@ -26,7 +26,7 @@ use rayon::prelude::*;
 use std::sync::Mutex;
 
 /// Points per tile side.
-const BLOCK: usize = 384;
+const BLOCK: usize = 512;
 
 /// Extra candidates kept beyond k before the exact recomputation.
 pub fn margin_for(k: usize) -> usize {
@@ -136,6 +136,11 @@ pub fn knn(x: &[f64], n: usize, dim: usize, k: usize) -> Result<Knn> {
 
 /// [`knn`] without input validation (inputs must be finite, `1 <= k < n`).
 pub fn knn_unchecked(x: &[f64], n: usize, dim: usize, k: usize) -> Knn {
+    knn_blocked(x, n, dim, k, BLOCK)
+}
+
+pub(crate) fn knn_blocked(x: &[f64], n: usize, dim: usize, k: usize, block: usize) -> Knn {
+    let bs = block;
     let kc = (k + margin_for(k)).min(n - 1);
     // centre the data: distances are translation invariant and |x|^2 shrinks, which reduces
     // the cancellation error of the GEMM form
@@ -154,8 +159,8 @@ pub fn knn_unchecked(x: &[f64], n: usize, dim: usize, k: usize) -> Knn {
         .collect();
     let sq: Vec<f64> = xc.par_chunks_exact(dim).map(|r| r.iter().map(|v| v * v).sum()).collect();
 
-    let nb = n.div_ceil(BLOCK);
-    let rows_of = |b: usize| (b * BLOCK, ((b + 1) * BLOCK).min(n));
+    let nb = n.div_ceil(bs);
+    let rows_of = |b: usize| (b * bs, ((b + 1) * bs).min(n));
     let heaps: Vec<Mutex<Heaps>> = (0..nb)
         .map(|b| {
             let (s, e) = rows_of(b);
@@ -165,29 +170,35 @@ pub fn knn_unchecked(x: &[f64], n: usize, dim: usize, k: usize) -> Knn {
     // tiles in an order that keeps the two halves of the list on mostly disjoint blocks
     let tiles: Vec<(usize, usize)> = (0..nb).flat_map(|i| (i..nb).map(move |j| (i, j))).collect();
     tiles.par_iter().for_each_init(
-        || vec![0.0f64; BLOCK * BLOCK],
+        || vec![0.0f64; bs * bs],
         |g, &(bi, bj)| {
             let (si, ei) = rows_of(bi);
             let (sj, ej) = rows_of(bj);
             let (mi, mj) = (ei - si, ej - sj);
+            // G = X_I X_J^T (mi x mj, row-major)
             // SAFETY: the pointers cover mi x dim, mj x dim and mi x mj elements with the
             // given strides, all inside their slices.
             unsafe {
-                matrixmultiply::dgemm(
+                gemm::gemm(
                     mi,
-                    dim,
                     mj,
-                    1.0,
-                    xc[si * dim..].as_ptr(),
-                    dim as isize,
-                    1,
-                    xc[sj * dim..].as_ptr(),
-                    1,
-                    dim as isize,
-                    0.0,
+                    dim,
                     g.as_mut_ptr(),
-                    mj as isize,
                     1,
+                    mj as isize,
+                    false,
+                    xc[si * dim..].as_ptr(),
+                    1,
+                    dim as isize,
+                    xc[sj * dim..].as_ptr(),
+                    dim as isize,
+                    1,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
                 );
             }
             let sqj = &sq[sj..ej];
@@ -241,8 +252,8 @@ pub fn knn_unchecked(x: &[f64], n: usize, dim: usize, k: usize) -> Knn {
         .zip(indices.par_chunks_mut(k))
         .enumerate()
         .for_each_init(Vec::new, |cand: &mut Vec<(f64, usize)>, (i, (dout, iout))| {
-            let h = &heaps[i / BLOCK];
-            let r = i % BLOCK;
+            let h = &heaps[i / bs];
+            let r = i % bs;
             let xi = &x[i * dim..(i + 1) * dim];
             cand.clear();
             for c in 0..kc {
@@ -331,6 +342,20 @@ mod tests {
         let b = crate::fit::with_threads(3, || knn(&x, n, dim, k).unwrap()).unwrap();
         assert_eq!(a.indices, b.indices);
         assert_eq!(a.distances, b.distances);
+    }
+
+    #[test]
+    #[ignore]
+    fn timing_blocks() {
+        for &dim in &[16usize, 128, 768] {
+            let n = 10000;
+            let x = random(n, dim, 1);
+            for &b in &[128usize, 256, 384, 512, 768, 1024] {
+                let t = std::time::Instant::now();
+                let r = knn_blocked(&x, n, dim, 2, b);
+                println!("dim {dim} block {b}: {:.3}s ({})", t.elapsed().as_secs_f64(), r.indices[0]);
+            }
+        }
     }
 
     #[test]
