@@ -14,7 +14,7 @@ def mle(x: npt.NDArray[np.float64], k: int = 20, unbiased: bool = False, n_threa
 def tile(
     x: npt.NDArray[np.float64],
     sizes: Optional[Sequence[int]] = None,
-    n_sizes: int = 8,
+    n_sizes: int = 6,
     n_draws: int = 10,
     k: int = 1,
     seed: int = 0,

@@ -224,7 +224,7 @@ def tile(
     X: Any,
     *,
     sizes: Optional[Sequence[int]] = None,
-    n_sizes: int = 8,
+    n_sizes: int = 6,
     n_draws: int = 10,
     k: int = 1,
     seed: int = 0,

@@ -265,7 +265,7 @@ pub struct TileOptions {
 
 impl Default for TileOptions {
     fn default() -> Self {
-        TileOptions { sizes: Vec::new(), n_sizes: 8, n_draws: 10, k: 1, seed: 0, n_boot: 1000, abscissa: Abscissa::LogDm1 }
+        TileOptions { sizes: Vec::new(), n_sizes: 6, n_draws: 10, k: 1, seed: 0, n_boot: 1000, abscissa: Abscissa::LogDm1 }
     }
 }
 

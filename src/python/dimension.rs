@@ -95,7 +95,7 @@ fn mle<'py>(
 }
 
 #[pyfunction]
-#[pyo3(signature = (x, sizes=None, n_sizes=8, n_draws=10, k=1, seed=0, n_boot=1000, abscissa="log", n_threads=0))]
+#[pyo3(signature = (x, sizes=None, n_sizes=6, n_draws=10, k=1, seed=0, n_boot=1000, abscissa="log", n_threads=0))]
 #[allow(clippy::too_many_arguments)]
 fn tile<'py>(
     py: Python<'py>,
