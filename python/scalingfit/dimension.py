@@ -1,1 +1,511 @@
-"""Intrinsic dimension of data manifolds: exact kNN, the tile estimator, TwoNN and MLE."""
+"""Intrinsic dimension of data manifolds: exact kNN, the tile estimator, TwoNN and MLE.
+
+Theory (Sharma & Kaplan 2020; Bahri et al. 2021): data on a d-dimensional manifold, tiled
+around D training points, has nearest-neighbour spacing ``s ~ D**(-1/d)``; a model that
+interpolates between neighbours has squared-error loss ``~ s**4 ~ D**(-4/d)``. So a measured
+``d`` predicts the data-scaling exponent ``alpha ~ 4/d``.
+
+Quick tour::
+
+    est = sf.dimension.tile(X, seed=0)     # NN-distance scaling across subsample sizes
+    est.d, est.ci(0.95), est.sizes, est.spacing, est.local_d
+    est.predicted_alpha()                  # 4/d with an interval
+    sf.dimension.twonn(X).d                # Facco et al. 2017
+    sf.dimension.mle(X, k=20).d            # Levina-Bickel, MacKay-Ghahramani averaging
+    sf.dimension.compare(est, fit)         # predicted vs fitted alpha
+    dist, idx = sf.dimension.knn(X, k)     # exact neighbours (self excluded)
+
+Input handling (all functions): ``X`` must be a 2-D ``(n_points, dim)`` array of real numbers;
+integers are converted to float64, booleans/complex/object arrays raise ``TypeError``, and
+NaN/inf raise ``ValueError``. Exact duplicate rows make neighbour distances zero; the
+estimators remove them (keeping the first copy) and emit a ``UserWarning`` with the count
+(``knn`` keeps them and returns zero distances). Computations are float64 and reproducible:
+results do not depend on ``n_threads`` (0 = all cores).
+
+Deliberate differences from scikit-dimension (skdim 0.5): duplicates are removed as rows
+before the neighbour search (skdim's TwoNN drops the points whose first neighbour is at
+distance 0 but keeps the copies as neighbours); otherwise ``twonn`` (both methods) and ``mle``
+follow the same definitions and agree to rounding.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _core
+
+__all__ = [
+    "knn",
+    "tile",
+    "twonn",
+    "mle",
+    "compare",
+    "TileEstimate",
+    "TwoNNEstimate",
+    "MLEEstimate",
+    "Comparison",
+]
+
+
+def _points(X: Any, name: str = "X") -> np.ndarray:
+    arr = np.asarray(X)
+    if arr.dtype == object or arr.dtype.kind not in "fiu":
+        raise TypeError(
+            f"{name}: expected an array of real numbers, got dtype {arr.dtype}; convert it with "
+            f"np.asarray({name}, dtype=float)"
+        )
+    if arr.ndim != 2:
+        hint = " (reshape a single feature with X.reshape(-1, 1))" if arr.ndim == 1 else ""
+        raise ValueError(f"{name}: expected a 2-D array (n_points, dim), got shape {arr.shape}{hint}")
+    if arr.shape[1] < 1:
+        raise ValueError(f"{name}: has 0 columns; pass an (n_points, dim) array with dim >= 1")
+    return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+def _int(v: Any, name: str, lo: int) -> int:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{name}: expected an integer, got {type(v).__name__}")
+    v = int(v)
+    if v < lo:
+        raise ValueError(f"{name}: must be at least {lo}, got {v}")
+    return v
+
+
+def _warn_dups(n_dup: int) -> None:
+    if n_dup:
+        warnings.warn(
+            f"removed {n_dup} duplicate rows of X before estimating the dimension "
+            "(identical points have zero neighbour distance)",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _z(level: float) -> float:
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level: must be in (0, 1), got {level}")
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(0.5 + level / 2.0)
+
+
+def knn(X: Any, k: int, *, n_threads: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest neighbours of every row of ``X`` (the point itself excluded).
+
+    Returns ``(distances, indices)``, both ``(n, k)``, sorted by (distance, index). Distances
+    are recomputed exactly as ``sqrt(sum((x_i - x_j)**2))`` for the final candidates.
+    Duplicate rows are kept (they give distance 0).
+    """
+    X = _points(X)
+    k = _int(k, "k", 1)
+    return _core.knn(X, k, _int(n_threads, "n_threads", 0))
+
+
+class _Estimate:
+    """Shared helpers: ``predicted_alpha``, ``to_dict``, ``summary``."""
+
+    d: float
+
+    def _interval(self, level: float) -> Tuple[float, float]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def ci(self, level: float = 0.95) -> Tuple[float, float]:
+        """Interval for d at confidence ``level``."""
+        return self._interval(level)
+
+    def predicted_alpha(self, factor: float = 4.0, level: float = 0.95) -> "Predicted":
+        """Predicted data-scaling exponent ``factor / d`` (4/d for squared-error loss),
+        with the interval mapped from the interval for d."""
+        if not (isinstance(factor, (int, float)) and math.isfinite(factor) and factor > 0):
+            raise ValueError(f"factor: must be a positive finite number, got {factor!r}")
+        lo, hi = self.ci(level)
+        return Predicted(
+            value=factor / self.d,
+            lower=factor / hi if hi > 0 else float("nan"),
+            upper=factor / lo if lo > 0 else float("inf"),
+            level=level,
+            factor=float(factor),
+        )
+
+    def __repr__(self) -> str:
+        try:
+            lo, hi = self.ci(0.95)
+            iv = f", 95% interval [{lo:.4g}, {hi:.4g}]"
+        except ValueError:
+            iv = ""
+        return f"{type(self).__name__}(d={self.d:.4g}{iv}, n_points={self.n_points})"
+
+
+@dataclass(repr=False)
+class Predicted:
+    """A predicted exponent ``factor / d`` with its interval."""
+
+    value: float
+    lower: float
+    upper: float
+    level: float
+    factor: float
+
+    def __repr__(self) -> str:
+        return f"Predicted(alpha={self.value:.4g}, {self.level:.0%} interval [{self.lower:.4g}, {self.upper:.4g}], factor={self.factor:g})"
+
+    def to_dict(self) -> dict:
+        return dict(value=self.value, lower=self.lower, upper=self.upper, level=self.level, factor=self.factor)
+
+
+@dataclass(repr=False)
+class TileEstimate(_Estimate):
+    """Result of :func:`tile`.
+
+    Attributes: ``d`` (= -1/slope), ``slope``, ``intercept``, ``sizes`` (subsample sizes D),
+    ``x`` (regressor: ln(D-1) or digamma(D)), ``mean_log`` (mean over draws of the mean
+    ln r_k), ``spacing`` (= exp(mean_log), the geometric-mean k-th neighbour distance s(D)),
+    ``per_draw`` ((n_draws, n_sizes) mean ln r_k), ``local_d`` (-1 / local slope per size:
+    rising or falling values show noise at large D or curvature/boundaries at small D),
+    ``boot_d`` (bootstrap replicates over draws).
+    """
+
+    d: float
+    slope: float
+    intercept: float
+    sizes: np.ndarray
+    x: np.ndarray
+    mean_log: np.ndarray
+    per_draw: np.ndarray
+    local_d: np.ndarray
+    boot_d: np.ndarray
+    k: int
+    n_draws: int
+    n_points: int
+    n_duplicates: int
+    seed: int
+    abscissa: str
+
+    @property
+    def spacing(self) -> np.ndarray:
+        return np.exp(self.mean_log)
+
+    def _interval(self, level: float) -> Tuple[float, float]:
+        _z(level)
+        if self.boot_d.size == 0:
+            raise ValueError("ci: needs n_draws >= 2 and n_boot >= 1 (the interval is a bootstrap over subsample draws)")
+        a = (1.0 - level) / 2.0
+        lo, hi = np.quantile(self.boot_d, [a, 1.0 - a])
+        return float(lo), float(hi)
+
+    def to_dict(self) -> dict:
+        out = {}
+        for k, v in self.__dict__.items():
+            out[k] = v.tolist() if isinstance(v, np.ndarray) else v
+        out["spacing"] = self.spacing.tolist()
+        return out
+
+    def summary(self) -> str:
+        lines = [f"tile estimator: d = {self.d:.4g}"]
+        if self.boot_d.size:
+            lo, hi = self.ci(0.95)
+            lines[0] += f"  (95% bootstrap over {self.n_draws} draws: [{lo:.4g}, {hi:.4g}])"
+        lines.append(
+            f"  k = {self.k}, {self.n_points} distinct points ({self.n_duplicates} duplicates removed), "
+            f"regressor {'ln(D-1)' if self.abscissa == 'log' else 'digamma(D)'}, slope {self.slope:.5g}"
+        )
+        lines.append(f"  {'D':>9} {'spacing':>12} {'local d':>9}")
+        for D, s, ld in zip(self.sizes, self.spacing, self.local_d):
+            lines.append(f"  {int(D):>9d} {s:>12.5g} {ld:>9.4g}")
+        return "\n".join(lines)
+
+
+def tile(
+    X: Any,
+    *,
+    sizes: Optional[Sequence[int]] = None,
+    n_sizes: int = 6,
+    n_draws: int = 10,
+    k: int = 1,
+    seed: int = 0,
+    n_boot: int = 1000,
+    abscissa: str = "log",
+    n_threads: int = 0,
+) -> TileEstimate:
+    """Tile estimator: scaling of the k-th neighbour distance with subsample size.
+
+    For ``n_draws`` nested random subsamples (draw i uses an RNG stream hashed from
+    ``(seed, i)``) of sizes ``sizes`` (default: n/2, n/4, ..., ``n_sizes`` of them, each at least
+    max(8, 4(k+1))), the mean ln r_k over each subsample is averaged over draws and regressed on
+    ln(D - 1) with the package's fitter; ``d = -1/slope``. ``ci()`` is a percentile bootstrap
+    over draws (``n_boot`` replicates); it reflects subsampling variability, not the sampling
+    of X itself. ``abscissa='digamma'`` regresses on digamma(D) instead, which is exact for a
+    locally uniform density (the k-NN ball mass is Beta(k, D-k), so
+    E ln r_k = (psi(k) - psi(D) - ln c)/d) and removes the O(1/D) bias of ln(D-1). Curvature and
+    boundaries (all estimators run low on e.g. the 10-cube) are not corrected; see ``local_d``.
+    References: Pettis et al. 1979 (IEEE TPAMI 1:25); Costa & Hero 2004 (IEEE TSP 52:2210).
+    """
+    X = _points(X)
+    if abscissa not in ("log", "digamma"):
+        raise ValueError(f"abscissa: unknown value {abscissa!r}; use 'log' (ln(D-1)) or 'digamma'")
+    if sizes is not None:
+        sizes = [_int(s, "sizes", 1) for s in np.asarray(sizes).ravel().tolist()]
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0 or seed >= 2**64:
+        raise ValueError(f"seed: must be an integer in [0, 2**64), got {seed!r}")
+    r = _core.tile(
+        X,
+        sizes,
+        _int(n_sizes, "n_sizes", 3),
+        _int(n_draws, "n_draws", 1),
+        _int(k, "k", 1),
+        int(seed),
+        _int(n_boot, "n_boot", 0),
+        abscissa,
+        _int(n_threads, "n_threads", 0),
+    )
+    _warn_dups(r["n_duplicates"])
+    return TileEstimate(
+        d=r["d"],
+        slope=r["slope"],
+        intercept=r["intercept"],
+        sizes=r["sizes"],
+        x=r["x"],
+        mean_log=r["mean_log"],
+        per_draw=r["per_draw"],
+        local_d=r["local_d"],
+        boot_d=r["boot_d"],
+        k=r["k"],
+        n_draws=r["n_draws"],
+        n_points=r["n_points"],
+        n_duplicates=r["n_duplicates"],
+        seed=int(seed),
+        abscissa=abscissa,
+    )
+
+
+@dataclass(repr=False)
+class TwoNNEstimate(_Estimate):
+    """Result of :func:`twonn`. ``stderr`` is the asymptotic ``d / sqrt(n_keep - 2)`` of the
+    censored-exponential likelihood, treating ratios as independent (optimistic: neighbouring
+    ratios are correlated). ``log_mu`` holds the sorted kept ln(r2/r1)."""
+
+    d: float
+    stderr: float
+    method: str
+    discard_fraction: float
+    n_points: int
+    n_keep: int
+    n_duplicates: int
+    log_mu: np.ndarray = field(repr=False)
+
+    def _interval(self, level: float) -> Tuple[float, float]:
+        z = _z(level)
+        return self.d - z * self.stderr, self.d + z * self.stderr
+
+    def to_dict(self) -> dict:
+        out = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}
+        return out
+
+    def summary(self) -> str:
+        lo, hi = self.ci(0.95)
+        return (
+            f"TwoNN ({self.method}): d = {self.d:.4g}  (95% asymptotic [{lo:.4g}, {hi:.4g}])\n"
+            f"  {self.n_keep} of {self.n_points} ratios kept (discard_fraction {self.discard_fraction:g}), "
+            f"{self.n_duplicates} duplicate rows removed"
+        )
+
+
+def twonn(
+    X: Any,
+    *,
+    discard_fraction: float = 0.1,
+    method: str = "linear",
+    n_threads: int = 0,
+) -> TwoNNEstimate:
+    """TwoNN (Facco et al. 2017). ``mu = r2/r1``; with the N ratios sorted and
+    ``n_keep = floor(N (1 - discard_fraction))`` smallest kept, ``F_i = i/N``:
+
+    - ``method='linear'``: least-squares line through the origin of -ln(1 - F_i) on ln mu_(i).
+    - ``method='ml'``: unbiased censored maximum likelihood
+      ``(n_keep - 1) / (sum ln mu_(i) + (N - n_keep) ln mu_(n_keep))``; with
+      ``discard_fraction=0`` this is ``(N - 1) / sum ln mu`` (not ``N / sum``).
+
+    Both match scikit-dimension's ``TwoNN(discard_fraction, method=...)``.
+    """
+    X = _points(X)
+    if method not in ("linear", "ml", "mle"):
+        raise ValueError(f"method: unknown value {method!r}; use 'linear' or 'ml'")
+    method = "ml" if method == "mle" else method
+    f = float(discard_fraction)
+    r = _core.twonn(X, f, method, _int(n_threads, "n_threads", 0))
+    _warn_dups(r["n_duplicates"])
+    return TwoNNEstimate(
+        d=r["d"],
+        stderr=r["stderr"],
+        method=method,
+        discard_fraction=f,
+        n_points=r["n_points"],
+        n_keep=r["n_keep"],
+        n_duplicates=r["n_duplicates"],
+        log_mu=r["log_mu"],
+    )
+
+
+@dataclass(repr=False)
+class MLEEstimate(_Estimate):
+    """Result of :func:`mle`. ``pointwise`` holds the per-point estimates m_i; ``stderr`` is
+    the delta-method error from the spread of 1/m_i treating points as independent
+    (optimistic: neighbourhoods overlap)."""
+
+    d: float
+    stderr: float
+    k: int
+    unbiased: bool
+    n_points: int
+    n_duplicates: int
+    pointwise: np.ndarray = field(repr=False)
+
+    def _interval(self, level: float) -> Tuple[float, float]:
+        z = _z(level)
+        return self.d - z * self.stderr, self.d + z * self.stderr
+
+    def to_dict(self) -> dict:
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}
+
+    def summary(self) -> str:
+        lo, hi = self.ci(0.95)
+        return (
+            f"MLE (Levina-Bickel, k = {self.k}{', unbiased k-2' if self.unbiased else ''}, "
+            f"MacKay-Ghahramani averaging): d = {self.d:.4g}  (95% asymptotic [{lo:.4g}, {hi:.4g}])\n"
+            f"  {self.n_points} distinct points, {self.n_duplicates} duplicate rows removed"
+        )
+
+
+def mle(X: Any, k: int = 20, *, unbiased: bool = False, n_threads: int = 0) -> MLEEstimate:
+    """Levina-Bickel (2004) maximum-likelihood dimension with k neighbours:
+    ``m_i = (k - 1) / sum_{j<=k} ln(T_k / T_j)`` per point (``k - 2`` with ``unbiased=True``),
+    combined as ``d = 1 / mean(1 / m_i)`` (MacKay & Ghahramani 2005). Matches
+    scikit-dimension's ``MLE(unbiased=...).fit(X, n_neighbors=k, comb='mle')``.
+    """
+    X = _points(X)
+    k = _int(k, "k", 3 if unbiased else 2)
+    r = _core.mle(X, k, bool(unbiased), _int(n_threads, "n_threads", 0))
+    _warn_dups(r["n_duplicates"])
+    return MLEEstimate(
+        d=r["d"],
+        stderr=r["stderr"],
+        k=k,
+        unbiased=bool(unbiased),
+        n_points=r["n_points"],
+        n_duplicates=r["n_duplicates"],
+        pointwise=r["pointwise"],
+    )
+
+
+@dataclass(repr=False)
+class Comparison:
+    """Predicted (factor/d) vs fitted exponent, both with intervals at ``level``."""
+
+    name: str
+    level: float
+    factor: float
+    d: float
+    d_interval: Tuple[float, float]
+    predicted: float
+    predicted_interval: Tuple[float, float]
+    fitted: float
+    fitted_stderr: Optional[float]
+    fitted_interval: Optional[Tuple[float, float]]
+
+    @property
+    def ratio(self) -> float:
+        """fitted / predicted."""
+        return self.fitted / self.predicted
+
+    @property
+    def overlap(self) -> Optional[bool]:
+        """Whether the two intervals overlap (None without a fitted interval)."""
+        if self.fitted_interval is None:
+            return None
+        return self.fitted_interval[0] <= self.predicted_interval[1] and self.predicted_interval[0] <= self.fitted_interval[1]
+
+    def to_dict(self) -> dict:
+        out = dict(self.__dict__)
+        out["ratio"] = self.ratio
+        out["overlap"] = self.overlap
+        return out
+
+    def summary(self) -> str:
+        pct = f"{self.level:.0%}"
+        lo, hi = self.predicted_interval
+        s = [
+            f"dimension d = {self.d:.4g}  ({pct} [{self.d_interval[0]:.4g}, {self.d_interval[1]:.4g}])",
+            f"predicted {self.name} = {self.factor:g}/d = {self.predicted:.4g}  ({pct} [{lo:.4g}, {hi:.4g}])",
+        ]
+        if self.fitted_interval is not None:
+            flo, fhi = self.fitted_interval
+            s.append(f"fitted    {self.name} = {self.fitted:.4g}  ({pct} [{flo:.4g}, {fhi:.4g}], stderr {self.fitted_stderr:.3g})")
+            s.append(f"ratio fitted/predicted = {self.ratio:.3g}; intervals {'overlap' if self.overlap else 'do not overlap'}")
+        else:
+            s.append(f"fitted    {self.name} = {self.fitted:.4g}  (no standard error)")
+            s.append(f"ratio fitted/predicted = {self.ratio:.3g}")
+        return "\n".join(s)
+
+    def __repr__(self) -> str:
+        return (
+            f"Comparison({self.name}: predicted {self.predicted:.4g} [{self.predicted_interval[0]:.4g}, "
+            f"{self.predicted_interval[1]:.4g}], fitted {self.fitted:.4g})"
+        )
+
+
+def compare(
+    est: _Estimate,
+    fit: Any,
+    name: str = "alpha",
+    *,
+    factor: float = 4.0,
+    level: float = 0.95,
+) -> Comparison:
+    """Compare the exponent predicted by a dimension estimate (``factor / d``) with a fitted one.
+
+    ``fit`` is a fit result (attributes ``params`` and ``stderr`` dicts; ``name`` picks the
+    exponent), a plain float, or a ``(value, stderr)`` tuple. The fitted interval is
+    ``value +- z stderr`` (normal approximation).
+    """
+    if not isinstance(est, _Estimate):
+        raise TypeError(f"est: expected a result of tile(), twonn() or mle(), got {type(est).__name__}")
+    z = _z(level)
+    se: Optional[float]
+    if isinstance(fit, (int, float, np.floating, np.integer)) and not isinstance(fit, bool):
+        value, se = float(fit), None
+    elif isinstance(fit, tuple):
+        if len(fit) != 2:
+            raise ValueError(f"fit: a tuple must be (value, stderr), got {len(fit)} items")
+        value, se = float(fit[0]), (None if fit[1] is None else float(fit[1]))
+    elif hasattr(fit, "params"):
+        params = fit.params
+        if name not in params:
+            names = list(getattr(fit, "param_names", params))
+            raise ValueError(f"name: the fit has no parameter {name!r}; its parameters are {names}")
+        value = float(params[name])
+        st = getattr(fit, "stderr", None)
+        se = None if st is None or st.get(name) is None else float(st[name])
+    else:
+        raise TypeError(f"fit: expected a fit result, a float or a (value, stderr) tuple, got {type(fit).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"fit: the fitted {name} is not finite ({value})")
+    if se is not None and not (math.isfinite(se) and se >= 0):
+        raise ValueError(f"fit: the standard error of {name} must be finite and >= 0, got {se}")
+    pred = est.predicted_alpha(factor=factor, level=level)
+    return Comparison(
+        name=name,
+        level=level,
+        factor=float(factor),
+        d=est.d,
+        d_interval=est.ci(level),
+        predicted=pred.value,
+        predicted_interval=(pred.lower, pred.upper),
+        fitted=value,
+        fitted_stderr=se,
+        fitted_interval=None if se is None else (value - z * se, value + z * se),
+    )

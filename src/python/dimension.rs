@@ -1,7 +1,147 @@
 //! Bindings for `crate::dimension` (kNN and intrinsic-dimension estimators).
+//! Arrays arrive as C-contiguous float64 (the Python layer normalises them); heavy work runs
+//! with the GIL released on a pool of `n_threads` threads (0 = rayon's global pool).
 
+use super::to_py;
+use crate::dimension::estimators::{self as est, Abscissa, TileOptions, TwoNNMethod};
+use crate::error::Error;
+use crate::fit::with_threads;
+use numpy::ndarray::Array2;
+use numpy::{IntoPyArray, PyArray2, PyReadonlyArray2};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::borrow::Cow;
 
-pub(crate) fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+/// Borrow the data when C-contiguous (no copy), else copy it in row-major order.
+fn points<'a>(x: &'a PyReadonlyArray2<'_, f64>) -> (Cow<'a, [f64]>, usize, usize) {
+    let (n, dim) = x.as_array().dim();
+    let v = match x.as_slice() {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => Cow::Owned(x.as_array().iter().copied().collect()),
+    };
+    (v, n, dim)
+}
+
+/// Exact k nearest neighbours of every row (self excluded): (distances (n, k), indices (n, k)).
+#[pyfunction]
+#[pyo3(signature = (x, k, n_threads=0))]
+fn knn<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    k: usize,
+    n_threads: usize,
+) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<i64>>)> {
+    let (v, n, dim) = points(&x);
+    let r = py
+        .detach(|| with_threads(n_threads, || crate::dimension::knn(&v, n, dim, k)))
+        .map_err(to_py)?
+        .map_err(to_py)?;
+    let idx: Vec<i64> = r.indices.iter().map(|&i| i as i64).collect();
+    let d = Array2::from_shape_vec((n, k), r.distances).unwrap().into_pyarray(py);
+    let i = Array2::from_shape_vec((n, k), idx).unwrap().into_pyarray(py);
+    Ok((d, i))
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, discard_fraction=0.1, method="linear", n_threads=0))]
+fn twonn<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    discard_fraction: f64,
+    method: &str,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let m = match method {
+        "linear" => TwoNNMethod::Linear,
+        "ml" | "mle" => TwoNNMethod::Ml,
+        o => return Err(to_py(Error::arg("method", format!("unknown method '{o}'; use 'linear' or 'ml'")))),
+    };
+    let (v, n, dim) = points(&x);
+    let r = py
+        .detach(|| with_threads(n_threads, || est::twonn(&v, n, dim, discard_fraction, m)))
+        .map_err(to_py)?
+        .map_err(to_py)?;
+    let d = PyDict::new(py);
+    d.set_item("d", r.d)?;
+    d.set_item("stderr", r.stderr)?;
+    d.set_item("n_points", r.n_points)?;
+    d.set_item("n_keep", r.n_keep)?;
+    d.set_item("n_duplicates", r.n_duplicates)?;
+    d.set_item("log_mu", r.log_mu.into_pyarray(py))?;
+    Ok(d)
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, k=20, unbiased=false, n_threads=0))]
+fn mle<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    k: usize,
+    unbiased: bool,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (v, n, dim) = points(&x);
+    let r = py
+        .detach(|| with_threads(n_threads, || est::mle(&v, n, dim, k, unbiased)))
+        .map_err(to_py)?
+        .map_err(to_py)?;
+    let d = PyDict::new(py);
+    d.set_item("d", r.d)?;
+    d.set_item("stderr", r.stderr)?;
+    d.set_item("n_points", r.n_points)?;
+    d.set_item("n_duplicates", r.n_duplicates)?;
+    d.set_item("pointwise", r.pointwise.into_pyarray(py))?;
+    Ok(d)
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, sizes=None, n_sizes=6, n_draws=10, k=1, seed=0, n_boot=1000, abscissa="log", n_threads=0))]
+#[allow(clippy::too_many_arguments)]
+fn tile<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    sizes: Option<Vec<usize>>,
+    n_sizes: usize,
+    n_draws: usize,
+    k: usize,
+    seed: u64,
+    n_boot: usize,
+    abscissa: &str,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let abscissa = match abscissa {
+        "log" => Abscissa::LogDm1,
+        "digamma" => Abscissa::Digamma,
+        o => return Err(to_py(Error::arg("abscissa", format!("unknown abscissa '{o}'; use 'log' (ln(D-1)) or 'digamma'")))),
+    };
+    let opts = TileOptions { sizes: sizes.unwrap_or_default(), n_sizes, n_draws, k, seed, n_boot, abscissa };
+    let (v, n, dim) = points(&x);
+    let r = py
+        .detach(|| with_threads(n_threads, || est::tile(&v, n, dim, &opts)))
+        .map_err(to_py)?
+        .map_err(to_py)?;
+    let m = r.sizes.len();
+    let d = PyDict::new(py);
+    d.set_item("d", r.d)?;
+    d.set_item("slope", r.slope)?;
+    d.set_item("intercept", r.intercept)?;
+    d.set_item("sizes", r.sizes.iter().map(|&s| s as i64).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item("x", r.x.into_pyarray(py))?;
+    d.set_item("mean_log", r.mean_log.into_pyarray(py))?;
+    d.set_item("per_draw", Array2::from_shape_vec((r.n_draws, m), r.per_draw).unwrap().into_pyarray(py))?;
+    d.set_item("local_d", r.local_d.into_pyarray(py))?;
+    d.set_item("boot_d", r.boot_d.into_pyarray(py))?;
+    d.set_item("n_draws", r.n_draws)?;
+    d.set_item("k", r.k)?;
+    d.set_item("n_points", r.n_points)?;
+    d.set_item("n_duplicates", r.n_duplicates)?;
+    Ok(d)
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(knn, m)?)?;
+    m.add_function(wrap_pyfunction!(twonn, m)?)?;
+    m.add_function(wrap_pyfunction!(mle, m)?)?;
+    m.add_function(wrap_pyfunction!(tile, m)?)?;
     Ok(())
 }
