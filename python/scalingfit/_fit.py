@@ -167,7 +167,7 @@ class FitResult:
             f"  loss       {loss} on {tgt}, summed over {self.n_points} points",
             f"  starts     {starts}; best = start {self.best_start}",
             f"  objective  {self.objective:.10g}",
-            f"  status     {'converged' if self.converged else 'NOT converged'}: {self.message} ({self.n_iter} iterations)",
+            f"  status     {self.message} ({self.n_iter} iterations)",
             "",
             f"  {'parameter':<12}{'value':>14}{'stderr':>14}{'fitted as':>12}",
         ]
