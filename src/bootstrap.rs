@@ -210,32 +210,44 @@ impl<'a> Plan<'a> {
         out
     }
 
+    /// Multiplicity of each point in resample `i` (pairs and groups schemes).
+    pub fn counts(&self, i: u64) -> Vec<u32> {
+        let mut rng = stream(self.seed, i);
+        let (mut c, mut g) = (Vec::new(), Vec::new());
+        self.draw_counts(&mut rng, &mut c, &mut g);
+        c
+    }
+
+    fn draw_counts(&self, rng: &mut Xoshiro256PlusPlus, counts: &mut Vec<u32>, gcounts: &mut Vec<u32>) {
+        let n = self.data.n;
+        counts.clear();
+        counts.resize(n, 0);
+        match &self.scheme {
+            Scheme::Groups { ids, n_groups } => {
+                gcounts.clear();
+                gcounts.resize(*n_groups, 0);
+                for _ in 0..*n_groups {
+                    gcounts[below(rng, *n_groups as u64) as usize] += 1;
+                }
+                for (cnt, &g) in counts.iter_mut().zip(ids) {
+                    *cnt = gcounts[g];
+                }
+            }
+            _ => {
+                for _ in 0..n {
+                    counts[below(rng, n as u64) as usize] += 1;
+                }
+            }
+        }
+    }
+
     /// One resample.
     fn one(&self, i: u64, loc: &mut Local) -> LmResult {
         let n = self.data.n;
         let mut rng = stream(self.seed, i);
         let (data, y, c): (&Data, &[f64], Option<&[f64]>) = match &self.scheme {
             Scheme::Pairs | Scheme::Groups { .. } => {
-                loc.counts.clear();
-                loc.counts.resize(n, 0);
-                match &self.scheme {
-                    Scheme::Pairs => {
-                        for _ in 0..n {
-                            loc.counts[below(&mut rng, n as u64) as usize] += 1;
-                        }
-                    }
-                    Scheme::Groups { ids, n_groups } => {
-                        loc.gcounts.clear();
-                        loc.gcounts.resize(*n_groups, 0);
-                        for _ in 0..*n_groups {
-                            loc.gcounts[below(&mut rng, *n_groups as u64) as usize] += 1;
-                        }
-                        for (cnt, &g) in loc.counts.iter_mut().zip(ids) {
-                            *cnt = loc.gcounts[g];
-                        }
-                    }
-                    _ => unreachable!(),
-                }
+                self.draw_counts(&mut rng, &mut loc.counts, &mut loc.gcounts);
                 loc.idx.clear();
                 loc.w.clear();
                 loc.y.clear();

@@ -249,8 +249,10 @@ class BootstrapResult:
 
     # -- reports -------------------------------------------------------------------------------
     def summary(self, level: float = 0.95) -> str:
-        ci = self.ci(level)
-        se = self.stderr
+        try:
+            ci, se = self.ci(level), self.stderr
+        except ValueError:  # fewer than 2 converged resamples: report counts only
+            ci, se = None, None
         lines = [
             f"scalingfit bootstrap: {self.fit.form}, scheme={self.scheme}, seed={self.seed}, resamples {self.start}..{self.start + self.n_resamples - 1}",
             f"  resamples  {self.n_resamples}: {self.n_converged} converged, {self.n_max_iter} hit max_iter, {self.n_failed} failed "
@@ -261,8 +263,13 @@ class BootstrapResult:
             f"  {'parameter':<12}{'estimate':>14}{'boot sd':>14}{f'{level:.0%} lo':>14}{f'{level:.0%} hi':>14}",
         ]
         for n in self.param_names:
+            if ci is None:
+                lines.append(f"  {n:<12}{fmt(self.fit.params[n]):>14}{'-':>14}{'-':>14}{'-':>14}")
+                continue
             lo, hi = ci[n]
             lines.append(f"  {n:<12}{fmt(self.fit.params[n]):>14}{fmt(se[n]):>14}{fmt(lo):>14}{fmt(hi):>14}")
+        if ci is None:
+            lines.append(f"  (fewer than 2 converged resamples: no intervals; raise max_iter or check the fit)")
         return "\n".join(lines)
 
     def __str__(self) -> str:

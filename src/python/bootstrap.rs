@@ -137,6 +137,15 @@ impl Bootstrapper {
         Ok(Array2::from_shape_vec((m, p), rows).unwrap().into_pyarray(py))
     }
 
+    /// Multiplicity of each data point in resample `i` (pairs and groups schemes).
+    fn counts<'py>(&self, py: Python<'py>, i: u64) -> PyResult<Bound<'py, numpy::PyArray1<u32>>> {
+        if !matches!(self.scheme, Scheme::Pairs | Scheme::Groups { .. }) {
+            return Err(to_py(Error::arg("scheme", "counts are defined for the 'pairs' and 'groups' schemes")));
+        }
+        let plan = self.plan().map_err(to_py)?;
+        Ok(plan.counts(i).into_pyarray(py))
+    }
+
     /// Residual scale used by the parametric scheme (target scale).
     fn sigma(&self) -> PyResult<f64> {
         Ok(self.plan().map_err(to_py)?.sigma())

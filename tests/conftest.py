@@ -1,0 +1,49 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+# CI sets CI=true: a fixed, derandomised and bounded hypothesis run.
+settings.register_profile(
+    "ci", max_examples=25, deadline=None, derandomize=True, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+# ../shared/data beside the repository (see the brief); never copied into the repo.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.fail(f"test data missing: {path} (the repository expects ../shared/data beside it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    return _need(SHARED_DATA)
+
+
+@pytest.fixture(scope="session")
+def chinchilla(shared_data):
+    """Epoch AI's Chinchilla points: drop the 5 highest losses, D = C / (6 N): 240 points."""
+    import csv
+
+    rows = list(csv.DictReader(open(_need(shared_data / "chinchilla" / "svg_extracted_data.csv"))))
+    N = np.array([float(r["Model Size"]) for r in rows])
+    C = np.array([float(r["Training FLOP"]) for r in rows])
+    loss = np.array([float(r["loss"]) for r in rows])
+    keep = loss < np.sort(loss)[-5]
+    N, C, loss = N[keep], C[keep], loss[keep]
+    return {"N": N, "D": C / (6 * N), "C": C, "loss": loss}
+
+
+@pytest.fixture(scope="session")
+def chinchilla_fit(chinchilla):
+    import scalingfit as sf
+
+    return sf.fit("chinchilla", {"N": chinchilla["N"], "D": chinchilla["D"]}, y=chinchilla["loss"])
