@@ -1,0 +1,96 @@
+# Type stubs for the compiled extension scalingfit._core (Rust, PyO3).
+from typing import Optional, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+class Formula:
+    """A compiled formula: identifiers in `variables` are data columns, all others parameters."""
+
+    def __init__(self, source: str, variables: Sequence[str]) -> None: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def param_names(self) -> list[str]: ...
+    @property
+    def variables(self) -> list[str]: ...
+    def linear_params(self) -> list[int]: ...
+    def log_vars(self) -> list[int]: ...
+    def used_vars(self) -> list[int]: ...
+    def eval(
+        self, params: npt.NDArray[np.float64], columns: npt.NDArray[np.float64], jacobian: bool = False
+    ) -> tuple[npt.NDArray[np.float64], Optional[npt.NDArray[np.float64]]]: ...
+
+def fit(
+    formula: Formula,
+    columns: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    weights: Optional[npt.NDArray[np.float64]],
+    loss: str,
+    delta: float,
+    target: str,
+    positive: Sequence[bool],
+    lower: Sequence[float],
+    upper: Sequence[float],
+    starts: Optional[npt.NDArray[np.float64]],
+    form_grid: Optional[str],
+    n_auto: int,
+    max_iter: int,
+    ftol: float,
+    xtol: float,
+    gtol: float,
+    n_threads: int,
+) -> dict: ...
+def forms() -> list[tuple[str, str, list[str], list[str], str]]: ...
+def status_messages() -> list[tuple[int, bool, str]]: ...
+
+class Bootstrapper:
+    def __init__(
+        self,
+        formula: Formula,
+        columns: npt.NDArray[np.float64],
+        y: npt.NDArray[np.float64],
+        weights: Optional[npt.NDArray[np.float64]],
+        loss: str,
+        delta: float,
+        target: str,
+        positive: Sequence[bool],
+        lower: Sequence[float],
+        upper: Sequence[float],
+        max_iter: int,
+        ftol: float,
+        xtol: float,
+        gtol: float,
+        scheme: str,
+        groups: Optional[npt.NDArray[np.int64]],
+        seed: int,
+        theta_hat: Sequence[float],
+        extra_starts: Optional[npt.NDArray[np.float64]],
+        warm: bool,
+    ) -> None: ...
+    def run(self, start: int, count: int, n_threads: int = 0) -> dict: ...
+    def jackknife(self, n_threads: int = 0) -> npt.NDArray[np.float64]: ...
+    def counts(self, i: int) -> npt.NDArray[np.uint32]: ...
+    def sigma(self) -> float: ...
+
+# --- manifold dimension -------------------------------------------------------------------
+def knn(
+    x: npt.NDArray[np.float64], k: int, n_threads: int = 0
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]: ...
+def twonn(
+    x: npt.NDArray[np.float64], discard_fraction: float = 0.1, method: str = "linear", n_threads: int = 0
+) -> dict: ...
+def mle(x: npt.NDArray[np.float64], k: int = 20, unbiased: bool = False, n_threads: int = 0) -> dict: ...
+def tile(
+    x: npt.NDArray[np.float64],
+    sizes: Optional[Sequence[int]] = None,
+    n_sizes: int = 6,
+    n_draws: int = 10,
+    k: int = 1,
+    seed: int = 0,
+    n_boot: int = 1000,
+    abscissa: str = "log",
+    n_threads: int = 0,
+) -> dict: ...
