@@ -1017,8 +1017,18 @@ impl Formula {
         } else {
             value.iter_mut().for_each(|v| *v = ws.sval[o]);
         }
-        let Some(jac) = jac else { return };
+        if let Some(jac) = jac {
+            self.jacobian(ws, jac);
+        }
+    }
+
+    /// The exact Jacobian at the point of the last [`Formula::eval`] with this workspace
+    /// (reverse pass over the stored forward values): `jac[k*n + i] = d f_i / d theta_k`.
+    pub fn jacobian(&self, ws: &mut EvalWs, jac: &mut [f64]) {
+        let n = ws.n;
+        let nn = self.nodes.len();
         let p = self.params.len();
+        let o = self.out;
         debug_assert_eq!(jac.len(), n * p);
         // reverse pass: one adjoint vector per active node
         if ws.adj.len() < nn * n {

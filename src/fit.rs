@@ -300,12 +300,31 @@ fn residuals(
     r: &mut [f64],
     jac: Option<&mut [f64]>,
 ) -> f64 {
+    let obj = residual_values(s, data, y, c, th, ev, nat, f, r);
+    if let Some(jac) = jac {
+        if obj.is_finite() && !residual_jacobian(s, ev, nat, f, jac) {
+            return f64::INFINITY;
+        }
+    }
+    obj
+}
+
+/// Forward pass: model values `f`, residuals `r` and the objective (+inf if not finite).
+#[allow(clippy::too_many_arguments)]
+fn residual_values(
+    s: &Setup,
+    data: &Data,
+    y: &[f64],
+    c: Option<&[f64]>,
+    th: &[f64],
+    ev: &mut EvalWs,
+    nat: &mut [f64],
+    f: &mut [f64],
+    r: &mut [f64],
+) -> f64 {
     let n = data.n;
-    let p = th.len();
     s.to_natural(th, nat);
-    let want = jac.is_some();
-    let mut jac = jac;
-    s.formula.eval(nat, data, ev, f, jac.as_deref_mut());
+    s.formula.eval(nat, data, ev, f, None);
     match s.target {
         Target::Linear => {
             for i in 0..n {
@@ -326,35 +345,38 @@ fn residuals(
     if !obj.is_finite() {
         return f64::INFINITY;
     }
-    if want {
-        let jac = jac.unwrap();
-        if s.target == Target::Log {
-            // f is no longer needed: turn it into 1/f
-            f.iter_mut().for_each(|v| *v = 1.0 / *v);
-        }
-        let mut ok = true;
-        for k in 0..p {
-            let col = &mut jac[k * n..(k + 1) * n];
-            let scale = if s.positive[k] { nat[k] } else { 1.0 };
-            match s.target {
-                Target::Linear => {
-                    if scale != 1.0 {
-                        col.iter_mut().for_each(|v| *v *= scale);
-                    }
-                }
-                Target::Log => {
-                    for (v, &fi) in col.iter_mut().zip(f.iter()) {
-                        *v *= scale * fi;
-                    }
+    obj
+}
+
+/// Reverse pass at the point of the last [`residual_values`] with `ev`: the Jacobian of the
+/// residuals with respect to internal coordinates. Overwrites `f` (with 1/f for a log target).
+/// False when it is not finite.
+fn residual_jacobian(s: &Setup, ev: &mut EvalWs, nat: &[f64], f: &mut [f64], jac: &mut [f64]) -> bool {
+    let n = f.len();
+    let p = nat.len();
+    s.formula.jacobian(ev, jac);
+    if s.target == Target::Log {
+        f.iter_mut().for_each(|v| *v = 1.0 / *v);
+    }
+    let mut ok = true;
+    for k in 0..p {
+        let col = &mut jac[k * n..(k + 1) * n];
+        let scale = if s.positive[k] { nat[k] } else { 1.0 };
+        match s.target {
+            Target::Linear => {
+                if scale != 1.0 {
+                    col.iter_mut().for_each(|v| *v *= scale);
                 }
             }
-            ok &= all_finite(col);
+            Target::Log => {
+                for (v, &fi) in col.iter_mut().zip(f.iter()) {
+                    *v *= scale * fi;
+                }
+            }
         }
-        if !ok {
-            return f64::INFINITY;
-        }
+        ok &= all_finite(col);
     }
-    obj
+    ok
 }
 
 /// Objective at natural parameters (no derivatives).
@@ -492,21 +514,37 @@ fn build_model(
     }
 }
 
-/// Dot product with eight fixed-order partial sums (vectorises; deterministic).
+/// Dot product with eight fixed-order partial sums: lanes j and j+4 of two 4-wide
+/// accumulators, combined in a fixed order (the AVX and portable versions agree bit for bit).
 #[inline]
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len());
-    let (xa, ra) = a[..n].as_chunks::<8>();
-    let (xb, rb) = b[..n].as_chunks::<8>();
+    let m = n / 8 * 8;
     let mut s = [0.0f64; 8];
-    for (x, y) in xa.iter().zip(xb) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
+    // SAFETY: AVX is enabled at compile time; loads stay within a[..m] and b[..m].
+    unsafe {
+        use std::arch::x86_64::*;
+        let (mut s0, mut s1) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut i = 0;
+        while i < m {
+            s0 = _mm256_add_pd(s0, _mm256_mul_pd(_mm256_loadu_pd(pa.add(i)), _mm256_loadu_pd(pb.add(i))));
+            s1 = _mm256_add_pd(s1, _mm256_mul_pd(_mm256_loadu_pd(pa.add(i + 4)), _mm256_loadu_pd(pb.add(i + 4))));
+            i += 8;
+        }
+        _mm256_storeu_pd(s.as_mut_ptr(), s0);
+        _mm256_storeu_pd(s.as_mut_ptr().add(4), s1);
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
+    for (x, y) in a[..m].chunks_exact(8).zip(b[..m].chunks_exact(8)) {
         for j in 0..8 {
             s[j] += x[j] * y[j];
         }
     }
     let mut t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
-    for (x, y) in ra.iter().zip(rb) {
-        t += x * y;
+    for i in m..n {
+        t += a[i] * b[i];
     }
     t
 }
@@ -643,7 +681,8 @@ pub fn lm(
         loop {
             let dmax = (0..p).map(|k| ws.a[k * p + k]).fold(0.0, f64::max);
             if lambda < 0.0 {
-                lambda = 1e-3 * dmax.max(1e-300);
+                // Marquardt scaling: the damping is relative to each diagonal entry
+                lambda = 1e-3;
             }
             ws.m.copy_from_slice(&ws.a);
             for k in 0..p {
@@ -693,13 +732,12 @@ pub fn lm(
                 status = if hnorm <= o.xtol * (thnorm + o.xtol) { Status::Xtol } else { Status::Stalled };
                 break 'outer;
             }
-            let fnew = residuals(
-                s, data, y, c, &ws.th_try, &mut ws.ev, &mut ws.nat, &mut ws.f2, &mut ws.r2, Some(&mut ws.jac2),
-            );
+            let fnew = residual_values(s, data, y, c, &ws.th_try, &mut ws.ev, &mut ws.nat, &mut ws.f2, &mut ws.r2);
             n_eval += 1;
             let actual = fval - fnew;
             let ratio = actual / pred;
-            if fnew.is_finite() && ratio > 1e-4 {
+            // the Jacobian (reverse pass) only for accepted points
+            if fnew.is_finite() && ratio > 1e-4 && residual_jacobian(s, &mut ws.ev, &ws.nat, &mut ws.f2, &mut ws.jac2) {
                 // accept
                 th.copy_from_slice(&ws.th_try);
                 std::mem::swap(&mut ws.f, &mut ws.f2);
@@ -711,7 +749,7 @@ pub fn lm(
                 lambda = lambda.max(1e-15);
                 nu = 2.0;
                 if huber {
-                    if ratio > 1.5 {
+                    if ratio > 1.1 {
                         kappa = (kappa * 0.1).max(KAPPA_MIN);
                     } else if ratio < 0.25 {
                         kappa = (kappa * 10.0).min(1.0);
