@@ -85,12 +85,12 @@ def as_columns(data: Any, names: list[str], mapping: Mapping[str, str] | None = 
 
 
 def resolve_threads(n_threads: int | None) -> int:
-    if n_threads is None:
-        return 0
+    if n_threads is None or (n_threads == 0 and not isinstance(n_threads, bool)):
+        return 0  # all cores
     if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)):
         raise TypeError(f"n_threads must be an int or None, got {type(n_threads).__name__}")
-    if n_threads < 1:
-        raise ValueError(f"n_threads must be >= 1 (or None for all {os.cpu_count()} cores), got {n_threads}")
+    if n_threads < 0:
+        raise ValueError(f"n_threads must be >= 1 (or None / 0 for all {os.cpu_count()} cores), got {n_threads}")
     return int(n_threads)
 
 

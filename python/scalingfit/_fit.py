@@ -14,6 +14,10 @@ from ._data import as_columns, as_float_array, check_finite, column_names, fmt, 
 
 _FORMS = {name: (formula, vars_, pos, desc) for name, formula, vars_, pos, desc in _core.forms()}
 _LOSSES = ("huber", "l2")
+# lookup table: status code -> converged?
+_CONVERGED = np.zeros(256, dtype=bool)
+for _code, _ok, _msg in _core.status_messages():
+    _CONVERGED[_code] = _ok
 _TARGETS = ("log", "linear")
 
 
@@ -437,7 +441,6 @@ def _result(prob: Problem, r: dict) -> FitResult:
         else:
             cov = None
     statuses = np.asarray(r["statuses"])
-    converged_codes = {c for c, ok, _ in _core.status_messages() if ok}
     return FitResult(
         form=prob.form,
         formula=prob.formula.source,
@@ -463,7 +466,7 @@ def _result(prob: Problem, r: dict) -> FitResult:
         auto_starts=bool(r["auto_starts"]),
         best_start=int(r["best_index"]),
         start_objectives=np.asarray(r["objectives"]),
-        n_starts_converged=int(np.isin(statuses, list(converged_codes)).sum()),
+        n_starts_converged=int(_CONVERGED[statuses].sum()),
         problem=prob,
         starts=np.asarray(r["starts"]),
     )
