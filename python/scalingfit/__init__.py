@@ -12,7 +12,10 @@ from . import _core
 from ._fit import FitResult, fit, forms
 from ._bootstrap import BootstrapResult, Distribution, bootstrap
 from . import dimension
+from .analysis import backtest, compute_optimal, extrapolate, optimize_budget, required, returns
+from .plot import plot
 
 __version__ = _core.__version__
 
-__all__ = ["fit", "forms", "bootstrap", "FitResult", "BootstrapResult", "Distribution", "dimension", "__version__"]
+__all__ = ["fit", "forms", "bootstrap", "FitResult", "BootstrapResult", "Distribution", "dimension", "__version__",
+           "compute_optimal", "required", "returns", "optimize_budget", "extrapolate", "backtest", "plot"]

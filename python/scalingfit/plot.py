@@ -1,0 +1,343 @@
+"""Plots of fitted laws (matplotlib, optional extra ``scalingfit[plot]``; imported lazily).
+
+``sf.plot(fit_or_bs, kind=...)`` with kind one of:
+
+- ``"law"``: data and the fitted law on log-log axes with the bootstrap band. Two-resource laws
+  are drawn against training compute C = k N D, points coloured by model size, with the
+  compute-optimal frontier L*(C).
+- ``"isoflop"``: loss against model size at fixed compute budgets, with the optima N*(C).
+- ``"optimal"``: N*(C) and D*(C) with bootstrap bands.
+- ``"residuals"``: residuals against compute (or x) and their histogram.
+- ``"pairs"``: bootstrap samples of each pair of parameters (needs a BootstrapResult).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._bootstrap import BootstrapResult
+from ._fit import FitResult
+
+KINDS = ("law", "isoflop", "optimal", "residuals", "pairs")
+_UNITS = {"N": "parameters", "D": "tokens", "C": "FLOP"}
+_BAND_MAX = 2000  # bootstrap laws used for bands
+
+
+def _plt():
+    try:
+        import matplotlib
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ImportError("plotting needs matplotlib: pip install 'scalingfit[plot]' (or pip install matplotlib)") from None
+    del matplotlib
+    return plt
+
+
+def _split(obj: Any) -> tuple[FitResult, BootstrapResult | None]:
+    if isinstance(obj, BootstrapResult):
+        return obj.fit, obj
+    if isinstance(obj, FitResult):
+        if obj.problem is None:
+            raise ValueError("plot: this FitResult has no attached data (it was loaded from a dict)")
+        return obj, None
+    raise TypeError(f"plot: expected a FitResult or BootstrapResult, got {type(obj).__name__}")
+
+
+def _label(var: str, column_map: dict[str, str]) -> str:
+    col = column_map.get(var, var)
+    unit = _UNITS.get(var)
+    name = var if col == var else f"{var} ({col})"
+    return f"{name}, {unit}" if unit else name
+
+
+def _ax(ax: Any, figsize: tuple[float, float] = (7.5, 5.2)):
+    plt = _plt()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    else:
+        fig = ax.figure
+    return fig, ax
+
+
+def _band(bs: BootstrapResult | None, law: Any, X: dict[str, np.ndarray], level: float):
+    if bs is None:
+        return None
+    s = bs._used()
+    if len(s) > _BAND_MAX:
+        s = s[np.linspace(0, len(s) - 1, _BAND_MAX).astype(int)]
+    P = {n: s[:, k][:, None] for k, n in enumerate(bs.param_names)}
+    ys = law(P, {v: a[None, :] for v, a in X.items()})
+    ys = np.where(np.isfinite(ys), ys, np.nan)
+    q = (1 - level) / 2
+    return np.nanquantile(ys, [q, 1 - q], axis=0)
+
+
+def plot(fit_or_bs: FitResult | BootstrapResult, kind: str = "law", *, ax: Any = None, level: float = 0.95, k: float = 6.0,
+         path: str | Path | None = None, title: str | None = None, **kwargs: Any):
+    """Plot a fit or bootstrap; returns the matplotlib Figure (saved to ``path`` if given).
+
+    kind : "law" (default), "isoflop", "optimal", "residuals" or "pairs" (see module docs).
+    level : bootstrap band level. k : FLOPs per parameter per token (C = k N D).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    func = {"law": plot_law, "isoflop": plot_isoflop, "optimal": plot_optimal, "residuals": plot_residuals, "pairs": plot_pairs}[kind]
+    if kind in ("residuals", "pairs"):
+        fig = func(fit_or_bs, title=title, **kwargs)
+    else:
+        fig = func(fit_or_bs, ax=ax, level=level, k=k, title=title, **kwargs)
+    if path is not None:
+        fig.savefig(path, dpi=kwargs.get("dpi", 130))
+    return fig
+
+
+def _two(fit: FitResult) -> bool:
+    return len(fit.variables) == 2
+
+
+def plot_law(fit_or_bs: FitResult | BootstrapResult, *, ax: Any = None, level: float = 0.95, k: float = 6.0, title: str | None = None):
+    """Data and fitted law on log-log axes, with the bootstrap band."""
+    from .analysis import _Law, compute_optimal
+
+    fit, bs = _split(fit_or_bs)
+    prob = fit.problem
+    fig, ax = _ax(ax)
+    y = prob.y
+    ylab = "loss" if prob.target == "log" else "y"
+    if _two(fit):
+        vN, vD = fit.variables
+        Nd, Dd = prob.columns[0], prob.columns[1]
+        Cd = k * Nd * Dd
+        sc = ax.scatter(Cd, y, c=np.log10(Nd), cmap="viridis", s=18, alpha=0.85, edgecolors="none", label="data")
+        cb = fig.colorbar(sc, ax=ax)
+        cb.set_label(f"log10 {_label(vN, prob.column_map)}")
+        Cg = np.geomspace(Cd.min() / 2, Cd.max() * 1000, 60)
+        opt = compute_optimal(bs if bs is not None else fit, Cg, k=k, level=level)
+        ax.plot(Cg, opt.loss, color="C3", lw=2, label="compute-optimal loss L*(C)")
+        if bs is not None:
+            lo, hi = opt.interval("loss")
+            ax.fill_between(Cg, lo, hi, color="C3", alpha=0.2, lw=0, label=f"{level:.0%} bootstrap band")
+        ax.axvline(Cd.max(), color="0.5", ls=":", lw=1, label="largest run in the data")
+        ax.set_xlabel(f"training compute C = {k:g}·{vN}·{vD}, FLOP")
+        ttl = f"{fit.form}: {ylab} vs compute, {fit.n_points} runs"
+    else:
+        v = fit.variables[0]
+        xd = prob.columns[0]
+        ax.scatter(xd, y, s=18, color="C0", alpha=0.85, edgecolors="none", label="data")
+        xg = np.geomspace(xd.min() / 2, xd.max() * 10, 200)
+        yg = fit.predict({v: xg})
+        ax.plot(xg, yg, color="C3", lw=2, label="fitted law")
+        band = _band(bs, _Law(fit), {v: xg}, level)
+        if band is not None:
+            ax.fill_between(xg, band[0], band[1], color="C3", alpha=0.2, lw=0, label=f"{level:.0%} bootstrap band")
+        ax.axvline(xd.max(), color="0.5", ls=":", lw=1, label="largest point in the data")
+        ax.set_xlabel(_label(v, prob.column_map))
+        ttl = f"{fit.form}: {ylab} vs {v}, {fit.n_points} points"
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylabel(f"{ylab} (log scale)")
+    _loss_axis(ax)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(loc="upper right", fontsize=9)
+    ax.set_title(title or ttl)
+    return fig
+
+
+def _budgets(Cd: np.ndarray, n: int = 6) -> np.ndarray:
+    lo, hi = np.log10(Cd.min()), np.log10(Cd.max())
+    dec = np.arange(math.ceil(lo), math.floor(hi) + 1)
+    if len(dec) >= 3:
+        return 10.0 ** dec
+    return 10 ** np.linspace(lo, hi, n) if hi > lo else np.array([Cd.min()])
+
+
+def _loss_axis(ax: Any) -> None:
+    """Log loss axis with plain-number tick labels (2.2, 2.4, ... rather than 2.2 x 10^0)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    f = FuncFormatter(lambda v, _: f"{v:.3g}")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=np.arange(1, 10) / 1.0, numticks=20))
+    ax.yaxis.set_minor_locator(LogLocator(base=10, subs=np.arange(10, 100) / 10.0, numticks=200))
+    ax.yaxis.set_major_formatter(f)
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+
+
+def plot_isoflop(fit_or_bs: FitResult | BootstrapResult, *, ax: Any = None, level: float = 0.95, k: float = 6.0,
+                 C: Any = None, title: str | None = None):
+    """IsoFLOP view: loss against model size at fixed budgets, with the optima (and their intervals)."""
+    from .analysis import _Law, compute_optimal
+
+    fit, bs = _split(fit_or_bs)
+    if not _two(fit):
+        raise ValueError(f"the IsoFLOP view needs a two-resource law (N, D); this fit has variables {fit.variables}")
+    plt = _plt()
+    prob = fit.problem
+    vN, vD = fit.variables
+    Nd, Dd, y = prob.columns[0], prob.columns[1], prob.y
+    Cd = k * Nd * Dd
+    budgets = _budgets(Cd) if C is None else np.atleast_1d(np.asarray(C, float))
+    fig, ax = _ax(ax)
+    law = _Law(fit)
+    opt = compute_optimal(bs if bs is not None else fit, budgets, k=k, level=level)
+    cmap = plt.get_cmap("plasma")
+    lb = np.log10(budgets)
+    span = (lb.max() - lb.min()) or 1.0
+    # each data point is drawn in the colour of the nearest budget (in log C) if within half a step
+    step = (lb[1] - lb[0]) / 2 if len(lb) > 1 else 0.25
+    nearest = np.argmin(np.abs(np.log10(Cd)[:, None] - lb[None, :]), axis=1)
+    near = np.abs(np.log10(Cd) - lb[nearest]) <= step
+    for i, c in enumerate(budgets):
+        col = cmap(0.85 * (lb[i] - lb.min()) / span)
+        Ng = np.geomspace(opt.N[i] / 12, opt.N[i] * 12, 120)
+        Lg = law({n: np.float64(v) for n, v in fit.params.items()}, {vN: Ng, vD: c / (k * Ng)})
+        ax.plot(Ng, Lg, color=col, lw=1.8, label=f"C = {c:.1e} FLOP")
+        m = near & (nearest == i)
+        ax.scatter(Nd[m], y[m], color=col, s=16, alpha=0.8, edgecolors="none")
+        xerr = None
+        if bs is not None:
+            lo, hi = opt.interval("N")
+            xerr = [[opt.N[i] - lo[i]], [hi[i] - opt.N[i]]]
+        ax.errorbar([opt.N[i]], [opt.loss[i]], xerr=xerr, fmt="*", ms=11, color=col, mec="k", mew=0.6, capsize=3, zorder=5)
+    ax.plot([], [], "*", ms=11, color="0.6", mec="k", mew=0.6, label="optimum N*(C)" + (f" ({level:.0%} interval)" if bs is not None else ""))
+    ax.plot(opt.N, opt.loss, color="0.3", ls="--", lw=1, label="compute-optimal frontier")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(_label(vN, prob.column_map))
+    ax.set_ylabel("loss (log scale)")
+    ymax = max(np.quantile(y, 0.95), opt.loss.max() * 1.06)
+    ax.set_ylim(min(y.min(), opt.loss.min()) * 0.97, ymax * 1.03)
+    _loss_axis(ax)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=8, loc="upper right", ncol=1)
+    ax.set_title(title or f"IsoFLOP curves of the {fit.form} fit (points: runs within half a step of each budget)", fontsize=11)
+    return fig
+
+
+def plot_optimal(fit_or_bs: FitResult | BootstrapResult, *, ax: Any = None, level: float = 0.95, k: float = 6.0,
+                 C: Any = None, title: str | None = None):
+    """Compute-optimal N*(C) and D*(C) on log-log axes with bootstrap bands."""
+    from .analysis import compute_optimal
+
+    fit, bs = _split(fit_or_bs)
+    if not _two(fit):
+        raise ValueError(f"plot_optimal needs a two-resource law (N, D); this fit has variables {fit.variables}")
+    prob = fit.problem
+    Cd = k * prob.columns[0] * prob.columns[1]
+    Cg = np.geomspace(Cd.min() / 2, Cd.max() * 1e4, 60) if C is None else np.asarray(C, float)
+    opt = compute_optimal(bs if bs is not None else fit, Cg, k=k, level=level)
+    fig, ax = _ax(ax)
+    vN, vD = fit.variables
+    for name, col, lab in (("N", "C0", f"N* (parameters), ~ C^{opt.a:.3f}"), ("D", "C2", f"D* (tokens), ~ C^{opt.b:.3f}")):
+        ax.plot(Cg, getattr(opt, name), color=col, lw=2, label=lab)
+        if bs is not None:
+            lo, hi = opt.interval(name)
+            ax.fill_between(Cg, lo, hi, color=col, alpha=0.2, lw=0)
+    if bs is not None:
+        ax.fill_between([], [], [], color="0.5", alpha=0.2, label=f"{level:.0%} bootstrap band")
+    ax.axvspan(Cd.min(), Cd.max(), color="#fdf1c7", zorder=0, label="compute range of the data")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"training compute C = {k:g}·{vN}·{vD}, FLOP")
+    ax.set_ylabel("compute-optimal parameters / tokens")
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=9, loc="upper left")
+    ax.set_title(title or f"Compute-optimal allocation ({opt.method}): {opt.tokens_per_param[len(Cg) // 2]:.1f} tokens/param mid-range")
+    return fig
+
+
+def plot_residuals(fit_or_bs: FitResult | BootstrapResult, *, k: float = 6.0, title: str | None = None, **_: Any):
+    """Residuals (on the fit's target scale) against compute or x, and their histogram."""
+    plt = _plt()
+    fit, _bs = _split(fit_or_bs)
+    prob = fit.problem
+    r = fit.residuals
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained", gridspec_kw={"width_ratios": [2.2, 1]})
+    if _two(fit):
+        x = k * prob.columns[0] * prob.columns[1]
+        a1.set_xlabel(f"training compute C = {k:g}·{fit.variables[0]}·{fit.variables[1]}, FLOP")
+    else:
+        x = prob.columns[0]
+        a1.set_xlabel(_label(fit.variables[0], prob.column_map))
+    rl = "residual ln(fit) − ln(observed)" if fit.target == "log" else "residual fit − observed"
+    a1.scatter(x, r, s=14, alpha=0.8, edgecolors="none", label="runs")
+    a1.axhline(0, color="k", lw=1)
+    if fit.delta is not None:
+        a1.axhspan(-fit.delta, fit.delta, color="C1", alpha=0.15, label=f"Huber delta = {fit.delta:g}")
+    a1.set_xscale("log")
+    a1.set_ylabel(rl)
+    a1.grid(True, alpha=0.25)
+    a1.legend(fontsize=9)
+    a2.hist(r, bins=min(40, max(8, len(r) // 6)), color="C0", alpha=0.8)
+    a2.set_xlabel(rl)
+    a2.set_ylabel("runs")
+    sd = 1.4826 * np.median(np.abs(r - np.median(r)))
+    a2.set_title(f"robust sd (1.4826 MAD) = {sd:.3g}", fontsize=10)
+    fig.suptitle(title or f"Residuals of the {fit.form} fit ({fit.n_points} points, {fit.loss} loss on {fit.target} scale)")
+    return fig
+
+
+def plot_pairs(fit_or_bs: BootstrapResult, *, title: str | None = None, max_points: int = 4000, **_: Any):
+    """Bootstrap samples for each pair of parameters (lower triangle) and their histograms."""
+    plt = _plt()
+    if not isinstance(fit_or_bs, BootstrapResult):
+        raise ValueError("the parameter-pairs plot needs a BootstrapResult (sf.bootstrap(fit, ...)); a single fit has no samples")
+    bs = fit_or_bs
+    s = bs._used()
+    if len(s) > max_points:
+        s = s[np.linspace(0, len(s) - 1, max_points).astype(int)]
+    names = bs.param_names
+    p = len(names)
+    logs = [n in bs.fit.positive and np.all(s[:, i] > 0) for i, n in enumerate(names)]
+    vals = [np.log10(s[:, i]) if logs[i] else s[:, i] for i in range(p)]
+    labels = [f"log10 {n}" if logs[i] else n for i, n in enumerate(names)]
+    est = [math.log10(bs.fit.params[n]) if logs[i] else bs.fit.params[n] for i, n in enumerate(names)]
+    fig, axes = plt.subplots(p, p, figsize=(2.1 * p + 1, 2.1 * p + 0.6), layout="constrained", squeeze=False)
+    for i in range(p):
+        for j in range(p):
+            ax = axes[i, j]
+            if j > i:
+                ax.set_visible(False)
+                continue
+            if i == j:
+                ax.hist(vals[i], bins=40, color="C0", alpha=0.8)
+                ax.axvline(est[i], color="C3", lw=1.5)
+                ax.set_yticks([])
+            else:
+                ax.scatter(vals[j], vals[i], s=2, alpha=0.25, color="C0", edgecolors="none", rasterized=True)
+                ax.plot(est[j], est[i], "*", color="C3", ms=9, mec="k", mew=0.5)
+            if i == p - 1:
+                ax.set_xlabel(labels[j])
+            else:
+                ax.set_xticklabels([])
+            if j == 0 and i > 0:
+                ax.set_ylabel(labels[i])
+            elif j > 0:
+                ax.set_yticklabels([])
+            ax.tick_params(labelsize=7)
+    fig.suptitle(title or f"Bootstrap parameter pairs: {len(s)} of {bs.n_converged} converged resamples (red star: full-data fit)")
+    return fig
+
+
+def save_all(fit_or_bs: FitResult | BootstrapResult, out_dir: str | Path, *, k: float = 6.0, level: float = 0.95, dpi: int = 130) -> list[Path]:
+    """Write every applicable plot as PNG into ``out_dir``; returns the paths."""
+    plt = _plt()
+    fit, bs = _split(fit_or_bs)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    kinds = ["law", "residuals"]
+    if _two(fit):
+        kinds += ["isoflop", "optimal"]
+    if bs is not None:
+        kinds.append("pairs")
+    paths = []
+    for kind in kinds:
+        fig = plot(fit_or_bs, kind, k=k, level=level) if kind not in ("residuals", "pairs") else plot(fit_or_bs, kind, k=k)
+        p = out / f"{kind}.png"
+        fig.savefig(p, dpi=dpi)
+        plt.close(fig)
+        paths.append(p)
+    return paths
