@@ -817,6 +817,10 @@ pub fn with_threads<T: Send>(n_threads: usize, f: impl FnOnce() -> T + Send) -> 
     Ok(pool.install(f))
 }
 
+/// Above this many starts, [`multistart`] screens with a looser tolerance and polishes the best.
+pub const SCREEN_MIN_STARTS: usize = 64;
+const POLISH: usize = 8;
+
 /// LM from every start (in parallel); best by objective, ties broken by start order.
 pub fn multistart(
     s: &Setup,
@@ -834,10 +838,39 @@ pub fn multistart(
             return Err(Error::arg("starts", format!("start {i} has {} values, expected {p}", st.len())));
         }
     }
-    let results: Vec<LmResult> = starts
+    // Many starts: screen them all with a looser tolerance, then polish the best few to the
+    // full tolerance (the answer is the same; the tails of the runs that end elsewhere are
+    // not worth converging to 1e-14).
+    let screen = starts.len() > SCREEN_MIN_STARTS;
+    let mut loose = s.clone();
+    if screen {
+        loose.opts.ftol = s.opts.ftol.max(1e-10);
+        loose.opts.xtol = s.opts.xtol.max(1e-8);
+        loose.opts.gtol = s.opts.gtol.max(1e-10);
+    }
+    let mut results: Vec<LmResult> = starts
         .par_iter()
-        .map_init(Workspace::default, |ws, st| lm(s, data, y, c, st, ws))
+        .map_init(Workspace::default, |ws, st| lm(&loose, data, y, c, st, ws))
         .collect();
+    if screen {
+        let mut order: Vec<usize> = (0..results.len()).filter(|&i| results[i].objective.is_finite()).collect();
+        order.sort_by(|&a, &b| results[a].objective.partial_cmp(&results[b].objective).unwrap().then(a.cmp(&b)));
+        order.truncate(POLISH);
+        let polished: Vec<(usize, LmResult)> = order
+            .par_iter()
+            .map_init(Workspace::default, |ws, &i| {
+                let mut r = lm(s, data, y, c, &results[i].params, ws);
+                r.n_iter += results[i].n_iter;
+                r.n_eval += results[i].n_eval;
+                (i, r)
+            })
+            .collect();
+        for (i, r) in polished {
+            if r.objective <= results[i].objective {
+                results[i] = r;
+            }
+        }
+    }
     let mut best = usize::MAX;
     for (i, r) in results.iter().enumerate() {
         if r.objective.is_finite() && (best == usize::MAX || r.objective < results[best].objective) {
