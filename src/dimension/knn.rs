@@ -158,6 +158,12 @@ pub(crate) fn knn_blocked(x: &[f64], n: usize, dim: usize, k: usize, block: usiz
         .flat_map_iter(|row| row.iter().zip(&mean).map(|(v, m)| v - m).collect::<Vec<_>>())
         .collect();
     let sq: Vec<f64> = xc.par_chunks_exact(dim).map(|r| r.iter().map(|v| v * v).sum()).collect();
+    // Approximate squared distances are snapped to a grid of 1e-12 of the largest squared norm
+    // (far above their rounding noise): exact ties, duplicates above all, then compare equal
+    // and are ordered by index, as in the exact order, instead of by rounding noise.
+    let q = 1e-12 * sq.iter().fold(0.0f64, |a, &b| a.max(b)) * 2.0;
+    let (q, inv_q) = if q > 0.0 { (q, 1.0 / q) } else { (1.0, 1.0) };
+    let snap = |d: f64| ((d * inv_q).round_ties_even() * q).max(0.0);
 
     let nb = n.div_ceil(bs);
     let rows_of = |b: usize| (b * bs, ((b + 1) * bs).min(n));
@@ -210,7 +216,7 @@ pub(crate) fn knn_blocked(x: &[f64], n: usize, dim: usize, k: usize, block: usiz
                     let row = &g[a * mj..(a + 1) * mj];
                     let mut ta = thr[a];
                     for b in a + 1..mj {
-                        let d = sqa + sqj[b] - 2.0 * row[b];
+                        let d = snap(sqa + sqj[b] - 2.0 * row[b]);
                         if d <= ta {
                             ta = h.push(a, d, sj + b);
                         }
@@ -229,7 +235,7 @@ pub(crate) fn knn_blocked(x: &[f64], n: usize, dim: usize, k: usize, block: usiz
                     let row = &g[a * mj..(a + 1) * mj];
                     let mut ta = hi.worst(a);
                     for b in 0..mj {
-                        let d = sqa + sqj[b] - 2.0 * row[b];
+                        let d = snap(sqa + sqj[b] - 2.0 * row[b]);
                         if d <= ta {
                             ta = hi.push(a, d, sj + b);
                         }
