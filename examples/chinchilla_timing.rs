@@ -59,6 +59,13 @@ fn main() {
     if std::env::var_os("SF_QUICK").is_some() {
         return;
     }
+    if std::env::var_os("SF_GRID1").is_some() {
+        let starts = scalingfit::forms::default_grid("chinchilla", s.formula.param_names()).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let m = pool.install(|| multistart(&s, &data, &yt, None, &starts).unwrap());
+        println!("best {:.15e} {:?}", m.best.objective, m.best.params);
+        return;
+    }
     if std::env::var_os("SF_BOOT").is_some() {
         let best = [1.8172180994067317, 477.82587086158753, 0.34731049921052665, 2143.4173614389056, 0.36717243258096766];
         let plan = scalingfit::bootstrap::Plan::new(&s, &data, &yt, None, scalingfit::bootstrap::Scheme::Pairs, 0, best.to_vec(), vec![], true).unwrap();

@@ -805,16 +805,41 @@ pub struct MultiFit {
     pub statuses: Vec<Status>,
 }
 
-/// Run `f` on a pool of `n_threads` threads (0 = rayon's global pool).
+/// Run `f` on a pool of `n_threads` threads (0 = rayon's global pool). A panic inside `f`
+/// (a bug) is caught and returned as an error, so it never unwinds into a caller such as
+/// the Python bindings.
 pub fn with_threads<T: Send>(n_threads: usize, f: impl FnOnce() -> T + Send) -> Result<T> {
+    let guarded = move || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|e| {
+            let msg = e
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| e.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Error::Numerical(format!("internal error (please report this bug): {msg}"))
+        })
+    };
     if n_threads == 0 {
-        return Ok(f());
+        return guarded();
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(n_threads)
         .build()
         .map_err(|e| Error::Numerical(format!("could not start a thread pool: {e}")))?;
-    Ok(pool.install(f))
+    pool.install(guarded)
+}
+
+#[cfg(test)]
+#[test]
+fn with_threads_turns_panics_into_errors() {
+    let r: Result<()> = with_threads(2, || {
+        (0..4).into_par_iter().for_each(|i| {
+            if i == 3 {
+                panic!("boom")
+            }
+        })
+    });
+    assert!(matches!(r, Err(Error::Numerical(m)) if m.contains("boom")));
 }
 
 /// Above this many starts, [`multistart`] screens with a looser tolerance and polishes the best.
