@@ -59,6 +59,14 @@ fn main() {
     if std::env::var_os("SF_QUICK").is_some() {
         return;
     }
+    if std::env::var_os("SF_COUNT").is_some() {
+        let starts = scalingfit::forms::default_grid("chinchilla", s.formula.param_names()).unwrap();
+        let its: Vec<(usize, usize, f64)> = starts.iter().map(|st| { let r = lm(&s, &data, &yt, None, st, &mut ws); (r.n_iter, r.n_eval, r.objective) }).collect();
+        let best = its.iter().map(|x| x.2).fold(f64::INFINITY, f64::min);
+        let near = its.iter().filter(|x| x.2 <= best * (1.0 + 1e-9)).count();
+        println!("iters {} evals {} best {:.15e} reaching {}", its.iter().map(|x| x.0).sum::<usize>(), its.iter().map(|x| x.1).sum::<usize>(), best, near);
+        return;
+    }
     if std::env::var_os("SF_GRID1").is_some() {
         let starts = scalingfit::forms::default_grid("chinchilla", s.formula.param_names()).unwrap();
         let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
