@@ -16,12 +16,12 @@ import numpy as np
 
 from . import _core
 from ._data import as_float_array, fmt, resolve_threads
-from ._fit import FitResult, Problem, fit as _fit
+from ._fit import _CONVERGED, FitResult, Problem, fit as _fit
 
 _SCHEMES = ("pairs", "groups", "residual", "parametric")
 _METHODS = ("percentile", "basic", "bca")
 _STATUS = {c: (ok, msg) for c, ok, msg in _core.status_messages()}
-_CONVERGED = np.array(sorted(c for c, (ok, _) in _STATUS.items() if ok), dtype=np.uint8)
+# status codes of the Rust solver (scalingfit._core.status_messages)
 _MAXITER = 4
 _FAILED = 5
 
@@ -153,7 +153,7 @@ class BootstrapResult:
     @property
     def converged(self) -> np.ndarray:
         """Boolean mask of resamples whose fit converged."""
-        return np.isin(self.status, _CONVERGED)
+        return _CONVERGED[self.status]
 
     @property
     def n_converged(self) -> int:
@@ -471,7 +471,7 @@ def bootstrap(
                 samples[done : done + m] = r["samples"]
             else:
                 st = r["status"]
-                summ.add(r["samples"][np.isin(st, _CONVERGED)])
+                summ.add(r["samples"][_CONVERGED[st]])
             status[done : done + m] = r["status"]
             done += m
             if bar is not None:
