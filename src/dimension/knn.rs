@@ -351,20 +351,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore]
-    fn timing_blocks() {
-        for &dim in &[16usize, 128, 768] {
-            let n = 10000;
-            let x = random(n, dim, 1);
-            for &b in &[128usize, 256, 384, 512, 768, 1024] {
-                let t = std::time::Instant::now();
-                let r = knn_blocked(&x, n, dim, 2, b);
-                println!("dim {dim} block {b}: {:.3}s ({})", t.elapsed().as_secs_f64(), r.indices[0]);
-            }
-        }
-    }
-
-    #[test]
     fn errors() {
         assert!(knn(&[0.0, 1.0], 2, 1, 2).is_err());
         assert!(knn(&[0.0, 1.0], 2, 1, 0).is_err());
