@@ -822,11 +822,27 @@ pub fn with_threads<T: Send>(n_threads: usize, f: impl FnOnce() -> T + Send) -> 
     if n_threads == 0 {
         return guarded();
     }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(n_threads)
-        .build()
-        .map_err(|e| Error::Numerical(format!("could not start a thread pool: {e}")))?;
-    pool.install(guarded)
+    pool(n_threads)?.install(guarded)
+}
+
+/// A thread pool of `n` threads, created once per size and kept (starting threads costs
+/// ~0.2 ms, as much as a whole fit).
+fn pool(n: usize) -> Result<std::sync::Arc<rayon::ThreadPool>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    let mut pools = POOLS.get_or_init(|| Mutex::new(HashMap::new())).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = pools.get(&n) {
+        return Ok(p.clone());
+    }
+    let p = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .map_err(|e| Error::Numerical(format!("could not start a thread pool: {e}")))?,
+    );
+    pools.insert(n, p.clone());
+    Ok(p)
 }
 
 #[cfg(test)]
