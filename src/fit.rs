@@ -889,10 +889,15 @@ pub fn multistart(
         loose.opts.xtol = s.opts.xtol.max(1e-8);
         loose.opts.gtol = s.opts.gtol.max(1e-10);
     }
-    let mut results: Vec<LmResult> = starts
-        .par_iter()
-        .map_init(Workspace::default, |ws, st| lm(&loose, data, y, c, st, ws))
-        .collect();
+    let mut results: Vec<LmResult> = if starts.len() == 1 {
+        // one start: no thread hand-off
+        vec![lm(&loose, data, y, c, &starts[0], &mut Workspace::default())]
+    } else {
+        starts
+            .par_iter()
+            .map_init(Workspace::default, |ws, st| lm(&loose, data, y, c, st, ws))
+            .collect()
+    };
     if screen {
         let mut order: Vec<usize> = (0..results.len()).filter(|&i| results[i].objective.is_finite()).collect();
         order.sort_by(|&a, &b| results[a].objective.partial_cmp(&results[b].objective).unwrap().then(a.cmp(&b)));

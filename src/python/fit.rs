@@ -166,8 +166,10 @@ fn fit<'py>(
             starts = builtin::default_grid(&name, s.formula.param_names());
         }
     }
+    // a single given start runs on the calling thread: no pool hand-off
+    let threads = if starts.as_ref().is_some_and(|st| st.len() == 1) { 0 } else { n_threads };
     let rep = py
-        .detach(|| with_threads(n_threads, || fit_full(&s, &data, &y, w.as_deref(), starts, n_auto)))
+        .detach(|| with_threads(threads, || fit_full(&s, &data, &y, w.as_deref(), starts, n_auto)))
         .map_err(to_py)?
         .map_err(to_py)?;
     let p = s.n_params();
