@@ -12,7 +12,7 @@
 
 use crate::error::{Error, Result};
 use crate::expr::{Data, EvalWs};
-use crate::fit::{lm, objective, LmResult, Setup, Status, Target, Workspace};
+use crate::fit::{lm, LmResult, Setup, Status, Target, Workspace};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
@@ -322,11 +322,6 @@ impl<'a> Plan<'a> {
             })
             .collect();
         rows.into_iter().flatten().collect()
-    }
-
-    /// Objective of the full data at theta (diagnostic).
-    pub fn full_objective(&self, theta: &[f64]) -> f64 {
-        objective(self.setup, self.data, self.y, self.weights, theta, &mut Workspace::default())
     }
 }
 

@@ -432,9 +432,8 @@ def bootstrap(
         if groups is not None:
             raise ValueError(f"groups= is only used with scheme='groups' (got scheme={scheme!r})")
         gcodes = None
-    if not fr.converged or not np.all(np.isfinite(fr.x)):
-        if not np.all(np.isfinite(fr.x)):
-            raise ValueError("the full-data fit failed (no finite optimum); fix the fit before bootstrapping")
+    if not np.all(np.isfinite(fr.x)):
+        raise ValueError("the full-data fit failed (no finite optimum); fix the fit before bootstrapping")
     threads = resolve_threads(n_threads)
     extra = None
     if not warm_start:
