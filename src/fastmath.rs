@@ -83,14 +83,13 @@ fn ln_kernel(x: &[f64], out: &mut [f64]) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
+// The same kernels compiled for AVX2+FMA (plain copies elsewhere; `has_avx2` is then false).
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
 unsafe fn exp_avx2(x: &[f64], out: &mut [f64]) {
     exp_kernel(x, out)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
 unsafe fn ln_avx2(x: &[f64], out: &mut [f64]) {
     ln_kernel(x, out)
 }
@@ -102,53 +101,45 @@ fn has_avx2() -> bool {
     *F.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
 }
 
+#[cfg(not(target_arch = "x86_64"))]
+fn has_avx2() -> bool {
+    false
+}
+
 /// `out[i] = exp(x[i])`.
 pub fn exp_slice(x: &[f64], out: &mut [f64]) {
-    let n = x.len().min(out.len());
-    let (x, out) = (&x[..n], &mut out[..n]);
-    #[cfg(target_arch = "x86_64")]
-    {
-        if has_avx2() {
-            // SAFETY: the CPU supports avx2 and fma (checked above).
-            unsafe { exp_avx2(x, out) };
-        } else {
-            exp_kernel(x, out);
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    exp_kernel(x, out);
-    let in_range = x.iter().fold(true, |acc, &v| acc & (v > -708.0) & (v < 709.0));
-    if !in_range {
-        for i in 0..n {
-            let v = x[i];
-            if !(v > -708.0 && v < 709.0) {
-                out[i] = v.exp();
-            }
-        }
-    }
+    map_slice(x, out, exp_kernel, exp_avx2, |v| v > -708.0 && v < 709.0, f64::exp);
 }
 
 /// `out[i] = ln(x[i])`.
 pub fn ln_slice(x: &[f64], out: &mut [f64]) {
+    map_slice(x, out, ln_kernel, ln_avx2, |v| v >= f64::MIN_POSITIVE && v < f64::INFINITY, f64::ln);
+}
+
+/// Apply a polynomial kernel (the AVX2+FMA copy when the CPU has it), then patch the inputs
+/// outside the kernel's domain (`in_domain` false) with the scalar libm function `exact`.
+#[inline(always)]
+fn map_slice(
+    x: &[f64],
+    out: &mut [f64],
+    kernel: fn(&[f64], &mut [f64]),
+    kernel_avx2: unsafe fn(&[f64], &mut [f64]),
+    in_domain: impl Fn(f64) -> bool,
+    exact: fn(f64) -> f64,
+) {
     let n = x.len().min(out.len());
     let (x, out) = (&x[..n], &mut out[..n]);
-    #[cfg(target_arch = "x86_64")]
-    {
-        if has_avx2() {
-            // SAFETY: the CPU supports avx2 and fma (checked above).
-            unsafe { ln_avx2(x, out) };
-        } else {
-            ln_kernel(x, out);
-        }
+    if has_avx2() {
+        // SAFETY: the CPU supports avx2 and fma (checked by has_avx2).
+        unsafe { kernel_avx2(x, out) };
+    } else {
+        kernel(x, out);
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    ln_kernel(x, out);
-    let normal = x.iter().fold(true, |acc, &v| acc & (v >= f64::MIN_POSITIVE) & (v < f64::INFINITY));
-    if !normal {
-        for i in 0..n {
-            let v = x[i];
-            if !(v >= f64::MIN_POSITIVE && v < f64::INFINITY) {
-                out[i] = v.ln();
+    // vectorised check first: special inputs are rare
+    if !x.iter().fold(true, |acc, &v| acc & in_domain(v)) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            if !in_domain(v) {
+                *o = exact(v);
             }
         }
     }

@@ -180,6 +180,8 @@ def test_ctrl_c_stops_promptly(small_fit):
         (dict(n_resamples=10, seed=-1), ValueError, "seed"),
         (dict(n_resamples=10, keep="all"), ValueError, "keep"),
         (dict(n_resamples=10, start=-5), ValueError, "start"),
+        (dict(n_resamples=10, chunk_size="a"), ValueError, "chunk_size"),
+        (dict(n_resamples=10, chunk_size=0), ValueError, "chunk_size"),
     ],
 )
 def test_bad_input(small_fit, kwargs, exc, match):

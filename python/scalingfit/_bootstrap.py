@@ -434,6 +434,9 @@ def bootstrap(
         gcodes = None
     if not np.all(np.isfinite(fr.x)):
         raise ValueError("the full-data fit failed (no finite optimum); fix the fit before bootstrapping")
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+    size = int(chunk_size) if chunk_size is not None else 256
     threads = resolve_threads(n_threads)
     extra = None
     if not warm_start:
@@ -457,9 +460,6 @@ def bootstrap(
         bar = tqdm(total=int(n_resamples), desc="bootstrap", unit="fit")
     t0 = time.perf_counter()
     done = 0
-    size = int(chunk_size) if chunk_size else 256
-    if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     try:
         while done < n_resamples:
             m = min(size, int(n_resamples) - done)
