@@ -131,7 +131,7 @@ pub enum Func {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Ast {
+pub(crate) enum Ast {
     Num(f64),
     Ident(String),
     Neg(Box<Ast>),
@@ -285,7 +285,7 @@ fn tok_text(t: &Tok) -> String {
     }
 }
 
-fn parse(src: &str) -> Result<Ast> {
+pub(crate) fn parse_ast(src: &str) -> Result<Ast> {
     if src.trim().is_empty() {
         return Err(Error::arg("form", "the formula is empty"));
     }
@@ -301,7 +301,7 @@ fn parse(src: &str) -> Result<Ast> {
 
 /// Identifiers of a formula in order of first appearance (functions excluded).
 pub fn identifiers(src: &str) -> Result<Vec<String>> {
-    let ast = parse(src)?;
+    let ast = parse_ast(src)?;
     let mut out = Vec::new();
     fn walk(a: &Ast, out: &mut Vec<String>) {
         match a {
@@ -552,7 +552,7 @@ impl Formula {
     /// Compile `source`; identifiers listed in `variables` are data columns, all others are
     /// parameters (numbered by first appearance).
     pub fn new(source: &str, variables: &[String]) -> Result<Formula> {
-        let ast = parse(source)?;
+        let ast = parse_ast(source)?;
         let ids = identifiers(source)?;
         let params: Vec<String> = ids.iter().filter(|s| !variables.contains(s)).cloned().collect();
         if params.is_empty() {
@@ -857,7 +857,9 @@ impl Data {
                     ),
                 ));
             }
-            ln_cols[j] = cols[j].iter().map(|v| v.ln()).collect();
+            let mut l = vec![0.0; n];
+            crate::fastmath::ln_slice(&cols[j], &mut l);
+            ln_cols[j] = l;
         }
         Ok(Data { n, cols, ln_cols })
     }
@@ -902,6 +904,8 @@ pub struct EvalWs {
     vals: Vec<f64>,
     adj: Vec<f64>,
     n: usize,
+    /// buffers of the sum-of-exponentials evaluator (see [`crate::sumexp`])
+    pub sx: crate::sumexp::SumExpWs,
 }
 
 impl Formula {

@@ -96,6 +96,8 @@ pub struct Setup {
     pub lower: Vec<f64>,
     pub upper: Vec<f64>,
     pub opts: LmOptions,
+    /// the specialised evaluator when the formula is a sum of exponential-affine terms
+    pub fast: Option<crate::sumexp::SumExp>,
 }
 
 impl Setup {
@@ -109,7 +111,9 @@ impl Setup {
                 return Err(Error::arg("delta", format!("must be a positive finite number, got {d}")));
             }
         }
+        let fast = crate::sumexp::SumExp::detect(&formula, &positive);
         Ok(Setup {
+            fast,
             formula,
             loss,
             target,
@@ -122,6 +126,12 @@ impl Setup {
 
     pub fn n_params(&self) -> usize {
         self.formula.n_params()
+    }
+
+    /// The specialised evaluator, if the formula has one for the current positivity flags.
+    #[inline]
+    fn kernel(&self) -> Option<&crate::sumexp::SumExp> {
+        self.fast.as_ref().filter(|k| k.matches(&self.positive))
     }
 
     pub fn set_bounds(&mut self, lower: Vec<f64>, upper: Vec<f64>) -> Result<()> {
@@ -192,7 +202,9 @@ impl Setup {
                         format!("must be positive with target='log' but has {} at index {i}; use target='linear' for signed responses", y[i]),
                     ));
                 }
-                Ok(y.iter().map(|v| v.ln()).collect())
+                let mut out = vec![0.0; n];
+                crate::fastmath::ln_slice(y, &mut out);
+                Ok(out)
             }
         }
     }
@@ -302,7 +314,7 @@ fn residuals(
 ) -> f64 {
     let obj = residual_values(s, data, y, c, th, ev, nat, f, r);
     if let Some(jac) = jac {
-        if obj.is_finite() && !residual_jacobian(s, ev, nat, f, jac) {
+        if obj.is_finite() && !residual_jacobian(s, data, ev, nat, f, jac) {
             return f64::INFINITY;
         }
     }
@@ -324,7 +336,10 @@ fn residual_values(
 ) -> f64 {
     let n = data.n;
     s.to_natural(th, nat);
-    s.formula.eval(nat, data, ev, f, None);
+    match s.kernel() {
+        Some(k) => k.eval(th, nat, data, &mut ev.sx, f),
+        None => s.formula.eval(nat, data, ev, f, None),
+    }
     match s.target {
         Target::Linear => {
             for i in 0..n {
@@ -351,9 +366,19 @@ fn residual_values(
 /// Reverse pass at the point of the last [`residual_values`] with `ev`: the Jacobian of the
 /// residuals with respect to internal coordinates. Overwrites `f` (with 1/f for a log target).
 /// False when it is not finite.
-fn residual_jacobian(s: &Setup, ev: &mut EvalWs, nat: &[f64], f: &mut [f64], jac: &mut [f64]) -> bool {
+fn residual_jacobian(s: &Setup, data: &Data, ev: &mut EvalWs, nat: &[f64], f: &mut [f64], jac: &mut [f64]) -> bool {
     let n = f.len();
     let p = nat.len();
+    if let Some(k) = s.kernel() {
+        // derivatives with respect to the internal coordinates directly
+        if s.target == Target::Log {
+            f.iter_mut().for_each(|v| *v = 1.0 / *v);
+            k.jacobian(nat, data, &ev.sx, Some(f), jac);
+        } else {
+            k.jacobian(nat, data, &ev.sx, None, jac);
+        }
+        return all_finite(&jac[..n * p]);
+    }
     s.formula.jacobian(ev, jac);
     if s.target == Target::Log {
         f.iter_mut().for_each(|v| *v = 1.0 / *v);
@@ -393,6 +418,15 @@ pub fn objective(s: &Setup, data: &Data, y: &[f64], c: Option<&[f64]>, params: &
 
 /// Cholesky solve of the p x p SPD system `m x = b` in place (m overwritten). False if not PD.
 fn chol_solve(m: &mut [f64], b: &mut [f64], p: usize) -> bool {
+    if !chol_factor(m, p) {
+        return false;
+    }
+    chol_subst(m, b, p);
+    true
+}
+
+/// Cholesky factor `m = L L'` in place (L in the lower triangle). False if not PD.
+fn chol_factor(m: &mut [f64], p: usize) -> bool {
     for j in 0..p {
         let mut d = m[j * p + j];
         for k in 0..j {
@@ -411,6 +445,11 @@ fn chol_solve(m: &mut [f64], b: &mut [f64], p: usize) -> bool {
             m[i * p + j] = v / d;
         }
     }
+    true
+}
+
+/// Solve `L L' x = b` in place with the factor from [`chol_factor`].
+fn chol_subst(m: &[f64], b: &mut [f64], p: usize) {
     for i in 0..p {
         let mut v = b[i];
         for k in 0..i {
@@ -425,7 +464,6 @@ fn chol_solve(m: &mut [f64], b: &mut [f64], p: usize) -> bool {
         }
         b[i] = v / m[i * p + i];
     }
-    true
 }
 
 /// Invert a symmetric positive definite p x p matrix (row-major). None if singular.
@@ -434,20 +472,22 @@ pub fn spd_inverse(a: &[f64], p: usize) -> Option<Vec<f64>> {
     if scale.iter().any(|&s| !(s > 0.0) || !s.is_finite()) {
         return None;
     }
-    let mut out = vec![0.0; p * p];
+    // equilibrate: inv(A) = S^-1 inv(S^-1 A S^-1) S^-1; factor once, solve per column
     let mut m = vec![0.0; p * p];
+    for i in 0..p {
+        for j in 0..p {
+            m[i * p + j] = a[i * p + j] / (scale[i] * scale[j]);
+        }
+    }
+    if !chol_factor(&mut m, p) {
+        return None;
+    }
+    let mut out = vec![0.0; p * p];
+    let mut b = vec![0.0; p];
     for col in 0..p {
-        // equilibrate: inv(A) = S^-1 inv(S^-1 A S^-1) S^-1
-        for i in 0..p {
-            for j in 0..p {
-                m[i * p + j] = a[i * p + j] / (scale[i] * scale[j]);
-            }
-        }
-        let mut b = vec![0.0; p];
+        b.iter_mut().for_each(|v| *v = 0.0);
         b[col] = 1.0;
-        if !chol_solve(&mut m, &mut b, p) {
-            return None;
-        }
+        chol_subst(&m, &mut b, p);
         for i in 0..p {
             out[i * p + col] = b[i] / (scale[i] * scale[col]);
         }
@@ -737,7 +777,7 @@ pub fn lm(
             let actual = fval - fnew;
             let ratio = actual / pred;
             // the Jacobian (reverse pass) only for accepted points
-            if fnew.is_finite() && ratio > 1e-4 && residual_jacobian(s, &mut ws.ev, &ws.nat, &mut ws.f2, &mut ws.jac2) {
+            if fnew.is_finite() && ratio > 1e-4 && residual_jacobian(s, data, &mut ws.ev, &ws.nat, &mut ws.f2, &mut ws.jac2) {
                 // accept
                 th.copy_from_slice(&ws.th_try);
                 std::mem::swap(&mut ws.f, &mut ws.f2);
@@ -883,19 +923,24 @@ pub fn multistart(
     // full tolerance (the answer is the same; the tails of the runs that end elsewhere are
     // not worth converging to 1e-14).
     let screen = starts.len() > SCREEN_MIN_STARTS;
-    let mut loose = s.clone();
-    if screen {
-        loose.opts.ftol = s.opts.ftol.max(1e-10);
-        loose.opts.xtol = s.opts.xtol.max(1e-8);
-        loose.opts.gtol = s.opts.gtol.max(1e-10);
-    }
+    let loose_setup;
+    let loose = if screen {
+        let mut l = s.clone();
+        l.opts.ftol = s.opts.ftol.max(1e-10);
+        l.opts.xtol = s.opts.xtol.max(1e-8);
+        l.opts.gtol = s.opts.gtol.max(1e-10);
+        loose_setup = l;
+        &loose_setup
+    } else {
+        s
+    };
     let mut results: Vec<LmResult> = if starts.len() == 1 {
         // one start: no thread hand-off
-        vec![lm(&loose, data, y, c, &starts[0], &mut Workspace::default())]
+        vec![lm(loose, data, y, c, &starts[0], &mut Workspace::default())]
     } else {
         starts
             .par_iter()
-            .map_init(Workspace::default, |ws, st| lm(&loose, data, y, c, st, ws))
+            .map_init(Workspace::default, |ws, st| lm(loose, data, y, c, st, ws))
             .collect()
     };
     if screen {
@@ -1182,34 +1227,69 @@ fn solve_linear(s: &Setup, lin: &[usize], fv: &[f64], jac: &[f64], y: &[f64], n:
 /// sandwich `A^-1 B A^-1 * n/(n-p)` with `A = J'C W J` (IRLS weights `psi(r)/r`) and
 /// `B = J'C psi(r)^2 J` (Huber 1967 form with the IRLS bread, as in robust regression).
 pub fn covariance(s: &Setup, data: &Data, y: &[f64], c: Option<&[f64]>, params: &[f64]) -> Option<Vec<f64>> {
+    covariance_and_residuals(s, data, y, c, params).0
+}
+
+/// [`covariance`] and the residuals at `params` (NaN when the model is not finite there), from
+/// one evaluation.
+pub fn covariance_and_residuals(s: &Setup, data: &Data, y: &[f64], c: Option<&[f64]>, params: &[f64]) -> (Option<Vec<f64>>, Vec<f64>) {
     let n = data.n;
     let p = params.len();
-    // Jacobian with respect to natural parameters: evaluate without the log transform
-    let mut nat_setup = s.clone();
-    nat_setup.positive = vec![false; p];
     let mut ws = Workspace::default();
     let (mut f, mut r, mut jac) = (vec![0.0; n], vec![0.0; n], vec![0.0; n * p]);
     let mut nat = vec![0.0; p];
-    let obj = residuals(&nat_setup, data, y, c, params, &mut ws.ev, &mut nat, &mut f, &mut r, Some(&mut jac));
+    let mut th = vec![0.0; p];
+    s.to_internal(params, &mut th);
+    // the Jacobian with respect to natural parameters: the solver's internal Jacobian with the
+    // columns of log-space parameters divided by P (chain rule), unless some P is 0 or not
+    // finite, in which case the formula is differentiated without the log transform
+    let via_internal = (0..p).all(|k| !s.positive[k] || (params[k] > 0.0 && params[k].is_finite() && th[k].is_finite()));
+    let obj = if via_internal {
+        let obj = residuals(s, data, y, c, &th, &mut ws.ev, &mut nat, &mut f, &mut r, Some(&mut jac));
+        for k in 0..p {
+            if s.positive[k] {
+                let inv = 1.0 / params[k];
+                jac[k * n..(k + 1) * n].iter_mut().for_each(|v| *v *= inv);
+            }
+        }
+        obj
+    } else {
+        let mut nat_setup = s.clone();
+        nat_setup.positive = vec![false; p];
+        residuals(&nat_setup, data, y, c, params, &mut ws.ev, &mut nat, &mut f, &mut r, Some(&mut jac))
+    };
     if !obj.is_finite() {
-        return None;
+        return (None, vec![f64::NAN; n]);
     }
+    (covariance_from(s.loss, obj, &r, &jac, c, n, p), r)
+}
+
+fn covariance_from(loss: Loss, obj: f64, r: &[f64], jac: &[f64], c: Option<&[f64]>, n: usize, p: usize) -> Option<Vec<f64>> {
     let n_eff: f64 = c.map_or(n as f64, |c| c.iter().sum());
     if n_eff <= p as f64 {
         return None;
     }
+    // per-point weights of the bread (c w) and the meat (c psi^2), then dot products
+    let mut wa = vec![0.0; n];
+    let mut wb = vec![0.0; n];
+    for i in 0..n {
+        let (ps, w) = psi_w(loss, r[i]);
+        let ci = c.map_or(1.0, |c| c[i]);
+        wa[i] = ci * w;
+        wb[i] = ci * ps * ps;
+    }
     let mut a = vec![0.0; p * p];
     let mut b = vec![0.0; p * p];
+    let (mut ta, mut tb) = (vec![0.0; n], vec![0.0; n]);
     for k in 0..p {
+        let jk = &jac[k * n..(k + 1) * n];
+        for i in 0..n {
+            ta[i] = wa[i] * jk[i];
+            tb[i] = wb[i] * jk[i];
+        }
         for l in 0..=k {
-            let (mut sa, mut sb) = (0.0, 0.0);
-            for i in 0..n {
-                let (ps, w) = psi_w(s.loss, r[i]);
-                let ci = c.map_or(1.0, |c| c[i]);
-                let jj = jac[k * n + i] * jac[l * n + i];
-                sa += ci * w * jj;
-                sb += ci * ps * ps * jj;
-            }
+            let jl = &jac[l * n..(l + 1) * n];
+            let (sa, sb) = (dot(&ta, jl), dot(&tb, jl));
             a[k * p + l] = sa;
             a[l * p + k] = sa;
             b[k * p + l] = sb;
@@ -1219,7 +1299,7 @@ pub fn covariance(s: &Setup, data: &Data, y: &[f64], c: Option<&[f64]>, params: 
     let ainv = spd_inverse(&a, p)?;
     let dof = n_eff / (n_eff - p as f64);
     let mut cov = vec![0.0; p * p];
-    match s.loss {
+    match loss {
         Loss::L2 => {
             let s2 = 2.0 * obj / (n_eff - p as f64);
             for v in 0..p * p {
@@ -1399,9 +1479,7 @@ pub fn fit_full(
     };
     let multi = multistart(s, data, &y, weights, &starts)?;
     let (cov, residuals) = if multi.best.objective.is_finite() {
-        let mut ws = Workspace::default();
-        objective(s, data, &y, weights, &multi.best.params, &mut ws);
-        (covariance(s, data, &y, weights, &multi.best.params), ws.r[..data.n].to_vec())
+        covariance_and_residuals(s, data, &y, weights, &multi.best.params)
     } else {
         (None, vec![f64::NAN; data.n])
     };

@@ -13,6 +13,7 @@ pub mod bootstrap;
 pub mod dimension;
 pub mod fit;
 pub mod forms;
+pub mod sumexp;
 
 pub use error::{Error, Result};
 
