@@ -285,7 +285,7 @@ fn tok_text(t: &Tok) -> String {
     }
 }
 
-pub(crate) fn parse_ast(src: &str) -> Result<Ast> {
+fn parse_ast(src: &str) -> Result<Ast> {
     if src.trim().is_empty() {
         return Err(Error::arg("form", "the formula is empty"));
     }
@@ -376,6 +376,8 @@ pub struct Formula {
     log_vars: Vec<usize>,
     /// Node index of each parameter.
     param_node: Vec<usize>,
+    /// The parse tree (for the sum-of-exponentials recogniser).
+    ast: std::sync::Arc<Ast>,
 }
 
 struct Builder {
@@ -641,11 +643,15 @@ impl Formula {
             vars: variables.to_vec(),
             log_vars,
             param_node,
+            ast: std::sync::Arc::new(ast),
         })
     }
 
     pub fn source(&self) -> &str {
         &self.source
+    }
+    pub(crate) fn ast(&self) -> &Ast {
+        &self.ast
     }
     pub fn param_names(&self) -> &[String] {
         &self.params

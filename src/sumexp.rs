@@ -19,7 +19,7 @@
 //! `None` from [`SumExp::detect`] and use the tape. Both give the same values and exact
 //! derivatives to rounding (tested against each other).
 
-use crate::expr::{parse_ast, Ast, Data, Formula, Func};
+use crate::expr::{Ast, Data, Formula, Func};
 
 /// Data factor of one piece of an exponent.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -227,7 +227,7 @@ fn split_terms<'a>(a: &'a Ast, sign: f64, out: &mut Vec<(f64, &'a Ast)>) {
 impl SumExp {
     /// Recognise `f` (with parameters flagged `positive` fitted as ln P), or None.
     pub fn detect(f: &Formula, positive: &[bool]) -> Option<SumExp> {
-        let ast = parse_ast(f.source()).ok()?;
+        let ast = f.ast();
         let ctx = Ctx {
             params: f.param_names(),
             vars: f.var_names(),
@@ -235,7 +235,7 @@ impl SumExp {
             log_vars: f.log_vars(),
         };
         let mut raw = Vec::new();
-        split_terms(&ast, 1.0, &mut raw);
+        split_terms(ast, 1.0, &mut raw);
         let mut terms = Vec::new();
         for (sign, a) in raw {
             let mut t = Term { mult: sign, lin: None, pieces: Vec::new() };

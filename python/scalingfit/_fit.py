@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -255,13 +256,15 @@ def prepare(
     if unknown_map:
         raise ValueError(f"columns: {sorted(unknown_map)} are not variables of the formula (variables: {fixed_vars})")
     cols = as_columns(data, fixed_vars, column_map)
-    f = _core.Formula(formula_src, fixed_vars)
+    f = _compile(formula_src, tuple(fixed_vars))
     yarr = as_float_array(y, "y")
     check_finite(yarr, "y")
     n = len(next(iter(cols.values())))
     if len(yarr) != n:
         raise ValueError(f"y has length {len(yarr)} but the data columns have length {n}")
-    mat = np.ascontiguousarray(np.vstack([cols[v] for v in fixed_vars]))
+    mat = np.empty((len(fixed_vars), n))
+    for i, v in enumerate(fixed_vars):
+        mat[i] = cols[v]
     params = list(f.param_names)
 
     loss = "huber" if loss is None else loss
@@ -326,9 +329,15 @@ def prepare(
     )
 
 
+@functools.lru_cache(maxsize=256)
+def _compile(src: str, variables: tuple[str, ...]) -> Any:
+    """Compiled formulas are immutable, so repeated fits share one."""
+    return _core.Formula(src, list(variables))
+
+
 def _identifiers(src: str) -> list[str]:
     # compile with no variables: every identifier becomes a parameter, in order of appearance
-    return list(_core.Formula(src, []).param_names)
+    return list(_compile(src, ()).param_names)
 
 
 def starts_array(problem: Problem, starts: Any = None, grid: Mapping[str, Sequence[float]] | None = None) -> np.ndarray | None:
@@ -383,7 +392,7 @@ def fit(
     weights: Any = None,
     starts: Any = None,
     grid: Mapping[str, Sequence[float]] | None = None,
-    n_starts: int = 16,
+    n_starts: int = 32,
     max_iter: int = 500,
     ftol: float = 1e-14,
     xtol: float = 1e-12,
