@@ -5,7 +5,9 @@ distance rows and does not finish at 1e5), and numpy's Gram matrix as the machin
 ``X[i:i+B] @ X.T``, which does the same flops).
 
 Data: a 10-dimensional Gaussian linearly embedded in the ambient dimension plus a little
-isotropic noise (a typical "embeddings" shape).
+isotropic noise (a typical "embeddings" shape); below 10 dimensions, a full-dimensional
+Gaussian plus the same noise. ``LowDimension`` covers ambient dims 3 and 8, where ``auto``
+picks the k-d tree at 3 and brute force at 8 (both are timed explicitly there).
 """
 
 import numpy as np
@@ -23,8 +25,9 @@ DIMS = [16, 128, 768]
 
 def _data(n, dim, seed=0):
     rng = np.random.default_rng(seed)
-    q, _ = np.linalg.qr(rng.standard_normal((dim, 10)))
-    X = rng.standard_normal((n, 10)) @ q.T
+    m = min(10, dim)
+    q, _ = np.linalg.qr(rng.standard_normal((dim, m)))
+    X = rng.standard_normal((n, m)) @ q.T
     X += 1e-3 * rng.standard_normal((n, dim))
     return np.ascontiguousarray(X)
 
@@ -93,3 +96,57 @@ class SkdimReference:
 
     def peakmem_skdim_twonn(self, n, dim):
         skdim.id.TwoNN().fit(self.X)
+
+
+LOW_DIMS = [3, 8]
+
+
+class LowDimension:
+    """Low ambient dimension: the k-d tree and brute force, and the estimators (auto)."""
+
+    params = (NS, LOW_DIMS)
+    param_names = ["n", "dim"]
+    timeout = 600
+    number = 1
+    repeat = 1
+    warmup_time = 0
+
+    def setup(self, n, dim):
+        self.X = _data(n, dim)
+
+    def time_knn_k20_kdtree(self, n, dim):
+        sf.dimension.knn(self.X, 20, algorithm="kdtree")
+
+    def time_knn_k20_brute(self, n, dim):
+        sf.dimension.knn(self.X, 20, algorithm="brute")
+
+    def time_twonn(self, n, dim):
+        sf.dimension.twonn(self.X)
+
+    def time_mle_k20(self, n, dim):
+        sf.dimension.mle(self.X, k=20)
+
+    def peakmem_knn_k20_kdtree(self, n, dim):
+        sf.dimension.knn(self.X, 20, algorithm="kdtree")
+
+
+class SkdimLowDimension:
+    """scikit-dimension at low ambient dimension, n = 1e4 only."""
+
+    params = ([10_000], LOW_DIMS)
+    param_names = ["n", "dim"]
+    timeout = 900
+    number = 1
+    repeat = 1
+    warmup_time = 0
+
+    def setup(self, n, dim):
+        if skdim is None:
+            raise NotImplementedError("scikit-dimension is not installed")
+        self.X = _data(n, dim)
+
+    def time_skdim_twonn(self, n, dim):
+        skdim.id.TwoNN().fit(self.X)
+
+    def time_skdim_mle_k20(self, n, dim):
+        skdim.id.MLE().fit(self.X, n_neighbors=20)

@@ -1,5 +1,9 @@
 """Tests for scalingfit.dimension: exact kNN, tile, TwoNN, MLE, compare."""
 
+import os
+import signal
+import threading
+import time
 import warnings
 
 import numpy as np
@@ -147,12 +151,81 @@ def test_knn_larger_than_one_block_and_dtypes():
     np.testing.assert_array_equal(dim_.knn(np.asfortranarray(X), 3)[1], idx)
 
 
+@pytest.mark.parametrize("dim", [1, 2, 3, 5, 8])
+def test_kdtree_identical_to_brute_force(dim):
+    rng = np.random.default_rng(dim)
+    for X in (
+        rng.standard_normal((1500, dim)) * 3 + 50,
+        np.round(rng.standard_normal((1500, dim)) * 2),  # integer grid: exact ties, duplicates
+    ):
+        for k in (1, 2, 7):
+            t = dim_.knn(X, k, algorithm="kdtree")
+            b = dim_.knn(X, k, algorithm="brute")
+            np.testing.assert_array_equal(t[1], b[1])
+            np.testing.assert_array_equal(t[0], b[0])
+    # the full 2-d lattice: every point has 4 neighbours at distance 1, ordered by index
+    g = np.array([(a, c) for a in range(25) for c in range(25)], dtype=float)
+    d, i = dim_.knn(g, 4, algorithm="kdtree")
+    assert np.all(d[26] == 1.0) and list(i[26]) == [1, 25, 27, 51]
+    np.testing.assert_array_equal(i, dim_.knn(g, 4, algorithm="brute")[1])
+
+
+@settings(deadline=None)
+@given(
+    n=st.integers(2, 300),
+    dim=st.integers(1, 6),
+    k=st.integers(1, 12),
+    seed=st.integers(0, 2**32 - 1),
+    scale=st.sampled_from([0.5, 1.0, 1e3]),
+    integer=st.booleans(),
+)
+def test_kdtree_matches_brute_force_property(n, dim, k, seed, scale, integer):
+    k = min(k, n - 1)
+    X = np.random.default_rng(seed).standard_normal((n, dim)) * scale
+    if integer:
+        X = np.round(X)
+    t = dim_.knn(X, k, algorithm="kdtree")
+    b = dim_.knn(X, k, algorithm="brute")
+    np.testing.assert_array_equal(t[1], b[1])
+    np.testing.assert_array_equal(t[0], b[0])
+    np.testing.assert_array_equal(t[1], brute_knn(X, k)[1])
+
+
+def test_algorithm_passthrough_and_bad_value():
+    X = sphere(2000, 2, np.random.default_rng(6))
+    for f in (lambda a: dim_.twonn(X, algorithm=a).d, lambda a: dim_.mle(X, k=10, algorithm=a).d,
+              lambda a: dim_.tile(X, seed=1, n_boot=20, algorithm=a).d):
+        assert f("kdtree") == f("brute") == f("auto")
+    for call in (lambda: dim_.knn(X, 2, algorithm="ball_tree"), lambda: dim_.twonn(X, algorithm="KD"),
+                 lambda: dim_.mle(X, algorithm=None), lambda: dim_.tile(X, algorithm="fast")):
+        with pytest.raises(ValueError, match="algorithm: unknown value .*'auto', 'brute' or 'kdtree'"):
+            call()
+
+
+@pytest.mark.parametrize("algorithm", ["brute", "kdtree"])
+def test_ctrl_c_stops_a_long_knn(algorithm):
+    # n = 1e5 in 24-d takes tens of seconds either way; SIGINT after 0.5 s must stop it
+    X = np.random.default_rng(0).standard_normal((100_000, 24))
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    t0 = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            dim_.knn(X, 20, algorithm=algorithm)
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - t0 < 2.5
+    # the module still works afterwards
+    assert dim_.knn(X[:100], 1)[0].shape == (100, 1)
+
+
 def test_determinism_across_thread_counts():
     X = sphere(3000, 4, np.random.default_rng(3))
-    a = dim_.knn(X, 5, n_threads=1)
-    b = dim_.knn(X, 5, n_threads=3)
-    np.testing.assert_array_equal(a[0], b[0])
-    np.testing.assert_array_equal(a[1], b[1])
+    for algorithm in ("brute", "kdtree"):
+        a = dim_.knn(X, 5, n_threads=1, algorithm=algorithm)
+        b = dim_.knn(X, 5, n_threads=3, algorithm=algorithm)
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
     t1 = dim_.tile(X, seed=4, n_boot=100, n_threads=1)
     t2 = dim_.tile(X, seed=4, n_boot=100, n_threads=3)
     assert t1.d == t2.d

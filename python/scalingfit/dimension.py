@@ -17,7 +17,8 @@ Quick tour::
 
 Input handling (all functions): ``X`` must be a 2-D ``(n_points, dim)`` array of real numbers;
 integers are converted to float64, booleans/complex/object arrays raise ``TypeError``, and
-NaN/inf raise ``ValueError``. Exact duplicate rows make neighbour distances zero; the
+NaN/inf raise ``ValueError``. ``algorithm`` ('auto', 'brute' or 'kdtree') picks the exact kNN
+method (identical results; see :func:`knn`), and long calls stop on Ctrl-C. Exact duplicate rows make neighbour distances zero; the
 estimators remove them (keeping the first copy) and emit a ``UserWarning`` with the count
 (``knn`` keeps them and returns zero distances). Computations are float64 and reproducible:
 results do not depend on ``n_threads`` (0 = all cores).
@@ -94,16 +95,30 @@ def _z(level: float) -> float:
     return NormalDist().inv_cdf(0.5 + level / 2.0)
 
 
-def knn(X: Any, k: int, *, n_threads: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+_ALGORITHMS = ("auto", "brute", "kdtree")
+
+
+def _algorithm(algorithm: Any) -> str:
+    if not isinstance(algorithm, str) or algorithm not in _ALGORITHMS:
+        raise ValueError(f"algorithm: unknown value {algorithm!r}; use 'auto', 'brute' or 'kdtree'")
+    return algorithm
+
+
+def knn(X: Any, k: int, *, algorithm: str = "auto", n_threads: int = 0) -> Tuple[np.ndarray, np.ndarray]:
     """Exact k nearest neighbours of every row of ``X`` (the point itself excluded).
 
     Returns ``(distances, indices)``, both ``(n, k)``, sorted by (distance, index). Distances
-    are recomputed exactly as ``sqrt(sum((x_i - x_j)**2))`` for the final candidates.
-    Duplicate rows are kept (they give distance 0).
+    are computed exactly as ``sqrt(sum((x_i - x_j)**2))`` (summed in a fixed order) for the
+    final candidates. Duplicate rows are kept (they give distance 0).
+
+    ``algorithm``: ``'brute'`` (blocked GEMM brute force), ``'kdtree'`` (a k-d tree, fast in
+    low dimension) or ``'auto'`` (the k-d tree for ambient dimension <= 5, brute force above).
+    Both give identical results, ties included. A long call stops on Ctrl-C
+    (``KeyboardInterrupt``).
     """
     X = _points(X)
     k = _int(k, "k", 1)
-    return _core.knn(X, k, _int(n_threads, "n_threads", 0))
+    return _core.knn(X, k, _int(n_threads, "n_threads", 0), _algorithm(algorithm))
 
 
 class _Estimate:
@@ -230,6 +245,7 @@ def tile(
     seed: int = 0,
     n_boot: int = 1000,
     abscissa: str = "log",
+    algorithm: str = "auto",
     n_threads: int = 0,
 ) -> TileEstimate:
     """Tile estimator: scaling of the k-th neighbour distance with subsample size.
@@ -262,6 +278,7 @@ def tile(
         _int(n_boot, "n_boot", 0),
         abscissa,
         _int(n_threads, "n_threads", 0),
+        _algorithm(algorithm),
     )
     _warn_dups(r["n_duplicates"])
     return TileEstimate(
@@ -320,6 +337,7 @@ def twonn(
     *,
     discard_fraction: float = 0.1,
     method: str = "linear",
+    algorithm: str = "auto",
     n_threads: int = 0,
 ) -> TwoNNEstimate:
     """TwoNN (Facco et al. 2017). ``mu = r2/r1``; with the N ratios sorted and
@@ -337,7 +355,7 @@ def twonn(
         raise ValueError(f"method: unknown value {method!r}; use 'linear' or 'ml'")
     method = "ml" if method == "mle" else method
     f = float(discard_fraction)
-    r = _core.twonn(X, f, method, _int(n_threads, "n_threads", 0))
+    r = _core.twonn(X, f, method, _int(n_threads, "n_threads", 0), _algorithm(algorithm))
     _warn_dups(r["n_duplicates"])
     return TwoNNEstimate(
         d=r["d"],
@@ -381,7 +399,7 @@ class MLEEstimate(_Estimate):
         )
 
 
-def mle(X: Any, k: int = 20, *, unbiased: bool = False, n_threads: int = 0) -> MLEEstimate:
+def mle(X: Any, k: int = 20, *, unbiased: bool = False, algorithm: str = "auto", n_threads: int = 0) -> MLEEstimate:
     """Levina-Bickel (2004) maximum-likelihood dimension with k neighbours:
     ``m_i = (k - 1) / sum_{j<=k} ln(T_k / T_j)`` per point (``k - 2`` with ``unbiased=True``),
     combined as ``d = 1 / mean(1 / m_i)`` (MacKay & Ghahramani 2005). Matches
@@ -389,7 +407,7 @@ def mle(X: Any, k: int = 20, *, unbiased: bool = False, n_threads: int = 0) -> M
     """
     X = _points(X)
     k = _int(k, "k", 3 if unbiased else 2)
-    r = _core.mle(X, k, bool(unbiased), _int(n_threads, "n_threads", 0))
+    r = _core.mle(X, k, bool(unbiased), _int(n_threads, "n_threads", 0), _algorithm(algorithm))
     _warn_dups(r["n_duplicates"])
     return MLEEstimate(
         d=r["d"],

@@ -30,7 +30,7 @@
 //! large spacings (small D) and make every estimator low in high d (e.g. the 10-cube); noise
 //! bends it at small spacings (large D). The local slope per size is returned to show this.
 
-use super::knn::{check_points, knn_unchecked};
+use super::knn::{check_points, knn_unchecked, Knn, KnnControl};
 use super::stream_seed;
 use crate::error::{Error, Result};
 use crate::expr::{Data, Formula};
@@ -88,6 +88,32 @@ fn prepare(x: &[f64], n: usize, dim: usize) -> Result<Points<'_>> {
     Ok(Points { x: Cow::Owned(v), n: keep.len(), dim, n_duplicates: n - keep.len() })
 }
 
+/// De-duplicated points and their exact k nearest neighbours. The common case (no duplicate
+/// rows) costs no duplicate scan: two identical rows are at exact distance 0, so some point's
+/// first neighbour distance is 0 exactly when duplicates may exist; only then are the rows
+/// de-duplicated ([`unique_rows`]) and the neighbours recomputed.
+fn prepare_knn<'a>(
+    x: &'a [f64],
+    n: usize,
+    dim: usize,
+    k: usize,
+    min: usize,
+    what: &str,
+    ctl: KnnControl,
+) -> Result<(Points<'a>, Knn)> {
+    check_points(x, n, dim)?;
+    if n >= min.max(k + 1) {
+        let nn = knn_unchecked(x, n, dim, k, ctl)?;
+        if nn.distances.iter().step_by(k).all(|&d| d > 0.0) {
+            return Ok((Points { x: Cow::Borrowed(x), n, dim, n_duplicates: 0 }, nn));
+        }
+    }
+    let p = prepare(x, n, dim)?;
+    need_points(&p, min, what)?;
+    let nn = knn_unchecked(&p.x, p.n, p.dim, k, ctl)?;
+    Ok((p, nn))
+}
+
 fn need_points(p: &Points, min: usize, what: &str) -> Result<()> {
     if p.n < min {
         let dup = if p.n_duplicates > 0 { format!(" after removing {} duplicate rows", p.n_duplicates) } else { String::new() };
@@ -123,12 +149,15 @@ pub struct TwoNN {
 }
 
 pub fn twonn(x: &[f64], n: usize, dim: usize, discard_fraction: f64, method: TwoNNMethod) -> Result<TwoNN> {
+    twonn_with(x, n, dim, discard_fraction, method, KnnControl::default())
+}
+
+/// [`twonn`] with a choice of kNN method and an abort flag.
+pub fn twonn_with(x: &[f64], n: usize, dim: usize, discard_fraction: f64, method: TwoNNMethod, ctl: KnnControl) -> Result<TwoNN> {
     if !(0.0..1.0).contains(&discard_fraction) {
         return Err(Error::arg("discard_fraction", format!("must be in [0, 1), got {discard_fraction}")));
     }
-    let p = prepare(x, n, dim)?;
-    need_points(&p, 3, "TwoNN")?;
-    let nn = knn_unchecked(&p.x, p.n, p.dim, 2);
+    let (p, nn) = prepare_knn(x, n, dim, 2, 3, "TwoNN", ctl)?;
     let nall = p.n;
     let mut log_mu: Vec<f64> = (0..nall).map(|i| (nn.distances[2 * i + 1] / nn.distances[2 * i]).ln()).collect();
     log_mu.sort_unstable_by(|a, b| a.total_cmp(b));
@@ -199,6 +228,11 @@ pub struct Mle {
 }
 
 pub fn mle(x: &[f64], n: usize, dim: usize, k: usize, unbiased: bool) -> Result<Mle> {
+    mle_with(x, n, dim, k, unbiased, KnnControl::default())
+}
+
+/// [`mle`] with a choice of kNN method and an abort flag.
+pub fn mle_with(x: &[f64], n: usize, dim: usize, k: usize, unbiased: bool, ctl: KnnControl) -> Result<Mle> {
     let kmin = if unbiased { 3 } else { 2 };
     if k < kmin {
         return Err(Error::arg(
@@ -206,9 +240,7 @@ pub fn mle(x: &[f64], n: usize, dim: usize, k: usize, unbiased: bool) -> Result<
             format!("must be at least {kmin} (the estimate uses k - {} in the numerator), got {k}", kmin - 1),
         ));
     }
-    let p = prepare(x, n, dim)?;
-    need_points(&p, k + 1, &format!("MLE with k = {k}"))?;
-    let nn = knn_unchecked(&p.x, p.n, p.dim, k);
+    let (p, nn) = prepare_knn(x, n, dim, k, k + 1, &format!("MLE with k = {k}"), ctl)?;
     let kfac = if unbiased { k as f64 - 2.0 } else { k as f64 - 1.0 };
     let inv: Vec<f64> = (0..p.n)
         .into_par_iter()
@@ -338,6 +370,11 @@ impl LineFitter {
 }
 
 pub fn tile(x: &[f64], n: usize, dim: usize, opts: &TileOptions) -> Result<Tile> {
+    tile_with(x, n, dim, opts, KnnControl::default())
+}
+
+/// [`tile`] with a choice of kNN method and an abort flag.
+pub fn tile_with(x: &[f64], n: usize, dim: usize, opts: &TileOptions, ctl: KnnControl) -> Result<Tile> {
     let k = opts.k;
     if k < 1 {
         return Err(Error::arg("k", "must be at least 1"));
@@ -401,16 +438,16 @@ pub fn tile(x: &[f64], n: usize, dim: usize, opts: &TileOptions) -> Result<Tile>
     let tasks: Vec<(usize, usize)> = (0..nd).flat_map(|b| (0..m).map(move |j| (b, j))).collect();
     let per_draw: Vec<f64> = tasks
         .par_iter()
-        .map(|&(b, j)| {
+        .map(|&(b, j)| -> Result<f64> {
             let dsz = sizes[j];
             let mut sub = Vec::with_capacity(dsz * p.dim);
             for &i in &perm_prefix(&perms[b], dsz) {
                 sub.extend_from_slice(&p.x[i * p.dim..(i + 1) * p.dim]);
             }
-            let nn = knn_unchecked(&sub, dsz, p.dim, k);
-            (0..dsz).map(|i| nn.distances[i * k + k - 1].ln()).sum::<f64>() / dsz as f64
+            let nn = knn_unchecked(&sub, dsz, p.dim, k, ctl)?;
+            Ok((0..dsz).map(|i| nn.distances[i * k + k - 1].ln()).sum::<f64>() / dsz as f64)
         })
-        .collect();
+        .collect::<Result<Vec<f64>>>()?;
     let xs: Vec<f64> = sizes
         .iter()
         .map(|&s| match opts.abscissa {

@@ -6,27 +6,38 @@
 //! kernel (single-threaded per tile; AVX-512 or AVX2+FMA chosen at run time). Only tiles `(I, J)` with `I <= J` are computed
 //! (the distance matrix is symmetric), so the work is about half of `X @ X.T`; each pair's
 //! approximate distance is computed once and offered to both points. Tiles are processed in
-//! parallel with rayon; every block of points owns its candidate heaps behind a mutex, and a
+//! parallel with rayon; every block of points owns its candidate lists behind a mutex, and a
 //! tile locks its two blocks in index order (no deadlock). Memory is `O(n k + threads B^2)`,
 //! never `n x n`.
 //!
 //! Every point keeps `K = k + margin` candidates under the total order (approximate squared
 //! distance, index). The final k neighbours are chosen after recomputing the exact distances
-//! `sqrt(sum (x_i - x_j)^2)` of those K candidates from the original (uncentred) data and
+//! (see [`exact_dist`]) of those K candidates from the original (uncentred) data and
 //! sorting by (exact distance, index), so cancellation in the GEMM form cannot reorder near
 //! ties among the true k nearest unless it moves a point by more than `margin` ranks.
 //!
+//! Speed: candidate selection is a vectorised scan of each tile row against the row's current
+//! K-th-best threshold and the column points' thresholds; only the few survivors (about
+//! `K ln(n / K)` per point in total) reach the sorted candidate lists. The points are first
+//! put in a spatially coherent order ([`spatial_order`]) and the diagonal tiles run first, so
+//! thresholds are tight early; this changes only how much work is done, never the result.
+//!
 //! Determinism: each pair's approximate value comes from one fixed tile (the GEMM blocking
-//! depends only on the tile shapes, never on the thread count) and the candidate set is the
-//! K smallest of a fixed multiset under a strict total order, which does not depend on the
-//! order in which tiles are merged. Results are bit-identical for any number of threads.
+//! depends only on the tile shapes and the spatial order, never on the thread count) and the
+//! candidate set is the K smallest of a fixed multiset under a strict total order (with the
+//! points' original indices), which does not depend on the order in which tiles are merged.
+//! Results are bit-identical for any number of threads.
 
 use crate::error::{check_finite, Error, Result};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Mutex;
 
 /// Points per tile side.
 const BLOCK: usize = 512;
+
+/// Leaf size of the spatial ordering of the points.
+const ORDER_LEAF: usize = 64;
 
 /// Extra candidates kept beyond k before the exact recomputation.
 pub fn margin_for(k: usize) -> usize {
@@ -48,7 +59,10 @@ impl Knn {
     }
 }
 
-/// Fixed-size max-heaps (by (d, idx)) for the rows of one block.
+/// Candidate lists for the rows of one block: per row the `kc` best (d, idx) offered so far,
+/// kept sorted ascending under the strict total order (d, idx). A sorted array beats a heap
+/// at this size: the insertion point is a branch-free count (vectorised) and the shift is a
+/// short memmove, with no unpredictable branches.
 struct Heaps {
     kc: usize,
     d: Vec<f64>,
@@ -68,10 +82,10 @@ impl Heaps {
             idx: vec![usize::MAX; rows * kc],
         }
     }
-    /// Current worst (root) distance of row r.
+    /// Current worst (last) distance of row r.
     #[inline]
     fn worst(&self, r: usize) -> f64 {
-        self.d[r * self.kc]
+        self.d[(r + 1) * self.kc - 1]
     }
     /// Offer (dist, j) to row r; returns the new worst distance.
     #[inline]
@@ -79,32 +93,226 @@ impl Heaps {
         let kc = self.kc;
         let d = &mut self.d[r * kc..(r + 1) * kc];
         let id = &mut self.idx[r * kc..(r + 1) * kc];
-        if !less(dist, j, d[0], id[0]) {
-            return d[0];
+        if !less(dist, j, d[kc - 1], id[kc - 1]) {
+            return d[kc - 1];
         }
-        // replace the root and sift down
-        let mut pos = 0;
-        loop {
-            let l = 2 * pos + 1;
-            if l >= kc {
-                break;
-            }
-            let r2 = l + 1;
-            let mut c = l;
-            if r2 < kc && less(d[l], id[l], d[r2], id[r2]) {
-                c = r2;
-            }
-            if less(d[c], id[c], dist, j) {
-                break;
-            }
-            d[pos] = d[c];
-            id[pos] = id[c];
-            pos = c;
+        // insertion point: number of entries before (dist, j)
+        let mut pos = 0usize;
+        for (&dc, &ic) in d.iter().zip(id.iter()) {
+            pos += ((dc < dist) | ((dc == dist) & (ic < j))) as usize;
         }
+        d.copy_within(pos..kc - 1, pos + 1);
+        id.copy_within(pos..kc - 1, pos + 1);
         d[pos] = dist;
         id[pos] = j;
-        d[0]
+        d[kc - 1]
     }
+}
+
+/// The grid that approximate squared distances are snapped to (see [`knn_blocked`]).
+#[derive(Clone, Copy)]
+struct Grid {
+    q: f64,
+    inv_q: f64,
+}
+
+impl Grid {
+    #[inline(always)]
+    fn snap(self, d: f64) -> f64 {
+        ((d * self.inv_q).round_ties_even() * self.q).max(0.0)
+    }
+}
+
+/// Lanes of the vectorised threshold scan.
+const LANES: usize = 8;
+
+/// One row of a tile: the approximate squared distances `d_b = snap(sqa + sqj[b] - 2 g[b])`
+/// for `b >= b0` are offered to the row (threshold `ta`, its current K-th best) and to the
+/// column points (thresholds `thr[b]`). The distances are formed and tested in groups of
+/// `LANES` in one vectorised pass; `offer(b, d, ta, thr[b])` runs only for groups where some
+/// `d <= ta` or `d <= thr[b]` (expected survivors per row are ~K ln(n/K) of n). Thresholds only
+/// decrease, so testing a group against the values at its start admits a superset of what
+/// `offer` (which rechecks exactly) accepts: the candidate sets are those of offering every pair.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn scan_row(
+    m: usize,
+    b0: usize,
+    sqa: f64,
+    sqj: &[f64],
+    g: &[f64],
+    grid: Grid,
+    ta: &mut f64,
+    thr: &mut [f64],
+    mut offer: impl FnMut(usize, f64, &mut f64, &mut f64),
+) {
+    let (sqj, g, thr) = (&sqj[..m], &g[..m], &mut thr[..m]);
+    let mut b = b0;
+    // scalar head up to a lane boundary, full lane groups, scalar tail
+    let head = (b0.div_ceil(LANES) * LANES).min(m);
+    let scalar = |b: usize, ta: &mut f64, thr: &mut [f64], offer: &mut dyn FnMut(usize, f64, &mut f64, &mut f64)| {
+        offer(b, grid.snap(sqa + sqj[b] - 2.0 * g[b]), ta, &mut thr[b]);
+    };
+    while b < head {
+        scalar(b, ta, thr, &mut offer);
+        b += 1;
+    }
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+    // SAFETY: AVX2 is enabled at compile time; loads are unaligned and within bounds
+    // (b + LANES <= m and every slice has length m).
+    unsafe {
+        use std::arch::x86_64::*;
+        let (vsqa, two, vq, vinv, zero) =
+            (_mm256_set1_pd(sqa), _mm256_set1_pd(2.0), _mm256_set1_pd(grid.q), _mm256_set1_pd(grid.inv_q), _mm256_setzero_pd());
+        while b + LANES <= m {
+            let va = _mm256_set1_pd(*ta);
+            let mut d = [_mm256_setzero_pd(); 2];
+            let mut mask = 0;
+            for (h, dh) in d.iter_mut().enumerate() {
+                let o = b + 4 * h;
+                // same operations in the same order as Grid::snap(sqa + s - 2 g)
+                let raw = _mm256_sub_pd(
+                    _mm256_add_pd(vsqa, _mm256_loadu_pd(sqj.as_ptr().add(o))),
+                    _mm256_mul_pd(two, _mm256_loadu_pd(g.as_ptr().add(o))),
+                );
+                let r = _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_pd(raw, vinv));
+                *dh = _mm256_max_pd(_mm256_mul_pd(r, vq), zero);
+                let th = _mm256_max_pd(va, _mm256_loadu_pd(thr.as_ptr().add(o)));
+                mask |= _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LE_OQ>(*dh, th));
+            }
+            if mask != 0 {
+                let mut dv = [0.0f64; LANES];
+                _mm256_storeu_pd(dv.as_mut_ptr(), d[0]);
+                _mm256_storeu_pd(dv.as_mut_ptr().add(4), d[1]);
+                for (l, &dl) in dv.iter().enumerate() {
+                    offer(b + l, dl, ta, &mut thr[b + l]);
+                }
+            }
+            b += LANES;
+        }
+    }
+    while b + LANES <= m {
+        let s: &[f64; LANES] = sqj[b..b + LANES].try_into().unwrap();
+        let gv: &[f64; LANES] = g[b..b + LANES].try_into().unwrap();
+        let t: &[f64; LANES] = thr[b..b + LANES].try_into().unwrap();
+        let a = *ta;
+        let mut d = [0.0f64; LANES];
+        let mut e = [0.0f64; LANES];
+        for l in 0..LANES {
+            d[l] = grid.snap(sqa + s[l] - 2.0 * gv[l]);
+            let th = if a > t[l] { a } else { t[l] };
+            // d <= th  <=>  d - th <= 0 (finite d; th may be +inf)
+            e[l] = d[l] - th;
+        }
+        // a min tree (not a serial fold) so the reduction vectorises
+        let mn = |x: f64, y: f64| if x < y { x } else { y };
+        let e4 = [mn(e[0], e[4]), mn(e[1], e[5]), mn(e[2], e[6]), mn(e[3], e[7])];
+        let low = mn(mn(e4[0], e4[2]), mn(e4[1], e4[3]));
+        if low <= 0.0 {
+            for l in 0..LANES {
+                offer(b + l, d[l], ta, &mut thr[b + l]);
+            }
+        }
+        b += LANES;
+    }
+    while b < m {
+        scalar(b, ta, thr, &mut offer);
+        b += 1;
+    }
+}
+
+/// Exact Euclidean distance `sqrt(sum (a_t - b_t)^2)`, summed in a fixed order: 8 interleaved
+/// partial sums (lane `l` takes the terms `t = l (mod 8)`), combined pairwise, then the tail.
+/// The order depends only on the length, so every caller (brute force, k-d tree) gets the same
+/// bits for the same pair; the interleaving breaks the serial add chain and vectorises.
+#[inline]
+pub fn exact_dist(a: &[f64], b: &[f64]) -> f64 {
+    exact_d2(a, b).sqrt()
+}
+
+/// Squared distance of [`exact_dist`] (same summation order).
+#[inline]
+pub fn exact_d2(a: &[f64], b: &[f64]) -> f64 {
+    let m = a.len().min(b.len());
+    let (a, b) = (&a[..m], &b[..m]);
+    let mut acc = [0.0f64; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (u, v) in ca.zip(cb) {
+        for l in 0..8 {
+            let t = u[l] - v[l];
+            acc[l] += t * t;
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+    for (u, v) in ra.iter().zip(rb) {
+        let t = u - v;
+        s += t * t;
+    }
+    s
+}
+
+/// A permutation of the points that keeps nearby points at nearby positions: recursive
+/// median splits (down to `leaf` points) along the direction between two far-apart points of
+/// the node (`a` farthest from the node's first point, `b` farthest from `a`), which follows
+/// the data's own spread even when it lies on a low-dimensional subspace of a high ambient
+/// dimension. Deterministic (ties by index). Used only to schedule work: results never
+/// depend on it.
+pub fn spatial_order(x: &[f64], n: usize, dim: usize, leaf: usize) -> Vec<usize> {
+    fn split(x: &[f64], dim: usize, idx: &mut [usize], leaf: usize) {
+        let m = idx.len();
+        if m <= leaf.max(2) {
+            return;
+        }
+        let row = |i: usize| &x[i * dim..(i + 1) * dim];
+        let far = |from: usize| {
+            let p = row(from);
+            let mut best = (f64::NEG_INFINITY, from);
+            for &i in idx.iter() {
+                let d = exact_d2(p, row(i));
+                if d > best.0 {
+                    best = (d, i);
+                }
+            }
+            best.1
+        };
+        let a = far(idx[0]);
+        let b = far(a);
+        let (pa, pb) = (row(a), row(b));
+        let dir: Vec<f64> = pb.iter().zip(pa).map(|(u, v)| u - v).collect();
+        let mut proj: Vec<(f64, usize)> =
+            idx.iter().map(|&i| (row(i).iter().zip(&dir).map(|(u, v)| u * v).sum::<f64>(), i)).collect();
+        let mid = m / 2;
+        proj.select_nth_unstable_by(mid, |p, q| p.0.total_cmp(&q.0).then(p.1.cmp(&q.1)));
+        for (slot, &(_, i)) in idx.iter_mut().zip(&proj) {
+            *slot = i;
+        }
+        drop(proj);
+        let (lo, hi) = idx.split_at_mut(mid);
+        if m > 8192 {
+            rayon::join(|| split(x, dim, lo, leaf), || split(x, dim, hi, leaf));
+        } else {
+            split(x, dim, lo, leaf);
+            split(x, dim, hi, leaf);
+        }
+    }
+    let mut idx: Vec<usize> = (0..n).collect();
+    split(x, dim, &mut idx, leaf);
+    idx
+}
+
+/// Tile schedule for `nb` blocks: the diagonal tiles first (each block's own points give its
+/// rows tight thresholds early, since blocks are spatially coherent), then the others by
+/// increasing block distance `j - i`; within one distance, tiles with even `i / (j - i)` come
+/// before odd ones, so consecutive tiles (run concurrently) rarely share a block lock.
+fn tile_order(nb: usize) -> Vec<(usize, usize)> {
+    let mut t: Vec<(usize, usize)> = (0..nb).map(|b| (b, b)).collect();
+    for o in 1..nb {
+        for par in 0..2 {
+            t.extend((0..nb - o).filter(|i| (i / o) % 2 == par).map(|i| (i, i + o)));
+        }
+    }
+    t
 }
 
 /// Validate a row-major `(n, dim)` point set.
@@ -118,9 +326,61 @@ pub fn check_points(x: &[f64], n: usize, dim: usize) -> Result<()> {
     check_finite("X", x)
 }
 
+/// Which exact kNN method to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Algorithm {
+    /// [`Algorithm::KdTree`] where it is faster (low ambient dimension, see
+    /// [`Algorithm::resolve`]), else [`Algorithm::Brute`]
+    #[default]
+    Auto,
+    /// blocked brute force with a GEMM kernel (this module)
+    Brute,
+    /// k-d tree ([`super::kdtree`])
+    KdTree,
+}
+
+impl Algorithm {
+    /// Parse `"auto"`, `"brute"` or `"kdtree"`.
+    pub fn parse(s: &str) -> Result<Algorithm> {
+        match s {
+            "auto" => Ok(Algorithm::Auto),
+            "brute" => Ok(Algorithm::Brute),
+            "kdtree" | "kd_tree" => Ok(Algorithm::KdTree),
+            o => Err(Error::arg("algorithm", format!("unknown algorithm '{o}'; use 'auto', 'brute' or 'kdtree'"))),
+        }
+    }
+
+    /// The concrete method `Auto` picks for `n` points of dimension `dim`: the k-d tree for
+    /// ambient dimension up to [`KDTREE_MAX_DIM`] (measured crossover, see the module docs of
+    /// `kdtree`), brute force above. Both give identical results.
+    pub fn resolve(self, _n: usize, dim: usize) -> Algorithm {
+        match self {
+            Algorithm::Auto if dim <= KDTREE_MAX_DIM => Algorithm::KdTree,
+            Algorithm::Auto => Algorithm::Brute,
+            a => a,
+        }
+    }
+}
+
+/// Largest ambient dimension at which `Algorithm::Auto` uses the k-d tree.
+pub const KDTREE_MAX_DIM: usize = 5;
+
+/// How to run a kNN search: the method and an optional abort flag (checked between units of
+/// work; a set flag makes the search return [`Error::Interrupted`] promptly).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KnnControl<'a> {
+    pub algorithm: Algorithm,
+    pub abort: Option<&'a AtomicBool>,
+}
+
 /// Exact k nearest neighbours (excluding the point itself) of every row of `x` (`n x dim`,
 /// row-major). Requires `1 <= k <= n - 1`.
 pub fn knn(x: &[f64], n: usize, dim: usize, k: usize) -> Result<Knn> {
+    knn_with(x, n, dim, k, KnnControl::default())
+}
+
+/// [`knn`] with a choice of method and an abort flag.
+pub fn knn_with(x: &[f64], n: usize, dim: usize, k: usize, ctl: KnnControl) -> Result<Knn> {
     check_points(x, n, dim)?;
     if k < 1 {
         return Err(Error::arg("k", "must be at least 1"));
@@ -131,15 +391,25 @@ pub fn knn(x: &[f64], n: usize, dim: usize, k: usize) -> Result<Knn> {
             format!("k = {k} neighbours need at least k + 1 = {} points, but X has {n}; lower k or pass more points", k + 1),
         ));
     }
-    Ok(knn_unchecked(x, n, dim, k))
+    knn_unchecked(x, n, dim, k, ctl)
 }
 
-/// [`knn`] without input validation (inputs must be finite, `1 <= k < n`).
-pub fn knn_unchecked(x: &[f64], n: usize, dim: usize, k: usize) -> Knn {
-    knn_blocked(x, n, dim, k, BLOCK)
+/// [`knn_with`] without input validation (inputs must be finite, `1 <= k < n`).
+pub fn knn_unchecked(x: &[f64], n: usize, dim: usize, k: usize, ctl: KnnControl) -> Result<Knn> {
+    let r = match ctl.algorithm.resolve(n, dim) {
+        Algorithm::KdTree => super::kdtree::knn_kdtree(x, n, dim, k, ctl.abort),
+        _ => knn_brute(x, n, dim, k, ctl.abort),
+    };
+    r.ok_or(Error::Interrupted)
 }
 
-pub(crate) fn knn_blocked(x: &[f64], n: usize, dim: usize, k: usize, block: usize) -> Knn {
+/// Brute-force kNN (inputs valid); `None` if `abort` was set.
+pub fn knn_brute(x: &[f64], n: usize, dim: usize, k: usize, abort: Option<&AtomicBool>) -> Option<Knn> {
+    knn_blocked(x, n, dim, k, BLOCK, abort)
+}
+
+pub(crate) fn knn_blocked(x: &[f64], n: usize, dim: usize, k: usize, block: usize, abort: Option<&AtomicBool>) -> Option<Knn> {
+    let aborted = || abort.is_some_and(|a| a.load(AtomicOrdering::Relaxed));
     let bs = block;
     let kc = (k + margin_for(k)).min(n - 1);
     // centre the data: distances are translation invariant and |x|^2 shrinks, which reduces
@@ -153,9 +423,12 @@ pub(crate) fn knn_blocked(x: &[f64], n: usize, dim: usize, k: usize, block: usiz
     for m in mean.iter_mut() {
         *m /= n as f64;
     }
-    let xc: Vec<f64> = x
-        .par_chunks_exact(dim)
-        .flat_map_iter(|row| row.iter().zip(&mean).map(|(v, m)| v - m).collect::<Vec<_>>())
+    // points in a spatially coherent order (see `spatial_order`): position p holds point
+    // order[p]; tiles and heaps work on positions, heaps store original indices
+    let order = spatial_order(x, n, dim, ORDER_LEAF);
+    let xc: Vec<f64> = order
+        .par_iter()
+        .flat_map_iter(|&i| x[i * dim..(i + 1) * dim].iter().zip(&mean).map(|(v, m)| v - m).collect::<Vec<_>>())
         .collect();
     let sq: Vec<f64> = xc.par_chunks_exact(dim).map(|r| r.iter().map(|v| v * v).sum()).collect();
     // Approximate squared distances are snapped to a grid of 1e-12 of the largest squared norm
@@ -163,7 +436,7 @@ pub(crate) fn knn_blocked(x: &[f64], n: usize, dim: usize, k: usize, block: usiz
     // and are ordered by index, as in the exact order, instead of by rounding noise.
     let q = 1e-12 * sq.iter().fold(0.0f64, |a, &b| a.max(b)) * 2.0;
     let (q, inv_q) = if q > 0.0 { (q, 1.0 / q) } else { (1.0, 1.0) };
-    let snap = |d: f64| ((d * inv_q).round_ties_even() * q).max(0.0);
+    let grid = Grid { q, inv_q };
 
     let nb = n.div_ceil(bs);
     let rows_of = |b: usize| (b * bs, ((b + 1) * bs).min(n));
@@ -173,11 +446,17 @@ pub(crate) fn knn_blocked(x: &[f64], n: usize, dim: usize, k: usize, block: usiz
             Mutex::new(Heaps::new(e - s, kc))
         })
         .collect();
-    // tiles in an order that keeps the two halves of the list on mostly disjoint blocks
-    let tiles: Vec<(usize, usize)> = (0..nb).flat_map(|i| (i..nb).map(move |j| (i, j))).collect();
-    tiles.par_iter().for_each_init(
-        || vec![0.0f64; bs * bs],
-        |g, &(bi, bj)| {
+    let tiles = tile_order(nb);
+    let next = AtomicUsize::new(0);
+    let workers = rayon::current_num_threads().min(tiles.len());
+    (0..workers).into_par_iter().for_each(|_| {
+        let mut g = vec![0.0f64; bs * bs];
+        loop {
+            let t = next.fetch_add(1, AtomicOrdering::Relaxed);
+            if t >= tiles.len() || aborted() {
+                break;
+            }
+            let (bi, bj) = tiles[t];
             let (si, ei) = rows_of(bi);
             let (sj, ej) = rows_of(bj);
             let (mi, mj) = (ei - si, ej - sj);
@@ -212,18 +491,15 @@ pub(crate) fn knn_blocked(x: &[f64], n: usize, dim: usize, k: usize, block: usiz
                 let mut h = heaps[bi].lock().unwrap_or_else(|e| e.into_inner());
                 let mut thr: Vec<f64> = (0..mj).map(|b| h.worst(b)).collect();
                 for a in 0..mi {
-                    let sqa = sq[si + a];
-                    let row = &g[a * mj..(a + 1) * mj];
                     let mut ta = thr[a];
-                    for b in a + 1..mj {
-                        let d = snap(sqa + sqj[b] - 2.0 * row[b]);
-                        if d <= ta {
-                            ta = h.push(a, d, sj + b);
+                    scan_row(mj, a + 1, sq[si + a], sqj, &g[a * mj..(a + 1) * mj], grid, &mut ta, &mut thr, |b, d, ta: &mut f64, tb: &mut f64| {
+                        if d <= *ta {
+                            *ta = h.push(a, d, order[sj + b]);
                         }
-                        if d <= thr[b] {
-                            thr[b] = h.push(b, d, si + a);
+                        if d <= *tb {
+                            *tb = h.push(b, d, order[si + a]);
                         }
-                    }
+                    });
                     thr[a] = ta;
                 }
             } else {
@@ -231,23 +507,27 @@ pub(crate) fn knn_blocked(x: &[f64], n: usize, dim: usize, k: usize, block: usiz
                 let mut hj = heaps[bj].lock().unwrap_or_else(|e| e.into_inner());
                 let mut thr: Vec<f64> = (0..mj).map(|b| hj.worst(b)).collect();
                 for a in 0..mi {
-                    let sqa = sq[si + a];
-                    let row = &g[a * mj..(a + 1) * mj];
                     let mut ta = hi.worst(a);
-                    for b in 0..mj {
-                        let d = snap(sqa + sqj[b] - 2.0 * row[b]);
-                        if d <= ta {
-                            ta = hi.push(a, d, sj + b);
+                    scan_row(mj, 0, sq[si + a], sqj, &g[a * mj..(a + 1) * mj], grid, &mut ta, &mut thr, |b, d, ta: &mut f64, tb: &mut f64| {
+                        if d <= *ta {
+                            *ta = hi.push(a, d, order[sj + b]);
                         }
-                        if d <= thr[b] {
-                            thr[b] = hj.push(b, d, si + a);
+                        if d <= *tb {
+                            *tb = hj.push(b, d, order[si + a]);
                         }
-                    }
+                    });
                 }
             }
-        },
-    );
+        }
+    });
     drop(xc);
+    if aborted() {
+        return None;
+    }
+    let mut pos = vec![0usize; n];
+    for (p, &i) in order.iter().enumerate() {
+        pos[i] = p;
+    }
 
     // exact recomputation of the candidates, then the final k
     let mut distances = vec![0.0; n * k];
@@ -258,15 +538,13 @@ pub(crate) fn knn_blocked(x: &[f64], n: usize, dim: usize, k: usize, block: usiz
         .zip(indices.par_chunks_mut(k))
         .enumerate()
         .for_each_init(Vec::new, |cand: &mut Vec<(f64, usize)>, (i, (dout, iout))| {
-            let h = &heaps[i / bs];
-            let r = i % bs;
+            let h = &heaps[pos[i] / bs];
+            let r = pos[i] % bs;
             let xi = &x[i * dim..(i + 1) * dim];
             cand.clear();
             for c in 0..kc {
                 let j = h.idx[r * kc + c];
-                let xj = &x[j * dim..(j + 1) * dim];
-                let d2: f64 = xi.iter().zip(xj).map(|(a, b)| (a - b) * (a - b)).sum();
-                cand.push((d2.sqrt(), j));
+                cand.push((exact_dist(xi, &x[j * dim..(j + 1) * dim]), j));
             }
             cand.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             for c in 0..k {
@@ -274,7 +552,7 @@ pub(crate) fn knn_blocked(x: &[f64], n: usize, dim: usize, k: usize, block: usiz
                 iout[c] = cand[c].1;
             }
         });
-    Knn { n, k, distances, indices }
+    Some(Knn { n, k, distances, indices })
 }
 
 #[cfg(test)]
@@ -289,10 +567,7 @@ mod tests {
         for i in 0..n {
             let mut c: Vec<(f64, usize)> = (0..n)
                 .filter(|&j| j != i)
-                .map(|j| {
-                    let d2: f64 = (0..dim).map(|t| (x[i * dim + t] - x[j * dim + t]).powi(2)).sum();
-                    (d2.sqrt(), j)
-                })
+                .map(|j| (exact_dist(&x[i * dim..(i + 1) * dim], &x[j * dim..(j + 1) * dim]), j))
                 .collect();
             c.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             for &(d, j) in &c[..k] {
@@ -312,7 +587,7 @@ mod tests {
     fn matches_brute_force() {
         for &(n, dim, k) in &[(1000usize, 3usize, 5usize), (900, 40, 1), (50, 7, 49), (2, 1, 1), (800, 17, 12)] {
             let x = random(n, dim, n as u64 + dim as u64);
-            let r = knn(&x, n, dim, k).unwrap();
+            let r = knn_brute(&x, n, dim, k, None).unwrap();
             let (d, i) = brute(&x, n, dim, k);
             assert_eq!(r.indices, i, "n={n} dim={dim} k={k}");
             for (a, b) in r.distances.iter().zip(&d) {
@@ -333,7 +608,7 @@ mod tests {
         }
         x.extend_from_slice(&[3.0, 4.0]); // a duplicate of point 3*20+4
         let n = x.len() / 2;
-        let r = knn(&x, n, 2, 6).unwrap();
+        let r = knn_brute(&x, n, 2, 6, None).unwrap();
         let (d, i) = brute(&x, n, 2, 6);
         assert_eq!(r.indices, i);
         assert_eq!(r.distances, d);
@@ -344,10 +619,68 @@ mod tests {
     fn thread_count_invariant() {
         let (n, dim, k) = (2000, 9, 4);
         let x = random(n, dim, 7);
-        let a = crate::fit::with_threads(1, || knn(&x, n, dim, k).unwrap()).unwrap();
-        let b = crate::fit::with_threads(3, || knn(&x, n, dim, k).unwrap()).unwrap();
-        assert_eq!(a.indices, b.indices);
-        assert_eq!(a.distances, b.distances);
+        for algorithm in [Algorithm::Brute, Algorithm::KdTree] {
+            let ctl = KnnControl { algorithm, abort: None };
+            let a = crate::fit::with_threads(1, || knn_with(&x, n, dim, k, ctl).unwrap()).unwrap();
+            let b = crate::fit::with_threads(3, || knn_with(&x, n, dim, k, ctl).unwrap()).unwrap();
+            assert_eq!(a.indices, b.indices);
+            assert_eq!(a.distances, b.distances);
+        }
+    }
+
+    #[test]
+    fn small_blocks_match_brute_force() {
+        // many tiles with ragged edges (block not a multiple of the scan width) and lattice ties
+        for &(n, dim, k, block) in &[(700usize, 5usize, 7usize, 37usize), (300, 2, 3, 13), (257, 9, 20, 64)] {
+            let mut x = random(n, dim, 11 + n as u64);
+            if dim == 2 {
+                x.iter_mut().for_each(|v| *v = (*v * 4.0).round());
+            }
+            let r = knn_blocked(&x, n, dim, k, block, None).unwrap();
+            let (d, i) = brute(&x, n, dim, k);
+            assert_eq!(r.indices, i, "n={n} dim={dim} k={k} block={block}");
+            assert_eq!(r.distances, d);
+        }
+    }
+
+    #[test]
+    fn exact_distance_and_order() {
+        let a: Vec<f64> = (0..19).map(|t| t as f64 * 0.37 - 2.0).collect();
+        let b: Vec<f64> = (0..19).map(|t| (t * t) as f64 * 0.01).collect();
+        let naive: f64 = a.iter().zip(&b).map(|(u, v)| (u - v) * (u - v)).sum::<f64>().sqrt();
+        assert!((exact_dist(&a, &b) - naive).abs() <= 1e-14 * naive);
+        assert_eq!(exact_dist(&a, &a), 0.0);
+        let x = random(5000, 3, 4);
+        let mut o = spatial_order(&x, 5000, 3, 64);
+        o.sort_unstable();
+        assert_eq!(o, (0..5000).collect::<Vec<_>>());
+        // nearby positions hold nearby points: a leaf of 64 spans far less than the unit cube
+        let o = spatial_order(&x, 5000, 3, 64);
+        let spread = |c: &[usize]| {
+            (0..3)
+                .map(|t| {
+                    let v = c.iter().map(|&i| x[i * 3 + t]);
+                    v.clone().fold(f64::MIN, f64::max) - v.fold(f64::MAX, f64::min)
+                })
+                .fold(0.0, f64::max)
+        };
+        assert!(spread(&o[..39]) < 1.0 && spread(&o) > 1.9);
+    }
+
+    #[test]
+    fn algorithm_choice_and_abort() {
+        assert_eq!(Algorithm::parse("auto").unwrap(), Algorithm::Auto);
+        assert_eq!(Algorithm::parse("kdtree").unwrap(), Algorithm::KdTree);
+        assert!(Algorithm::parse("ball").unwrap_err().to_string().contains("'auto', 'brute' or 'kdtree'"));
+        assert_eq!(Algorithm::Auto.resolve(1000, 3), Algorithm::KdTree);
+        assert_eq!(Algorithm::Auto.resolve(1000, 64), Algorithm::Brute);
+        assert_eq!(Algorithm::Brute.resolve(1000, 2), Algorithm::Brute);
+        let x = random(3000, 4, 1);
+        let stop = AtomicBool::new(true);
+        for algorithm in [Algorithm::Brute, Algorithm::KdTree] {
+            let r = knn_with(&x, 3000, 4, 3, KnnControl { algorithm, abort: Some(&stop) });
+            assert!(matches!(r, Err(Error::Interrupted)));
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Exact k-nearest neighbours and intrinsic-dimension estimators (tile, TwoNN, MLE).
 //!
-//! - [`knn`]: exact kNN by blocked brute force with a GEMM kernel (see that module).
+//! - [`knn`]: exact kNN by blocked brute force with a GEMM kernel (see that module), and
+//!   [`kdtree`]: exact kNN by a k-d tree for low ambient dimension; `Algorithm::Auto` picks.
 //! - [`estimators`]: TwoNN (Facco et al. 2017), MLE (Levina & Bickel 2004 with the
 //!   MacKay & Ghahramani 2005 averaging of inverses), and the tile estimator (scaling of the
 //!   mean log k-th neighbour distance with subsample size; Pettis et al. 1979, Costa & Hero 2004).
@@ -10,10 +11,11 @@
 //! occurrence, and report how many were removed (the Python layer warns).
 
 pub mod estimators;
+pub mod kdtree;
 pub mod knn;
 
-pub use estimators::{mle, tile, twonn, unique_rows, Mle, Tile, TileOptions, TwoNN, TwoNNMethod};
-pub use knn::{knn, Knn};
+pub use estimators::{mle, mle_with, tile, tile_with, twonn, twonn_with, unique_rows, Mle, Tile, TileOptions, TwoNN, TwoNNMethod};
+pub use knn::{knn, knn_with, Algorithm, Knn, KnnControl};
 
 /// SplitMix64 finaliser (Steele, Lea & Flood 2014).
 #[inline]

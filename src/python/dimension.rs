@@ -1,16 +1,79 @@
 //! Bindings for `crate::dimension` (kNN and intrinsic-dimension estimators).
 //! Arrays arrive as C-contiguous float64 (the Python layer normalises them); heavy work runs
 //! with the GIL released on a pool of `n_threads` threads (0 = rayon's global pool).
+//!
+//! Ctrl-C: the work runs on a helper thread while the calling thread waits without the GIL
+//! and, every [`POLL`], runs Python's signal handlers (`py.check_signals()`); when one raises
+//! (KeyboardInterrupt), it sets the abort flag that the kNN checks between units of work,
+//! waits for the helper to stop (promptly) and re-raises.
 
 use super::to_py;
 use crate::dimension::estimators::{self as est, Abscissa, TileOptions, TwoNNMethod};
-use crate::error::Error;
+use crate::dimension::{Algorithm, KnnControl};
+use crate::error::{Error, Result};
 use crate::fit::with_threads;
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray2, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How often a waiting call checks for Ctrl-C.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Run `f` (given the kNN control for `algorithm` with an abort flag) on `n_threads` threads,
+/// interruptible by Ctrl-C (see the module docs). Panics become errors (`with_threads`).
+fn interruptible<T: Send>(
+    py: Python<'_>,
+    n_threads: usize,
+    algorithm: &str,
+    f: impl FnOnce(KnnControl) -> Result<T> + Send,
+) -> PyResult<T> {
+    let algorithm = Algorithm::parse(algorithm).map_err(to_py)?;
+    let abort = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel::<()>();
+    // a Mutex makes the receiver shareable with the GIL-free waits (it is only used here)
+    let rx = std::sync::Mutex::new(rx);
+    let wait = |timeout: Option<Duration>| {
+        let rx = rx.lock().unwrap_or_else(|e| e.into_inner());
+        match timeout {
+            Some(t) => !matches!(rx.recv_timeout(t), Err(mpsc::RecvTimeoutError::Timeout)),
+            None => {
+                let _ = rx.recv();
+                true
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        let ctl = KnnControl { algorithm, abort: Some(&abort) };
+        let worker = s.spawn(move || {
+            let r = with_threads(n_threads, || f(ctl));
+            let _ = tx.send(());
+            r
+        });
+        let mut interrupt = None;
+        loop {
+            let done = py.detach(|| wait(Some(POLL)));
+            if done {
+                break;
+            }
+            if let Err(e) = py.check_signals() {
+                abort.store(true, Ordering::Relaxed);
+                interrupt = Some(e);
+                py.detach(|| wait(None));
+                break;
+            }
+        }
+        let r = worker.join().map_err(|_| to_py(Error::Numerical("internal error: the worker thread panicked".into())))?;
+        if let Some(e) = interrupt {
+            return Err(e);
+        }
+        r.map_err(to_py)?.map_err(to_py)
+    })
+}
 
 /// Borrow the data when C-contiguous (no copy), else copy it in row-major order.
 fn points<'a>(x: &'a PyReadonlyArray2<'_, f64>) -> (Cow<'a, [f64]>, usize, usize) {
@@ -24,18 +87,16 @@ fn points<'a>(x: &'a PyReadonlyArray2<'_, f64>) -> (Cow<'a, [f64]>, usize, usize
 
 /// Exact k nearest neighbours of every row (self excluded): (distances (n, k), indices (n, k)).
 #[pyfunction]
-#[pyo3(signature = (x, k, n_threads=0))]
+#[pyo3(signature = (x, k, n_threads=0, algorithm="auto"))]
 fn knn<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f64>,
     k: usize,
     n_threads: usize,
+    algorithm: &str,
 ) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<i64>>)> {
     let (v, n, dim) = points(&x);
-    let r = py
-        .detach(|| with_threads(n_threads, || crate::dimension::knn(&v, n, dim, k)))
-        .map_err(to_py)?
-        .map_err(to_py)?;
+    let r = interruptible(py, n_threads, algorithm, |ctl| crate::dimension::knn_with(&v, n, dim, k, ctl))?;
     let idx: Vec<i64> = r.indices.iter().map(|&i| i as i64).collect();
     let d = Array2::from_shape_vec((n, k), r.distances).unwrap().into_pyarray(py);
     let i = Array2::from_shape_vec((n, k), idx).unwrap().into_pyarray(py);
@@ -43,13 +104,14 @@ fn knn<'py>(
 }
 
 #[pyfunction]
-#[pyo3(signature = (x, discard_fraction=0.1, method="linear", n_threads=0))]
+#[pyo3(signature = (x, discard_fraction=0.1, method="linear", n_threads=0, algorithm="auto"))]
 fn twonn<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f64>,
     discard_fraction: f64,
     method: &str,
     n_threads: usize,
+    algorithm: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
     let m = match method {
         "linear" => TwoNNMethod::Linear,
@@ -57,10 +119,7 @@ fn twonn<'py>(
         o => return Err(to_py(Error::arg("method", format!("unknown method '{o}'; use 'linear' or 'ml'")))),
     };
     let (v, n, dim) = points(&x);
-    let r = py
-        .detach(|| with_threads(n_threads, || est::twonn(&v, n, dim, discard_fraction, m)))
-        .map_err(to_py)?
-        .map_err(to_py)?;
+    let r = interruptible(py, n_threads, algorithm, |ctl| est::twonn_with(&v, n, dim, discard_fraction, m, ctl))?;
     let d = PyDict::new(py);
     d.set_item("d", r.d)?;
     d.set_item("stderr", r.stderr)?;
@@ -72,19 +131,17 @@ fn twonn<'py>(
 }
 
 #[pyfunction]
-#[pyo3(signature = (x, k=20, unbiased=false, n_threads=0))]
+#[pyo3(signature = (x, k=20, unbiased=false, n_threads=0, algorithm="auto"))]
 fn mle<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f64>,
     k: usize,
     unbiased: bool,
     n_threads: usize,
+    algorithm: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
     let (v, n, dim) = points(&x);
-    let r = py
-        .detach(|| with_threads(n_threads, || est::mle(&v, n, dim, k, unbiased)))
-        .map_err(to_py)?
-        .map_err(to_py)?;
+    let r = interruptible(py, n_threads, algorithm, |ctl| est::mle_with(&v, n, dim, k, unbiased, ctl))?;
     let d = PyDict::new(py);
     d.set_item("d", r.d)?;
     d.set_item("stderr", r.stderr)?;
@@ -95,7 +152,7 @@ fn mle<'py>(
 }
 
 #[pyfunction]
-#[pyo3(signature = (x, sizes=None, n_sizes=6, n_draws=10, k=1, seed=0, n_boot=1000, abscissa="log", n_threads=0))]
+#[pyo3(signature = (x, sizes=None, n_sizes=6, n_draws=10, k=1, seed=0, n_boot=1000, abscissa="log", n_threads=0, algorithm="auto"))]
 #[allow(clippy::too_many_arguments)]
 fn tile<'py>(
     py: Python<'py>,
@@ -108,6 +165,7 @@ fn tile<'py>(
     n_boot: usize,
     abscissa: &str,
     n_threads: usize,
+    algorithm: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
     let abscissa = match abscissa {
         "log" => Abscissa::LogDm1,
@@ -116,10 +174,7 @@ fn tile<'py>(
     };
     let opts = TileOptions { sizes: sizes.unwrap_or_default(), n_sizes, n_draws, k, seed, n_boot, abscissa };
     let (v, n, dim) = points(&x);
-    let r = py
-        .detach(|| with_threads(n_threads, || est::tile(&v, n, dim, &opts)))
-        .map_err(to_py)?
-        .map_err(to_py)?;
+    let r = interruptible(py, n_threads, algorithm, |ctl| est::tile_with(&v, n, dim, &opts, ctl))?;
     let m = r.sizes.len();
     let d = PyDict::new(py);
     d.set_item("d", r.d)?;
