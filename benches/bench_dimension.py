@@ -130,23 +130,7 @@ class LowDimension:
         sf.dimension.knn(self.X, 20, algorithm="kdtree")
 
 
-class SkdimLowDimension:
+class SkdimLowDimension(SkdimReference):
     """scikit-dimension at low ambient dimension, n = 1e4 only."""
 
     params = ([10_000], LOW_DIMS)
-    param_names = ["n", "dim"]
-    timeout = 900
-    number = 1
-    repeat = 1
-    warmup_time = 0
-
-    def setup(self, n, dim):
-        if skdim is None:
-            raise NotImplementedError("scikit-dimension is not installed")
-        self.X = _data(n, dim)
-
-    def time_skdim_twonn(self, n, dim):
-        skdim.id.TwoNN().fit(self.X)
-
-    def time_skdim_mle_k20(self, n, dim):
-        skdim.id.MLE().fit(self.X, n_neighbors=20)
