@@ -536,6 +536,21 @@ fn build_model(
             *pi *= ci;
         }
     }
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+    {
+        let done = match p {
+            1 => normal_eq_avx::<1>(jac, w, cp, n, a, g),
+            2 => normal_eq_avx::<2>(jac, w, cp, n, a, g),
+            3 => normal_eq_avx::<3>(jac, w, cp, n, a, g),
+            4 => normal_eq_avx::<4>(jac, w, cp, n, a, g),
+            5 => normal_eq_avx::<5>(jac, w, cp, n, a, g),
+            6 => normal_eq_avx::<6>(jac, w, cp, n, a, g),
+            _ => false,
+        };
+        if done {
+            return;
+        }
+    }
     for k in 0..p {
         let ck = &jac[k * n..(k + 1) * n];
         g[k] = dot(ck, cp);
@@ -552,6 +567,61 @@ fn build_model(
             a[l * p + k] = acc;
         }
     }
+}
+
+/// `g = J' psi` and `A = J' W J` for a small fixed p in one sweep over the points, with one
+/// 4-lane FMA accumulator per entry (fixed order: the result does not depend on threads).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+#[inline(always)]
+fn normal_eq_avx<const P: usize>(jac: &[f64], w: &[f64], psi: &[f64], n: usize, a: &mut [f64], g: &mut [f64]) -> bool {
+    use std::arch::x86_64::*;
+    assert!(jac.len() >= P * n && w.len() >= n && psi.len() >= n && a.len() >= P * P && g.len() >= P);
+    let m = n / 4 * 4;
+    // SAFETY: AVX2 and FMA are enabled at compile time; every load reads indices < m <= n of
+    // slices checked above to hold at least n (or P*n) values.
+    unsafe {
+        let mut ga = [_mm256_setzero_pd(); P];
+        let mut aa = [[_mm256_setzero_pd(); P]; P];
+        let pj = jac.as_ptr();
+        let mut i = 0;
+        while i < m {
+            let wv = _mm256_loadu_pd(w.as_ptr().add(i));
+            let pv = _mm256_loadu_pd(psi.as_ptr().add(i));
+            let mut jv = [_mm256_setzero_pd(); P];
+            for k in 0..P {
+                jv[k] = _mm256_loadu_pd(pj.add(k * n + i));
+            }
+            for k in 0..P {
+                ga[k] = _mm256_fmadd_pd(jv[k], pv, ga[k]);
+                let wj = _mm256_mul_pd(wv, jv[k]);
+                for q in 0..=k {
+                    aa[k][q] = _mm256_fmadd_pd(wj, jv[q], aa[k][q]);
+                }
+            }
+            i += 4;
+        }
+        let red = |v: __m256d| {
+            let mut t = [0.0f64; 4];
+            _mm256_storeu_pd(t.as_mut_ptr(), v);
+            (t[0] + t[2]) + (t[1] + t[3])
+        };
+        for k in 0..P {
+            let mut gk = red(ga[k]);
+            for t in m..n {
+                gk += jac[k * n + t] * psi[t];
+            }
+            g[k] = gk;
+            for q in 0..=k {
+                let mut v = red(aa[k][q]);
+                for t in m..n {
+                    v += w[t] * jac[k * n + t] * jac[q * n + t];
+                }
+                a[k * P + q] = v;
+                a[q * P + k] = v;
+            }
+        }
+    }
+    true
 }
 
 /// Dot product with eight fixed-order partial sums: lanes j and j+4 of two 4-wide
