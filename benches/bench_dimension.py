@@ -32,8 +32,9 @@ def _data(n, dim, seed=0):
     return np.ascontiguousarray(X)
 
 
-class Dimension:
-    params = (NS, DIMS)
+class _OneRun:
+    """Shared settings: one timed run per case (the large cases take minutes)."""
+
     param_names = ["n", "dim"]
     timeout = 600
     number = 1
@@ -42,6 +43,10 @@ class Dimension:
 
     def setup(self, n, dim):
         self.X = _data(n, dim)
+
+
+class Dimension(_OneRun):
+    params = (NS, DIMS)
 
     def time_knn_k20(self, n, dim):
         sf.dimension.knn(self.X, 20)
@@ -101,18 +106,10 @@ class SkdimReference:
 LOW_DIMS = [3, 8]
 
 
-class LowDimension:
+class LowDimension(_OneRun):
     """Low ambient dimension: the k-d tree and brute force, and the estimators (auto)."""
 
     params = (NS, LOW_DIMS)
-    param_names = ["n", "dim"]
-    timeout = 600
-    number = 1
-    repeat = 1
-    warmup_time = 0
-
-    def setup(self, n, dim):
-        self.X = _data(n, dim)
 
     def time_knn_k20_kdtree(self, n, dim):
         sf.dimension.knn(self.X, 20, algorithm="kdtree")
