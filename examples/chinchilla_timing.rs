@@ -76,7 +76,7 @@ fn main() {
     }
     if std::env::var_os("SF_BOOT").is_some() {
         let best = [1.8172180994067317, 477.82587086158753, 0.34731049921052665, 2143.4173614389056, 0.36717243258096766];
-        let plan = scalingfit::bootstrap::Plan::new(&s, &data, &yt, None, scalingfit::bootstrap::Scheme::Pairs, 0, best.to_vec(), vec![], true).unwrap();
+        let plan = scalingfit::bootstrap::Plan::new(s.clone(), data.clone(), yt.clone(), None, scalingfit::bootstrap::Scheme::Pairs, 0, best.to_vec(), vec![], true).unwrap();
         let c = plan.run(3, 1);
         println!("{:?} {:?}", c.n_iter, c.status);
         return;

@@ -67,14 +67,16 @@ pub fn normal<R: Rng>(rng: &mut R) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
-/// What every resample needs: the problem, the full-data fit and the scheme.
-pub struct Plan<'a> {
-    pub setup: &'a Setup,
-    pub data: &'a Data,
+/// What every resample needs: the problem, the full-data fit and the scheme. Built once
+/// (validation, and fitted values and residual scale for the residual/parametric schemes),
+/// then any number of index ranges run from it.
+pub struct Plan {
+    pub setup: Setup,
+    pub data: Data,
     /// prepared target (ln y for a log target)
-    pub y: &'a [f64],
+    pub y: Vec<f64>,
     /// optional user point weights
-    pub weights: Option<&'a [f64]>,
+    pub weights: Option<Vec<f64>>,
     pub scheme: Scheme,
     pub seed: u64,
     /// the full-data optimum (natural coordinates): warm start, and fitted values for the
@@ -100,19 +102,19 @@ pub struct Chunk {
     pub n_iter: Vec<u32>,
 }
 
-impl<'a> Plan<'a> {
+impl Plan {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        setup: &'a Setup,
-        data: &'a Data,
-        y: &'a [f64],
-        weights: Option<&'a [f64]>,
+        setup: Setup,
+        data: Data,
+        y: Vec<f64>,
+        weights: Option<Vec<f64>>,
         scheme: Scheme,
         seed: u64,
         theta_hat: Vec<f64>,
         extra_starts: Vec<Vec<f64>>,
         warm: bool,
-    ) -> Result<Plan<'a>> {
+    ) -> Result<Plan> {
         let n = data.n;
         let p = setup.n_params();
         if theta_hat.len() != p || theta_hat.iter().any(|v| !v.is_finite()) {
@@ -138,7 +140,7 @@ impl<'a> Plan<'a> {
         if matches!(scheme, Scheme::Residual | Scheme::Parametric) {
             let mut ev = EvalWs::default();
             let mut f = vec![0.0; n];
-            setup.formula.eval(&theta_hat, data, &mut ev, &mut f, None);
+            setup.formula.eval(&theta_hat, &data, &mut ev, &mut f, None);
             if setup.target == Target::Log {
                 if f.iter().any(|v| !(*v > 0.0)) {
                     return Err(Error::arg("scheme", "the fitted model is not positive everywhere; use target='linear'"));
@@ -253,13 +255,13 @@ impl<'a> Plan<'a> {
                 loc.y.clear();
                 for (j, &cnt) in loc.counts.iter().enumerate() {
                     if cnt > 0 {
-                        let uw = self.weights.map_or(1.0, |w| w[j]);
+                        let uw = self.weights.as_ref().map_or(1.0, |w| w[j]);
                         loc.idx.push(j);
                         loc.w.push(cnt as f64 * uw);
                         loc.y.push(self.y[j]);
                     }
                 }
-                loc.data.gather_from(self.data, &loc.idx);
+                loc.data.gather_from(&self.data, &loc.idx);
                 (&loc.data, &loc.y[..], Some(&loc.w[..]))
             }
             Scheme::Residual => {
@@ -268,22 +270,22 @@ impl<'a> Plan<'a> {
                     let r = self.resid[below(&mut rng, n as u64) as usize];
                     loc.y.push(self.fitted[j] + r);
                 }
-                (self.data, &loc.y[..], self.weights)
+                (&self.data, &loc.y[..], self.weights.as_deref())
             }
             Scheme::Parametric => {
                 loc.y.clear();
                 for j in 0..n {
                     loc.y.push(self.fitted[j] + self.sigma * normal(&mut rng));
                 }
-                (self.data, &loc.y[..], self.weights)
+                (&self.data, &loc.y[..], self.weights.as_deref())
             }
         };
         let mut best: Option<LmResult> = None;
         if self.warm {
-            best = Some(lm(self.setup, data, y, c, &self.theta_hat, &mut loc.ws));
+            best = Some(lm(&self.setup, data, y, c, &self.theta_hat, &mut loc.ws));
         }
         for st in &self.extra_starts {
-            let r = lm(self.setup, data, y, c, st, &mut loc.ws);
+            let r = lm(&self.setup, data, y, c, st, &mut loc.ws);
             if best.as_ref().is_none_or(|b| r.objective < b.objective) {
                 best = Some(r);
             }
@@ -309,11 +311,11 @@ impl<'a> Plan<'a> {
         let rows: Vec<Vec<f64>> = units
             .par_iter()
             .map_init(Workspace::default, |ws, drop| {
-                let mut w: Vec<f64> = self.weights.map_or(vec![1.0; n], |w| w.to_vec());
+                let mut w: Vec<f64> = self.weights.clone().unwrap_or_else(|| vec![1.0; n]);
                 for &j in drop {
                     w[j] = 0.0;
                 }
-                let r = lm(self.setup, self.data, self.y, Some(&w), &self.theta_hat, ws);
+                let r = lm(&self.setup, &self.data, &self.y, Some(&w), &self.theta_hat, ws);
                 if r.status == Status::Failed || r.params.iter().any(|v| !v.is_finite()) {
                     vec![f64::NAN; p]
                 } else {
@@ -383,7 +385,7 @@ mod tests {
         let (s, data, y) = problem();
         let theta = vec![1.7, 300.0, 0.3];
         for scheme in [Scheme::Pairs, Scheme::Residual, Scheme::Parametric] {
-            let plan = Plan::new(&s, &data, &y, None, scheme, 42, theta.clone(), vec![], true).unwrap();
+            let plan = Plan::new(s.clone(), data.clone(), y.clone(), None, scheme, 42, theta.clone(), vec![], true).unwrap();
             let whole = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| plan.run(0, 24));
             let a = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap().install(|| plan.run(0, 10));
             let b = plan.run(10, 14);
@@ -399,7 +401,7 @@ mod tests {
     fn groups_resample_whole_groups() {
         let (s, data, y) = problem();
         let ids: Vec<usize> = (0..40).map(|i| i / 4).collect();
-        let plan = Plan::new(&s, &data, &y, None, Scheme::Groups { ids: ids.clone(), n_groups: 10 }, 3, vec![1.7, 300.0, 0.3], vec![], true).unwrap();
+        let plan = Plan::new(s.clone(), data.clone(), y.clone(), None, Scheme::Groups { ids: ids.clone(), n_groups: 10 }, 3, vec![1.7, 300.0, 0.3], vec![], true).unwrap();
         let mut loc = Local::default();
         for i in 0..50 {
             plan.one(i, &mut loc);
@@ -415,7 +417,7 @@ mod tests {
     #[test]
     fn bad_groups_are_rejected() {
         let (s, data, y) = problem();
-        let r = Plan::new(&s, &data, &y, None, Scheme::Groups { ids: vec![0; 3], n_groups: 2 }, 0, vec![1.7, 300.0, 0.3], vec![], true);
+        let r = Plan::new(s.clone(), data.clone(), y.clone(), None, Scheme::Groups { ids: vec![0; 3], n_groups: 2 }, 0, vec![1.7, 300.0, 0.3], vec![], true);
         assert!(r.is_err());
     }
 }

@@ -11,35 +11,12 @@ use numpy::{IntoPyArray, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-/// A bootstrap job: problem, full-data optimum, scheme and seed. `run(start, count)` computes
-/// resamples start..start+count; results depend only on (seed, index).
+/// A bootstrap job: problem, full-data optimum, scheme and seed, prepared once.
+/// `run(start, count)` computes resamples start..start+count; results depend only on
+/// (seed, index).
 #[pyclass(name = "Bootstrapper", module = "scalingfit._core", frozen)]
 struct Bootstrapper {
-    setup: Setup,
-    data: Data,
-    y: Vec<f64>,
-    weights: Option<Vec<f64>>,
-    scheme: Scheme,
-    seed: u64,
-    theta_hat: Vec<f64>,
-    extra_starts: Vec<Vec<f64>>,
-    warm: bool,
-}
-
-impl Bootstrapper {
-    fn plan(&self) -> Result<Plan<'_>, Error> {
-        Plan::new(
-            &self.setup,
-            &self.data,
-            &self.y,
-            self.weights.as_deref(),
-            self.scheme.clone(),
-            self.seed,
-            self.theta_hat.clone(),
-            self.extra_starts.clone(),
-            self.warm,
-        )
-    }
+    plan: Plan,
 }
 
 #[pymethods]
@@ -97,7 +74,7 @@ impl Bootstrapper {
                 )))
             }
         };
-        let b = Bootstrapper {
+        let plan = Plan::new(
             setup,
             data,
             y,
@@ -105,20 +82,20 @@ impl Bootstrapper {
             scheme,
             seed,
             theta_hat,
-            extra_starts: rows_of(extra_starts).unwrap_or_default(),
+            rows_of(extra_starts).unwrap_or_default(),
             warm,
-        };
-        b.plan().map_err(to_py)?;
-        Ok(b)
+        )
+        .map_err(to_py)?;
+        Ok(Bootstrapper { plan })
     }
 
     /// Resamples `start .. start + count`: dict with samples (count, p), status (u8),
     /// objective and n_iter.
     #[pyo3(signature = (start, count, n_threads=0))]
     fn run<'py>(&self, py: Python<'py>, start: u64, count: usize, n_threads: usize) -> PyResult<Bound<'py, PyDict>> {
-        let plan = self.plan().map_err(to_py)?;
+        let plan = &self.plan;
         let chunk = py.detach(|| with_threads(n_threads, || plan.run(start, count))).map_err(to_py)?;
-        let p = self.setup.n_params();
+        let p = plan.setup.n_params();
         let d = PyDict::new(py);
         d.set_item("samples", Array2::from_shape_vec((count, p), chunk.samples).unwrap().into_pyarray(py))?;
         d.set_item("status", chunk.status.into_pyarray(py))?;
@@ -130,25 +107,24 @@ impl Bootstrapper {
     /// Leave-one-out (or leave-one-group-out) estimates, (n_units, p).
     #[pyo3(signature = (n_threads=0))]
     fn jackknife<'py>(&self, py: Python<'py>, n_threads: usize) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        let plan = self.plan().map_err(to_py)?;
+        let plan = &self.plan;
         let rows = py.detach(|| with_threads(n_threads, || plan.jackknife())).map_err(to_py)?;
-        let p = self.setup.n_params();
+        let p = plan.setup.n_params();
         let m = rows.len() / p;
         Ok(Array2::from_shape_vec((m, p), rows).unwrap().into_pyarray(py))
     }
 
     /// Multiplicity of each data point in resample `i` (pairs and groups schemes).
     fn counts<'py>(&self, py: Python<'py>, i: u64) -> PyResult<Bound<'py, numpy::PyArray1<u32>>> {
-        if !matches!(self.scheme, Scheme::Pairs | Scheme::Groups { .. }) {
+        if !matches!(self.plan.scheme, Scheme::Pairs | Scheme::Groups { .. }) {
             return Err(to_py(Error::arg("scheme", "counts are defined for the 'pairs' and 'groups' schemes")));
         }
-        let plan = self.plan().map_err(to_py)?;
-        Ok(plan.counts(i).into_pyarray(py))
+        Ok(self.plan.counts(i).into_pyarray(py))
     }
 
     /// Residual scale used by the parametric scheme (target scale).
     fn sigma(&self) -> PyResult<f64> {
-        Ok(self.plan().map_err(to_py)?.sigma())
+        Ok(self.plan.sigma())
     }
 }
 
