@@ -1202,6 +1202,9 @@ pub fn auto_starts(s: &Setup, data: &Data, y_raw: &[f64], y: &[f64], keep: usize
         }
         c
     };
+    let distinct = |out: &[Vec<f64>], cand: &[f64]| {
+        out.iter().all(|o| o.iter().zip(cand).any(|(a, b)| (a - b).abs() > 1e-6 * (a.abs() + b.abs()).max(1e-12)))
+    };
     let mut out: Vec<Vec<f64>> = Vec::new();
     let mut cells: Vec<Vec<usize>> = Vec::new();
     let by_rank = keep.div_ceil(2);
@@ -1211,12 +1214,9 @@ pub fn auto_starts(s: &Setup, data: &Data, y_raw: &[f64], y: &[f64], keep: usize
                 break;
             }
             let cand = &scored[i].1;
-            let distinct = out.iter().all(|o| {
-                o.iter().zip(cand).any(|(a, b)| (a - b).abs() > 1e-6 * (a.abs() + b.abs()).max(1e-12))
-            });
             let c = cell(i);
             let spread = pass == 0 || cells.iter().all(|k| k.iter().zip(&c).any(|(a, b)| a.abs_diff(*b) > 1));
-            if distinct && spread {
+            if spread && distinct(&out, cand) {
                 out.push(cand.clone());
                 cells.push(c);
             }
@@ -1229,7 +1229,7 @@ pub fn auto_starts(s: &Setup, data: &Data, y_raw: &[f64], y: &[f64], keep: usize
                 break;
             }
             let cand = &scored[i].1;
-            if out.iter().all(|o| o.iter().zip(cand).any(|(a, b)| (a - b).abs() > 1e-6 * (a.abs() + b.abs()).max(1e-12))) {
+            if distinct(&out, cand) {
                 out.push(cand.clone());
             }
         }

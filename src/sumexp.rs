@@ -53,6 +53,28 @@ impl Term {
     }
 }
 
+impl Src {
+    /// The data column this source reads (None for the constant 1).
+    fn column(self, data: &Data) -> Option<&[f64]> {
+        match self {
+            Src::One => None,
+            Src::Ln(c) => Some(&data.ln_cols[c]),
+            Src::Raw(c) => Some(&data.cols[c]),
+        }
+    }
+}
+
+/// `col (=|+=) a * x * e` (x = 1 when None): assigns on the first contribution (`*first`),
+/// accumulates afterwards, so a column needs no separate zeroing pass.
+fn accumulate(col: &mut [f64], first: &mut bool, a: f64, x: Option<&[f64]>, e: &[f64]) {
+    match (x, std::mem::replace(first, false)) {
+        (Some(x), true) => col.iter_mut().zip(x).zip(e).for_each(|((o, &xi), &ei)| *o = a * xi * ei),
+        (Some(x), false) => col.iter_mut().zip(x).zip(e).for_each(|((o, &xi), &ei)| *o += a * xi * ei),
+        (None, true) => col.iter_mut().zip(e).for_each(|(o, &ei)| *o = a * ei),
+        (None, false) => col.iter_mut().zip(e).for_each(|(o, &ei)| *o += a * ei),
+    }
+}
+
 /// A formula recognised as a sum of exponential-affine terms (see the module docs).
 #[derive(Debug, Clone)]
 pub struct SumExp {
@@ -306,13 +328,9 @@ impl SumExp {
             }
             let u = &mut ws.u[..n];
             u.iter_mut().for_each(|v| *v = scalar);
-            for p in t.pieces.iter().filter(|p| p.src != Src::One) {
+            for p in t.pieces.iter() {
+                let Some(x) = p.src.column(data) else { continue };
                 let a = p.coef * self.q(p, th, nat);
-                let x = match p.src {
-                    Src::Ln(c) => &data.ln_cols[c],
-                    Src::Raw(c) => &data.cols[c],
-                    Src::One => unreachable!(),
-                };
                 for (ui, &xi) in u.iter_mut().zip(&x[..n]) {
                     *ui += a * xi;
                 }
@@ -347,7 +365,7 @@ impl SumExp {
         for j in 0..p {
             let col = &mut jac[j * n..(j + 1) * n];
             let mut cst = 0.0;
-            let mut touched = false;
+            let mut first = true;
             let mut slot = 0;
             for (k, t) in self.terms.iter().enumerate() {
                 let vector = t.is_vector();
@@ -362,55 +380,31 @@ impl SumExp {
                     // d u / d theta_j = coef * src * (P if fitted in log space and q = P)
                     let dq = if pc.log_param || !self.positive[j] { 1.0 } else { nat[j] };
                     let a = mult * pc.coef * dq;
-                    match pc.src {
-                        Src::One => c_one += a,
-                        Src::Ln(c) | Src::Raw(c) => {
-                            let x = if let Src::Ln(_) = pc.src { &data.ln_cols[c] } else { &data.cols[c] };
-                            let e = e.expect("vector term");
-                            if touched {
-                                for ((o, &xi), &ei) in col.iter_mut().zip(&x[..n]).zip(e) {
-                                    *o += a * xi * ei;
-                                }
-                            } else {
-                                for ((o, &xi), &ei) in col.iter_mut().zip(&x[..n]).zip(e) {
-                                    *o = a * xi * ei;
-                                }
-                                touched = true;
-                            }
-                        }
+                    match pc.src.column(data) {
+                        None => c_one += a,
+                        Some(x) => accumulate(col, &mut first, a, Some(&x[..n]), e.expect("vector term")),
                     }
                 }
                 if c_one != 0.0 {
                     match e {
-                        Some(e) => {
-                            if touched {
-                                for (o, &ei) in col.iter_mut().zip(e) {
-                                    *o += c_one * ei;
-                                }
-                            } else {
-                                for (o, &ei) in col.iter_mut().zip(e) {
-                                    *o = c_one * ei;
-                                }
-                                touched = true;
-                            }
-                        }
+                        Some(e) => accumulate(col, &mut first, c_one, None, e),
                         None => cst += c_one * ws.scal[k],
                     }
                 }
             }
-            match (touched, scale) {
-                (false, None) => col.iter_mut().for_each(|v| *v = cst),
-                (false, Some(s)) => {
+            match (first, scale) {
+                (true, None) => col.iter_mut().for_each(|v| *v = cst),
+                (true, Some(s)) => {
                     for (o, &si) in col.iter_mut().zip(s) {
                         *o = cst * si;
                     }
                 }
-                (true, None) => {
+                (false, None) => {
                     if cst != 0.0 {
                         col.iter_mut().for_each(|v| *v += cst);
                     }
                 }
-                (true, Some(s)) => {
+                (false, Some(s)) => {
                     for (o, &si) in col.iter_mut().zip(s) {
                         *o = (*o + cst) * si;
                     }

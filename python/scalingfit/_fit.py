@@ -26,7 +26,7 @@ def forms() -> list[dict[str, Any]]:
     """The built-in named forms: name, formula, variables, parameters fitted in log space, description."""
     out = []
     for name, (formula, vars_, pos, desc) in _FORMS.items():
-        params = _core.Formula(formula, vars_).param_names
+        params = _compile(formula, tuple(vars_)).param_names
         out.append(
             {"name": name, "formula": formula, "variables": list(vars_), "params": params, "positive": list(pos), "description": desc}
         )
