@@ -122,12 +122,18 @@ def knn(X: Any, k: int, *, algorithm: str = "auto", n_threads: int = 0) -> Tuple
 
 
 class _Estimate:
-    """Shared helpers: ``predicted_alpha``, ``to_dict``, ``summary``."""
+    """Shared helpers: ``ci``, ``predicted_alpha``, ``to_dict``."""
 
     d: float
 
-    def _interval(self, level: float) -> Tuple[float, float]:  # pragma: no cover - overridden
-        raise NotImplementedError
+    def _interval(self, level: float) -> Tuple[float, float]:
+        # asymptotic normal interval from ``stderr`` (the tile estimator overrides this
+        # with its bootstrap interval)
+        z = _z(level)
+        return self.d - z * self.stderr, self.d + z * self.stderr
+
+    def to_dict(self) -> dict:
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}
 
     def ci(self, level: float = 0.95) -> Tuple[float, float]:
         """Interval for d at confidence ``level``."""
@@ -214,9 +220,7 @@ class TileEstimate(_Estimate):
         return float(lo), float(hi)
 
     def to_dict(self) -> dict:
-        out = {}
-        for k, v in self.__dict__.items():
-            out[k] = v.tolist() if isinstance(v, np.ndarray) else v
+        out = super().to_dict()
         out["spacing"] = self.spacing.tolist()
         return out
 
@@ -315,14 +319,6 @@ class TwoNNEstimate(_Estimate):
     n_duplicates: int
     log_mu: np.ndarray = field(repr=False)
 
-    def _interval(self, level: float) -> Tuple[float, float]:
-        z = _z(level)
-        return self.d - z * self.stderr, self.d + z * self.stderr
-
-    def to_dict(self) -> dict:
-        out = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}
-        return out
-
     def summary(self) -> str:
         lo, hi = self.ci(0.95)
         return (
@@ -382,13 +378,6 @@ class MLEEstimate(_Estimate):
     n_points: int
     n_duplicates: int
     pointwise: np.ndarray = field(repr=False)
-
-    def _interval(self, level: float) -> Tuple[float, float]:
-        z = _z(level)
-        return self.d - z * self.stderr, self.d + z * self.stderr
-
-    def to_dict(self) -> dict:
-        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}
 
     def summary(self) -> str:
         lo, hi = self.ci(0.95)
