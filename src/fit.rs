@@ -266,21 +266,6 @@ impl LmResult {
     }
 }
 
-#[inline]
-fn rho(loss: Loss, r: f64) -> f64 {
-    match loss {
-        Loss::L2 => 0.5 * r * r,
-        Loss::Huber(d) => {
-            let a = r.abs();
-            if a <= d {
-                0.5 * r * r
-            } else {
-                d * (a - 0.5 * d)
-            }
-        }
-    }
-}
-
 /// psi = rho'(r) and the IRLS weight psi/r.
 #[inline]
 fn psi_w(loss: Loss, r: f64) -> (f64, f64) {
@@ -347,7 +332,7 @@ fn residual_values(
             }
         }
         Target::Log => {
-            if f.iter().any(|v| !(*v > 0.0)) {
+            if !all_positive(&f[..n]) {
                 return f64::INFINITY;
             }
             crate::fastmath::ln_slice(f, r);
@@ -569,16 +554,29 @@ fn build_model(
     }
 }
 
-/// `g = J' psi` and `A = J' W J` for a small fixed p in one sweep over the points, with one
-/// 4-lane FMA accumulator per entry (fixed order: the result does not depend on threads).
+/// `g = J' psi` and `A = J' W J` for a small fixed p, with one 4-lane FMA accumulator per
+/// entry (fixed order: the result does not depend on threads). Rows 0..3 are done in one sweep
+/// over the points and each further row in its own, so the accumulators stay in registers.
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
 #[inline(always)]
 fn normal_eq_avx<const P: usize>(jac: &[f64], w: &[f64], psi: &[f64], n: usize, a: &mut [f64], g: &mut [f64]) -> bool {
-    use std::arch::x86_64::*;
     assert!(jac.len() >= P * n && w.len() >= n && psi.len() >= n && a.len() >= P * P && g.len() >= P);
+    normal_eq_rows::<P>(0, P.min(3), jac, w, psi, n, a, g);
+    for k in 3..P {
+        normal_eq_rows::<P>(k, k + 1, jac, w, psi, n, a, g);
+    }
+    true
+}
+
+/// Rows `k0..k1` of [`normal_eq_avx`] (entries `a[k][q]`, q <= k, and `g[k]`).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn normal_eq_rows<const P: usize>(k0: usize, k1: usize, jac: &[f64], w: &[f64], psi: &[f64], n: usize, a: &mut [f64], g: &mut [f64]) {
+    use std::arch::x86_64::*;
     let m = n / 4 * 4;
     // SAFETY: AVX2 and FMA are enabled at compile time; every load reads indices < m <= n of
-    // slices checked above to hold at least n (or P*n) values.
+    // slices the caller checked to hold at least n (or P*n) values.
     unsafe {
         let mut ga = [_mm256_setzero_pd(); P];
         let mut aa = [[_mm256_setzero_pd(); P]; P];
@@ -587,15 +585,12 @@ fn normal_eq_avx<const P: usize>(jac: &[f64], w: &[f64], psi: &[f64], n: usize, 
         while i < m {
             let wv = _mm256_loadu_pd(w.as_ptr().add(i));
             let pv = _mm256_loadu_pd(psi.as_ptr().add(i));
-            let mut jv = [_mm256_setzero_pd(); P];
-            for k in 0..P {
-                jv[k] = _mm256_loadu_pd(pj.add(k * n + i));
-            }
-            for k in 0..P {
-                ga[k] = _mm256_fmadd_pd(jv[k], pv, ga[k]);
-                let wj = _mm256_mul_pd(wv, jv[k]);
+            for k in k0..k1 {
+                let jk = _mm256_loadu_pd(pj.add(k * n + i));
+                ga[k] = _mm256_fmadd_pd(jk, pv, ga[k]);
+                let wj = _mm256_mul_pd(wv, jk);
                 for q in 0..=k {
-                    aa[k][q] = _mm256_fmadd_pd(wj, jv[q], aa[k][q]);
+                    aa[k][q] = _mm256_fmadd_pd(wj, _mm256_loadu_pd(pj.add(q * n + i)), aa[k][q]);
                 }
             }
             i += 4;
@@ -605,7 +600,7 @@ fn normal_eq_avx<const P: usize>(jac: &[f64], w: &[f64], psi: &[f64], n: usize, 
             _mm256_storeu_pd(t.as_mut_ptr(), v);
             (t[0] + t[2]) + (t[1] + t[3])
         };
-        for k in 0..P {
+        for k in k0..k1 {
             let mut gk = red(ga[k]);
             for t in m..n {
                 gk += jac[k * n + t] * psi[t];
@@ -621,7 +616,6 @@ fn normal_eq_avx<const P: usize>(jac: &[f64], w: &[f64], psi: &[f64], n: usize, 
             }
         }
     }
-    true
 }
 
 /// Dot product with eight fixed-order partial sums: lanes j and j+4 of two 4-wide
@@ -659,59 +653,69 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     t
 }
 
-/// True when every value is finite (vectorised: x*0 is NaN exactly for non-finite x).
+/// True when every value is finite. `x * 0` is +-0 for finite x and NaN otherwise, so OR-ing
+/// the products and testing the exponent bits once at the end needs two cheap operations per
+/// four values and no compare-and-pack per element.
 #[inline]
 pub(crate) fn all_finite(a: &[f64]) -> bool {
-    let mut s = [0.0f64; 8];
-    let ca = a.chunks_exact(8);
-    let ra = ca.remainder();
-    for x in ca {
-        let x: &[f64; 8] = x.try_into().unwrap();
-        for j in 0..8 {
-            s[j] += x[j] * 0.0;
+    let mut acc = [0u64; 4];
+    let ch = a.chunks_exact(4);
+    let rest = ch.remainder();
+    for x in ch {
+        for j in 0..4 {
+            acc[j] |= (x[j] * 0.0).to_bits();
         }
     }
-    let mut t = s.iter().sum::<f64>();
-    for x in ra {
-        t += x * 0.0;
+    let mut bits = (acc[0] | acc[1]) | (acc[2] | acc[3]);
+    for x in rest {
+        bits |= (x * 0.0).to_bits();
     }
-    t == 0.0
+    bits & 0x7ff0_0000_0000_0000 == 0
 }
 
-/// `sum_i c_i rho(r_i)` in a fixed order.
+/// True when every value is > 0 (false for NaN), branch-free.
+#[inline]
+fn all_positive(a: &[f64]) -> bool {
+    a.iter().fold(true, |ok, &v| ok & (v > 0.0))
+}
+
+/// `sum_i c_i rho(r_i)` with eight fixed-order partial sums (two 4-lane accumulators).
 #[inline]
 fn sum_rho(loss: Loss, r: &[f64], c: Option<&[f64]>) -> f64 {
-    let mut buf = [0.0f64; 8];
-    let (d, huber) = match loss {
-        Loss::L2 => (f64::INFINITY, false),
-        Loss::Huber(d) => (d, true),
+    // L2 is Huber with an infinite threshold: the quadratic branch is always taken
+    let d = match loss {
+        Loss::L2 => f64::INFINITY,
+        Loss::Huber(d) => d,
     };
-    let rho8 = |x: &[f64; 8], out: &mut [f64; 8]| {
-        for j in 0..8 {
-            let a = x[j].abs();
-            let quad = 0.5 * x[j] * x[j];
-            let lin = d * (a - 0.5 * d);
-            out[j] = if huber && a > d { lin } else { quad };
+    #[inline(always)]
+    fn rho_d(x: f64, d: f64) -> f64 {
+        let a = x.abs();
+        let quad = 0.5 * x * x;
+        let lin = d * (a - 0.5 * d);
+        if a > d {
+            lin
+        } else {
+            quad
         }
-    };
+    }
     let mut s = [0.0f64; 8];
     let cr = r.chunks_exact(8);
     let rem = cr.remainder().len();
     match c {
         None => {
             for x in cr {
-                rho8(x.try_into().unwrap(), &mut buf);
+                let x: &[f64; 8] = x.try_into().unwrap();
                 for j in 0..8 {
-                    s[j] += buf[j];
+                    s[j] += rho_d(x[j], d);
                 }
             }
         }
         Some(c) => {
             for (x, w) in cr.zip(c.chunks_exact(8)) {
-                rho8(x.try_into().unwrap(), &mut buf);
+                let x: &[f64; 8] = x.try_into().unwrap();
                 let w: &[f64; 8] = w.try_into().unwrap();
                 for j in 0..8 {
-                    s[j] += w[j] * buf[j];
+                    s[j] += w[j] * rho_d(x[j], d);
                 }
             }
         }
@@ -719,7 +723,7 @@ fn sum_rho(loss: Loss, r: &[f64], c: Option<&[f64]>) -> f64 {
     let mut t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
     let n = r.len();
     for i in n - rem..n {
-        t += c.map_or(1.0, |c| c[i]) * rho(loss, r[i]);
+        t += c.map_or(1.0, |c| c[i]) * rho_d(r[i], d);
     }
     t
 }

@@ -303,6 +303,12 @@ impl SumExp {
         }
     }
 
+    /// The data-independent part of a term's exponent.
+    #[inline]
+    fn scalar_part(&self, t: &Term, th: &[f64], nat: &[f64]) -> f64 {
+        t.pieces.iter().filter(|p| p.src == Src::One).map(|p| p.coef * self.q(p, th, nat)).sum()
+    }
+
     /// `value[i] = f(x_i)` at internal coordinates `th` (natural values `nat`). Keeps the terms
     /// in `ws` for [`SumExp::jacobian`].
     pub fn eval(&self, th: &[f64], nat: &[f64], data: &Data, ws: &mut SumExpWs, value: &mut [f64]) {
@@ -318,7 +324,7 @@ impl SumExp {
         let mut first = true;
         let mut slot = 0;
         for (k, t) in self.terms.iter().enumerate() {
-            let scalar: f64 = t.pieces.iter().filter(|p| p.src == Src::One).map(|p| p.coef * self.q(p, th, nat)).sum();
+            let scalar = self.scalar_part(t, th, nat);
             let mult = t.mult * t.lin.map_or(1.0, |j| nat[j]);
             if !t.is_vector() {
                 let e = scalar.exp();
@@ -326,13 +332,17 @@ impl SumExp {
                 constant += mult * e;
                 continue;
             }
+            // u = scalar + sum a x over the data pieces (the first one assigns: one pass for
+            // the usual single data piece)
             let u = &mut ws.u[..n];
-            u.iter_mut().for_each(|v| *v = scalar);
+            let mut assigned = false;
             for p in t.pieces.iter() {
                 let Some(x) = p.src.column(data) else { continue };
                 let a = p.coef * self.q(p, th, nat);
-                for (ui, &xi) in u.iter_mut().zip(&x[..n]) {
-                    *ui += a * xi;
+                if std::mem::replace(&mut assigned, true) {
+                    u.iter_mut().zip(&x[..n]).for_each(|(ui, &xi)| *ui += a * xi);
+                } else {
+                    u.iter_mut().zip(&x[..n]).for_each(|(ui, &xi)| *ui = scalar + a * xi);
                 }
             }
             let e = &mut ws.e[slot * n..(slot + 1) * n];
