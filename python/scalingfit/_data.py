@@ -11,6 +11,8 @@ import numpy as np
 
 def column_names(data: Any) -> list[str]:
     """Names of the columns of a dict / DataFrame / structured array."""
+    if type(data) is dict:  # fast path for the common case (isinstance on an ABC is slow)
+        return [k if type(k) is str else str(k) for k in data]
     if isinstance(data, Mapping):
         return [str(k) for k in data.keys()]
     if hasattr(data, "columns"):  # pandas / polars
@@ -25,7 +27,7 @@ def column_names(data: Any) -> list[str]:
 
 
 def get_column(data: Any, name: str) -> Any:
-    if isinstance(data, Mapping):
+    if type(data) is dict or isinstance(data, Mapping):
         return data[name]
     if hasattr(data, "get_column"):  # polars
         return data.get_column(name)
@@ -34,6 +36,8 @@ def get_column(data: Any, name: str) -> Any:
 
 def as_float_array(values: Any, arg: str, ndim: int = 1) -> np.ndarray:
     """Convert to a C-contiguous float64 array, with clear errors for bad dtypes and shapes."""
+    if type(values) is np.ndarray and values.dtype == np.float64 and values.ndim == ndim and values.size and values.flags.c_contiguous:
+        return values  # the common case, already in the right form
     if hasattr(values, "to_numpy"):
         values = values.to_numpy()
     try:
@@ -57,16 +61,25 @@ def as_float_array(values: Any, arg: str, ndim: int = 1) -> np.ndarray:
 
 
 def check_finite(a: np.ndarray, arg: str) -> None:
-    bad = ~np.isfinite(a)
-    if bad.any():
-        i = int(np.flatnonzero(bad.ravel())[0])
+    if not np.isfinite(a).all():
+        i = int(np.flatnonzero(~np.isfinite(a.ravel()))[0])
         raise ValueError(f"{arg} contains a non-finite value ({a.ravel()[i]}) at index {i}; drop or impute NaN/inf first")
 
 
-def as_columns(data: Any, names: list[str], mapping: Mapping[str, str] | None = None, arg: str = "data") -> dict[str, np.ndarray]:
-    """Fetch the float64 columns a formula needs. `mapping` maps formula variables to data columns."""
-    mapping = dict(mapping or {})
-    available = column_names(data)
+def as_columns(
+    data: Any,
+    names: list[str],
+    mapping: Mapping[str, str] | None = None,
+    arg: str = "data",
+    available: list[str] | None = None,
+    check: bool = True,
+) -> dict[str, np.ndarray]:
+    """Fetch the float64 columns a formula needs (checked finite unless `check` is False: then
+    the caller checks them, e.g. all at once). `mapping` maps formula variables to data
+    columns; `available` is ``column_names(data)`` when the caller has it."""
+    mapping = mapping or {}
+    if available is None:
+        available = column_names(data)
     out: dict[str, np.ndarray] = {}
     for var in names:
         col = mapping.get(var, var)
@@ -76,7 +89,8 @@ def as_columns(data: Any, names: list[str], mapping: Mapping[str, str] | None = 
                 f"{', '.join(available) or 'none'}. Pass columns={{'{var}': '<column>'}} to map it."
             )
         a = as_float_array(get_column(data, col), f"{arg}['{col}']")
-        check_finite(a, f"{arg}['{col}']")
+        if check:
+            check_finite(a, f"{arg}['{col}']")
         out[var] = a
     lengths = {v: len(a) for v, a in out.items()}
     if len(set(lengths.values())) > 1:

@@ -57,11 +57,11 @@ class Problem:
 
     @property
     def param_names(self) -> list[str]:
-        return list(self.formula.param_names)
+        return list(_names(self.formula)[0])
 
     @property
     def variables(self) -> list[str]:
-        return list(self.formula.variables)
+        return list(_names(self.formula)[1])
 
     @property
     def n(self) -> int:
@@ -255,17 +255,19 @@ def prepare(
     unknown_map = set(column_map) - set(fixed_vars)
     if unknown_map:
         raise ValueError(f"columns: {sorted(unknown_map)} are not variables of the formula (variables: {fixed_vars})")
-    cols = as_columns(data, fixed_vars, column_map)
+    cols = as_columns(data, fixed_vars, column_map, available=names, check=False)
     f = _compile(formula_src, tuple(fixed_vars))
     yarr = as_float_array(y, "y")
-    check_finite(yarr, "y")
-    n = len(next(iter(cols.values())))
+    n = len(cols[fixed_vars[0]])
     if len(yarr) != n:
         raise ValueError(f"y has length {len(yarr)} but the data columns have length {n}")
     mat = np.empty((len(fixed_vars), n))
     for i, v in enumerate(fixed_vars):
         mat[i] = cols[v]
-    params = list(f.param_names)
+    if not np.isfinite(mat).all():
+        for v in fixed_vars:  # name the offending column
+            check_finite(cols[v], f"data['{column_map.get(v, v)}']")
+    params = list(_names(f)[0])
 
     loss = "huber" if loss is None else loss
     if loss not in _LOSSES:
@@ -277,7 +279,9 @@ def prepare(
     target = "log" if target is None else target
     if target not in _TARGETS:
         raise ValueError(f"target must be one of {_TARGETS}, got {target!r}")
-    if target == "log" and (yarr <= 0).any():
+    # one pass for the common case (finite, and positive for a log target); diagnose on failure
+    if not (np.isfinite(yarr).all() and (target != "log" or yarr.min() > 0)):
+        check_finite(yarr, "y")
         i = int(np.flatnonzero(yarr <= 0)[0])
         raise ValueError(f"y must be positive with target='log' (got {yarr[i]} at index {i}); use target='linear' for signed responses")
     pos = list(default_pos if positive is None else positive)
@@ -335,6 +339,12 @@ def _compile(src: str, variables: tuple[str, ...]) -> Any:
     return _core.Formula(src, list(variables))
 
 
+@functools.lru_cache(maxsize=256)
+def _names(formula: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(parameter names, variables) of a compiled formula (immutable, so cached)."""
+    return tuple(formula.param_names), tuple(formula.variables)
+
+
 def _identifiers(src: str) -> list[str]:
     # compile with no variables: every identifier becomes a parameter, in order of appearance
     return list(_compile(src, ()).param_names)
@@ -342,7 +352,17 @@ def _identifiers(src: str) -> list[str]:
 
 def starts_array(problem: Problem, starts: Any = None, grid: Mapping[str, Sequence[float]] | None = None) -> np.ndarray | None:
     """Normalise `starts` (dict, list of dicts or (s, p) array) and/or `grid` (dict of value lists)."""
-    params = problem.param_names
+    params = _names(problem.formula)[0]
+    if grid is None and isinstance(starts, Mapping) and len(starts) == len(params):
+        # one start given as a dict (the common case): no stacking
+        try:
+            row = [float(starts[p_]) for p_ in params]
+        except (KeyError, TypeError, ValueError):
+            pass  # the general path below reports it
+        else:
+            arr = np.array([row])
+            check_finite(arr, "starts")
+            return arr
     rows: list[np.ndarray] = []
     if starts is not None:
         if isinstance(starts, Mapping):
@@ -439,22 +459,22 @@ def _run_fit(prob: Problem, st: np.ndarray | None, n_auto: int, n_threads: int) 
 
 
 def _result(prob: Problem, r: dict) -> FitResult:
-    names = prob.param_names
-    x = np.asarray(r["params"])
+    names, variables = _names(prob.formula)
+    names = list(names)
+    x = r["params"]
     cov = r["cov"]
     stderr = None
     if cov is not None:
-        d = np.diag(cov)
-        if np.all(d >= 0):
-            stderr = {n: float(math.sqrt(v)) for n, v in zip(names, d)}
+        d = cov.diagonal().tolist()
+        if min(d) >= 0:
+            stderr = {n: math.sqrt(v) for n, v in zip(names, d)}
         else:
             cov = None
-    statuses = np.asarray(r["statuses"])
     return FitResult(
         form=prob.form,
         formula=prob.formula.source,
         param_names=names,
-        params={n: float(v) for n, v in zip(names, x)},
+        params=dict(zip(names, x.tolist())),
         x=x,
         objective=float(r["objective"]),
         converged=bool(r["converged"]),
@@ -464,18 +484,18 @@ def _result(prob: Problem, r: dict) -> FitResult:
         n_eval=int(r["n_eval"]),
         cov=cov,
         stderr=stderr,
-        residuals=np.asarray(r["residuals"]),
+        residuals=r["residuals"],
         n_points=prob.n,
         loss=prob.loss,
         delta=prob.delta if prob.loss == "huber" else None,
         target=prob.target,
         positive=[n for n, p_ in zip(names, prob.positive) if p_],
-        variables=prob.variables,
+        variables=list(variables),
         n_starts=int(len(r["objectives"])),
         auto_starts=bool(r["auto_starts"]),
         best_start=int(r["best_index"]),
-        start_objectives=np.asarray(r["objectives"]),
-        n_starts_converged=int(_CONVERGED[statuses].sum()),
+        start_objectives=r["objectives"],
+        n_starts_converged=int(r["n_converged"]),
         problem=prob,
-        starts=np.asarray(r["starts"]),
+        starts=r["starts"],
     )

@@ -184,6 +184,7 @@ fn fit<'py>(
     d.set_item("n_eval", best.n_eval)?;
     d.set_item("best_index", rep.multi.best_index)?;
     d.set_item("objectives", rep.multi.objectives.clone().into_pyarray(py))?;
+    d.set_item("n_converged", rep.multi.statuses.iter().filter(|s| s.converged()).count())?;
     let st: Vec<u8> = rep.multi.statuses.iter().map(|s| s.code()).collect();
     d.set_item("statuses", st.into_pyarray(py))?;
     match &rep.cov {
