@@ -44,17 +44,32 @@ fn main() {
     for st in [[1.8, 400.0, 0.3, 2000.0, 0.3], [0.5f64.exp(), 5f64.exp(), 0.5, 10f64.exp(), 0.5]] {
         let t = Instant::now();
         let mut r = None;
-        for _ in 0..200 {
+        let reps1: usize = std::env::var("SF_REPS").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
+        for _ in 0..reps1 {
             r = Some(lm(&s, &data, &yt, None, &st, &mut ws));
         }
         let r = r.unwrap();
         println!(
             "one start: {:.1} us, {} iters, {} evals, obj {:.15e}",
-            t.elapsed().as_secs_f64() / 200.0 * 1e6,
+            t.elapsed().as_secs_f64() / reps1 as f64 * 1e6,
             r.n_iter,
             r.n_eval,
             r.objective
         );
+    }
+    {
+        // what one Python call does: set-up, data, one start, covariance
+        let reps1: usize = std::env::var("SF_REPS").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
+        let cols = data.cols.clone();
+        let st = vec![0.5f64.exp(), 5f64.exp(), 0.5, 10f64.exp(), 0.5];
+        let t = Instant::now();
+        for _ in 0..reps1 {
+            let s2 = Setup::new(s.formula.clone(), Loss::Huber(1e-3), Target::Log, vec![true, true, false, true, false]).unwrap();
+            let d2 = Data::new(&s2.formula, cols.clone()).unwrap();
+            let r = scalingfit::fit::fit_full(&s2, &d2, &y, None, Some(vec![st.clone()]), 1).unwrap();
+            std::hint::black_box(r);
+        }
+        println!("full call: {:.1} us", t.elapsed().as_secs_f64() / reps1 as f64 * 1e6);
     }
     if std::env::var_os("SF_QUICK").is_some() {
         return;
