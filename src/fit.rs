@@ -235,7 +235,9 @@ pub struct Workspace {
     f2: Vec<f64>,
     jac2: Vec<f64>,
     r2: Vec<f64>,
-    jr2: Vec<f64>,
+    /// Huber base weights `delta / max(|r_i|, delta)` at the current point, and at the trial
+    wb: Vec<f64>,
+    wb2: Vec<f64>,
     nat: Vec<f64>,
     a: Vec<f64>,
     m: Vec<f64>,
@@ -296,10 +298,11 @@ fn residuals(
     f: &mut [f64],
     r: &mut [f64],
     jac: Option<&mut [f64]>,
+    wb: Option<&mut [f64]>,
 ) -> f64 {
     let obj = residual_values(s, data, y, c, th, ev, nat, f, r);
     if let Some(jac) = jac {
-        if obj.is_finite() && !residual_jacobian(s, data, ev, nat, f, jac) {
+        if obj.is_finite() && !residual_jacobian(s, data, ev, nat, f, r, jac, wb) {
             return f64::INFINITY;
         }
     }
@@ -349,25 +352,45 @@ fn residual_values(
 }
 
 /// Reverse pass at the point of the last [`residual_values`] with `ev`: the Jacobian of the
-/// residuals with respect to internal coordinates. Overwrites `f` (with 1/f for a log target).
-/// False when it is not finite.
-fn residual_jacobian(s: &Setup, data: &Data, ev: &mut EvalWs, nat: &[f64], f: &mut [f64], jac: &mut [f64]) -> bool {
+/// residuals `r` with respect to internal coordinates. Overwrites `f` (with 1/f for a log
+/// target). With `wb` and a Huber loss, also the base weights `delta / max(|r_i|, delta)` that
+/// [`build_model`] scales (computed here to share one division per point with 1/f). False when
+/// the Jacobian is not finite.
+#[allow(clippy::too_many_arguments)]
+fn residual_jacobian(
+    s: &Setup,
+    data: &Data,
+    ev: &mut EvalWs,
+    nat: &[f64],
+    f: &mut [f64],
+    r: &[f64],
+    jac: &mut [f64],
+    wb: Option<&mut [f64]>,
+) -> bool {
     let n = f.len();
     let p = nat.len();
+    let log = s.target == Target::Log;
+    match (s.loss, wb) {
+        (Loss::Huber(d), Some(wb)) => {
+            if !(log && invert_with_weights(&mut f[..n], &r[..n], d, &mut wb[..n])) {
+                huber_base_weights(&r[..n], d, &mut wb[..n]);
+                if log {
+                    f.iter_mut().for_each(|v| *v = 1.0 / *v);
+                }
+            }
+        }
+        _ => {
+            if log {
+                f.iter_mut().for_each(|v| *v = 1.0 / *v);
+            }
+        }
+    }
     if let Some(k) = s.kernel() {
         // derivatives with respect to the internal coordinates directly
-        if s.target == Target::Log {
-            f.iter_mut().for_each(|v| *v = 1.0 / *v);
-            k.jacobian(nat, data, &ev.sx, Some(f), jac);
-        } else {
-            k.jacobian(nat, data, &ev.sx, None, jac);
-        }
+        k.jacobian(nat, data, &ev.sx, log.then_some(&*f), jac);
         return all_finite(&jac[..n * p]);
     }
     s.formula.jacobian(ev, jac);
-    if s.target == Target::Log {
-        f.iter_mut().for_each(|v| *v = 1.0 / *v);
-    }
     let mut ok = true;
     for k in 0..p {
         let col = &mut jac[k * n..(k + 1) * n];
@@ -389,6 +412,31 @@ fn residual_jacobian(s: &Setup, data: &Data, ev: &mut EvalWs, nat: &[f64], f: &m
     ok
 }
 
+/// `wb_i = delta / max(|r_i|, delta)`.
+fn huber_base_weights(r: &[f64], d: f64, wb: &mut [f64]) {
+    for (w, &ri) in wb.iter_mut().zip(r) {
+        *w = d / ri.abs().max(d);
+    }
+}
+
+/// `f_i <- 1/f_i` and `wb_i = delta / max(|r_i|, delta)` with one division per point:
+/// `q = 1/(f a)`, `1/f = q a`, `delta/a = delta f q` (a = max(|r|, delta)). False, with `f`
+/// and `wb` untouched, when some product `f a` is not a normal finite number (the caller then
+/// divides separately).
+fn invert_with_weights(f: &mut [f64], r: &[f64], d: f64, wb: &mut [f64]) -> bool {
+    let ok = f.iter().zip(r).fold(true, |ok, (&fi, &ri)| ok & (fi * ri.abs().max(d)).is_normal());
+    if !ok {
+        return false;
+    }
+    for ((fi, &ri), w) in f.iter_mut().zip(r).zip(wb.iter_mut()) {
+        let a = ri.abs().max(d);
+        let q = 1.0 / (*fi * a);
+        *w = d * *fi * q;
+        *fi = q * a;
+    }
+    true
+}
+
 /// Objective at natural parameters (no derivatives).
 pub fn objective(s: &Setup, data: &Data, y: &[f64], c: Option<&[f64]>, params: &[f64], ws: &mut Workspace) -> f64 {
     let n = data.n;
@@ -398,7 +446,7 @@ pub fn objective(s: &Setup, data: &Data, y: &[f64], c: Option<&[f64]>, params: &
     ws.f.resize(n, 0.0);
     ws.r.resize(n, 0.0);
     ws.nat.resize(p, 0.0);
-    residuals(s, data, y, c, &th, &mut ws.ev, &mut ws.nat, &mut ws.f, &mut ws.r, None)
+    residuals(s, data, y, c, &th, &mut ws.ev, &mut ws.nat, &mut ws.f, &mut ws.r, None, None)
 }
 
 /// Cholesky solve of the p x p SPD system `m x = b` in place (m overwritten). False if not PD.
@@ -486,13 +534,15 @@ pub fn spd_inverse(a: &[f64], p: usize) -> Option<Vec<f64>> {
 /// Gradient `g = J' C psi` and model matrix `A = J' C W J`. For Huber, points inside delta
 /// get weight 1 (rho'') and points outside `kappa * delta/|r|`: `kappa = 1` gives the IRLS
 /// weights whose model majorises the objective, `kappa -> 0` the exact Gauss-Newton curvature.
-/// `w` and `cp` are n-length scratch buffers.
+/// `wb` holds the base weights `delta/max(|r|, delta)` (see [`residual_jacobian`]); `w` and
+/// `cp` are n-length scratch buffers.
 #[allow(clippy::too_many_arguments)]
 fn build_model(
     loss: Loss,
     kappa: f64,
     c: Option<&[f64]>,
     r: &[f64],
+    wb: &[f64],
     jac: &[f64],
     n: usize,
     p: usize,
@@ -507,11 +557,9 @@ fn build_model(
             cp[..n].copy_from_slice(&r[..n]);
         }
         Loss::Huber(d) => {
-            for ((wi, pi), &ri) in w[..n].iter_mut().zip(cp[..n].iter_mut()).zip(&r[..n]) {
-                let ab = ri.abs();
+            for (((wi, pi), &ri), &bi) in w[..n].iter_mut().zip(cp[..n].iter_mut()).zip(&r[..n]).zip(&wb[..n]) {
                 *pi = ri.clamp(-d, d);
-                let q = kappa * d / ab.max(d);
-                *wi = if ab <= d { 1.0 } else { q };
+                *wi = if ri.abs() <= d { 1.0 } else { kappa * bi };
             }
         }
     }
@@ -560,7 +608,6 @@ fn build_model(
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
 #[inline(always)]
 fn normal_eq_avx<const P: usize>(jac: &[f64], w: &[f64], psi: &[f64], n: usize, a: &mut [f64], g: &mut [f64]) -> bool {
-    assert!(jac.len() >= P * n && w.len() >= n && psi.len() >= n && a.len() >= P * P && g.len() >= P);
     normal_eq_rows::<P>(0, P.min(3), jac, w, psi, n, a, g);
     for k in 3..P {
         normal_eq_rows::<P>(k, k + 1, jac, w, psi, n, a, g);
@@ -574,9 +621,10 @@ fn normal_eq_avx<const P: usize>(jac: &[f64], w: &[f64], psi: &[f64], n: usize, 
 #[allow(clippy::too_many_arguments)]
 fn normal_eq_rows<const P: usize>(k0: usize, k1: usize, jac: &[f64], w: &[f64], psi: &[f64], n: usize, a: &mut [f64], g: &mut [f64]) {
     use std::arch::x86_64::*;
+    assert!(k1 <= P && jac.len() >= P * n && w.len() >= n && psi.len() >= n && a.len() >= P * P && g.len() >= P);
     let m = n / 4 * 4;
-    // SAFETY: AVX2 and FMA are enabled at compile time; every load reads indices < m <= n of
-    // slices the caller checked to hold at least n (or P*n) values.
+    // SAFETY: AVX2 and FMA are enabled at compile time; every load reads index q*n + i + 3 <
+    // P*n of jac (q < k1 <= P, i + 3 < m <= n) or i + 3 < n of w and psi (lengths asserted).
     unsafe {
         let mut ga = [_mm256_setzero_pd(); P];
         let mut aa = [[_mm256_setzero_pd(); P]; P];
@@ -658,19 +706,8 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// four values and no compare-and-pack per element.
 #[inline]
 pub(crate) fn all_finite(a: &[f64]) -> bool {
-    let mut acc = [0u64; 4];
-    let ch = a.chunks_exact(4);
-    let rest = ch.remainder();
-    for x in ch {
-        for j in 0..4 {
-            acc[j] |= (x[j] * 0.0).to_bits();
-        }
-    }
-    let mut bits = (acc[0] | acc[1]) | (acc[2] | acc[3]);
-    for x in rest {
-        bits |= (x * 0.0).to_bits();
-    }
-    bits & 0x7ff0_0000_0000_0000 == 0
+    // integer OR is associative, so this reduction vectorises as it stands
+    a.iter().fold(0u64, |acc, x| acc | (x * 0.0).to_bits()) & 0x7ff0_0000_0000_0000 == 0
 }
 
 /// True when every value is > 0 (false for NaN), branch-free.
@@ -762,8 +799,9 @@ pub fn lm(
     ws.h.resize(p, 0.0);
     ws.th_try.resize(p, 0.0);
     ws.jr.resize(n, 0.0);
-    ws.jr2.resize(n, 0.0);
-    let mut fval = residuals(s, data, y, c, &th, &mut ws.ev, &mut ws.nat, &mut ws.f, &mut ws.r, Some(&mut ws.jac));
+    ws.wb.resize(n, 0.0);
+    ws.wb2.resize(n, 0.0);
+    let mut fval = residuals(s, data, y, c, &th, &mut ws.ev, &mut ws.nat, &mut ws.f, &mut ws.r, Some(&mut ws.jac), Some(&mut ws.wb));
     let mut n_eval = 1;
     if !fval.is_finite() {
         return LmResult::failed(p);
@@ -781,7 +819,7 @@ pub fn lm(
     const KAPPA_MIN: f64 = 1e-6;
     'outer: while iter < o.max_iter {
         iter += 1;
-        build_model(loss, kappa, c, &ws.r, &ws.jac, n, p, &mut ws.jr, &mut ws.r2, &mut ws.a, &mut ws.g);
+        build_model(loss, kappa, c, &ws.r, &ws.wb, &ws.jac, n, p, &mut ws.jr, &mut ws.r2, &mut ws.a, &mut ws.g);
         if fval <= f64::MIN_POSITIVE {
             status = Status::Gtol;
             break;
@@ -830,7 +868,7 @@ pub fn lm(
             if !solved || !(pred > 0.0) || hnorm <= o.xtol * o.xtol * (thnorm + o.xtol) {
                 if kappa < 1.0 {
                     kappa = 1.0;
-                    build_model(loss, kappa, c, &ws.r, &ws.jac, n, p, &mut ws.jr, &mut ws.r2, &mut ws.a, &mut ws.g);
+                    build_model(loss, kappa, c, &ws.r, &ws.wb, &ws.jac, n, p, &mut ws.jr, &mut ws.r2, &mut ws.a, &mut ws.g);
                     continue;
                 }
                 if !solved {
@@ -851,12 +889,13 @@ pub fn lm(
             let actual = fval - fnew;
             let ratio = actual / pred;
             // the Jacobian (reverse pass) only for accepted points
-            if fnew.is_finite() && ratio > 1e-4 && residual_jacobian(s, data, &mut ws.ev, &ws.nat, &mut ws.f2, &mut ws.jac2) {
+            if fnew.is_finite() && ratio > 1e-4 && residual_jacobian(s, data, &mut ws.ev, &ws.nat, &mut ws.f2, &ws.r2, &mut ws.jac2, Some(&mut ws.wb2)) {
                 // accept
                 th.copy_from_slice(&ws.th_try);
                 std::mem::swap(&mut ws.f, &mut ws.f2);
                 std::mem::swap(&mut ws.r, &mut ws.r2);
                 std::mem::swap(&mut ws.jac, &mut ws.jac2);
+                std::mem::swap(&mut ws.wb, &mut ws.wb2);
                 let fold = fval;
                 fval = fnew;
                 lambda *= (1.0f64 / 3.0).max(1.0 - (2.0 * ratio - 1.0).powi(3));
@@ -879,15 +918,17 @@ pub fn lm(
                 }
                 break;
             }
-            // reject
-            if fnew.is_finite() && actual >= 0.0 && actual <= o.ftol * fval && pred <= o.ftol * fval {
+            // reject; but when both the predicted decrease and the actual change (of either sign:
+            // at the optimum the objective moves by rounding only) are below ftol, the point is
+            // converged (MINPACK's test on |actred|)
+            if fnew.is_finite() && actual.abs() <= o.ftol * fval && pred <= o.ftol * fval {
                 status = Status::Ftol;
                 break 'outer;
             }
             if kappa < 1.0 {
                 // the less conservative curvature failed: go back towards the majoriser first
                 kappa = (kappa * 100.0).min(1.0);
-                build_model(loss, kappa, c, &ws.r, &ws.jac, n, p, &mut ws.jr, &mut ws.r2, &mut ws.a, &mut ws.g);
+                build_model(loss, kappa, c, &ws.r, &ws.wb, &ws.jac, n, p, &mut ws.jr, &mut ws.r2, &mut ws.a, &mut ws.g);
                 continue;
             }
             lambda *= nu;
@@ -1355,7 +1396,7 @@ pub fn covariance_and_residuals(s: &Setup, data: &Data, y: &[f64], c: Option<&[f
     // finite, in which case the formula is differentiated without the log transform
     let via_internal = (0..p).all(|k| !s.positive[k] || (params[k] > 0.0 && params[k].is_finite() && th[k].is_finite()));
     let obj = if via_internal {
-        let obj = residuals(s, data, y, c, &th, &mut ws.ev, &mut nat, &mut f, &mut r, Some(&mut jac));
+        let obj = residuals(s, data, y, c, &th, &mut ws.ev, &mut nat, &mut f, &mut r, Some(&mut jac), None);
         for k in 0..p {
             if s.positive[k] {
                 let inv = 1.0 / params[k];
@@ -1366,7 +1407,7 @@ pub fn covariance_and_residuals(s: &Setup, data: &Data, y: &[f64], c: Option<&[f
     } else {
         let mut nat_setup = s.clone();
         nat_setup.positive = vec![false; p];
-        residuals(&nat_setup, data, y, c, params, &mut ws.ev, &mut nat, &mut f, &mut r, Some(&mut jac))
+        residuals(&nat_setup, data, y, c, params, &mut ws.ev, &mut nat, &mut f, &mut r, Some(&mut jac), None)
     };
     if !obj.is_finite() {
         return (None, vec![f64::NAN; n]);
