@@ -353,11 +353,11 @@ def _identifiers(src: str) -> list[str]:
 def starts_array(problem: Problem, starts: Any = None, grid: Mapping[str, Sequence[float]] | None = None) -> np.ndarray | None:
     """Normalise `starts` (dict, list of dicts or (s, p) array) and/or `grid` (dict of value lists)."""
     params = _names(problem.formula)[0]
-    if grid is None and isinstance(starts, Mapping) and len(starts) == len(params):
+    if grid is None and isinstance(starts, Mapping) and len(starts) == len(params) and all(p_ in starts for p_ in params):
         # one start given as a dict (the common case): no stacking
         try:
             row = [float(starts[p_]) for p_ in params]
-        except (KeyError, TypeError, ValueError):
+        except (TypeError, ValueError):
             pass  # the general path below reports it
         else:
             arr = np.array([row])
