@@ -569,15 +569,21 @@ fn build_model(
             *pi *= ci;
         }
     }
+    normal_equations(jac, w, cp, n, p, a, g);
+}
+
+/// `g = J' psi` and `A = J' W J` (column-major `jac`, p x p row-major `a`). `psi` is
+/// overwritten (scratch) on the portable path.
+fn normal_equations(jac: &[f64], w: &[f64], psi: &mut [f64], n: usize, p: usize, a: &mut [f64], g: &mut [f64]) {
     #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
     {
         let done = match p {
-            1 => normal_eq_avx::<1>(jac, w, cp, n, a, g),
-            2 => normal_eq_avx::<2>(jac, w, cp, n, a, g),
-            3 => normal_eq_avx::<3>(jac, w, cp, n, a, g),
-            4 => normal_eq_avx::<4>(jac, w, cp, n, a, g),
-            5 => normal_eq_avx::<5>(jac, w, cp, n, a, g),
-            6 => normal_eq_avx::<6>(jac, w, cp, n, a, g),
+            1 => normal_eq_avx::<1>(jac, w, psi, n, a, g),
+            2 => normal_eq_avx::<2>(jac, w, psi, n, a, g),
+            3 => normal_eq_avx::<3>(jac, w, psi, n, a, g),
+            4 => normal_eq_avx::<4>(jac, w, psi, n, a, g),
+            5 => normal_eq_avx::<5>(jac, w, psi, n, a, g),
+            6 => normal_eq_avx::<6>(jac, w, psi, n, a, g),
             _ => false,
         };
         if done {
@@ -586,16 +592,16 @@ fn build_model(
     }
     for k in 0..p {
         let ck = &jac[k * n..(k + 1) * n];
-        g[k] = dot(ck, cp);
+        g[k] = dot(ck, psi);
     }
-    // cp is free now: hold w * J[:, k] for the current k
+    // psi is free now: hold w * J[:, k] for the current k
     for k in 0..p {
         let ck = &jac[k * n..(k + 1) * n];
-        for ((o, &x), &wi) in cp[..n].iter_mut().zip(ck).zip(&w[..n]) {
+        for ((o, &x), &wi) in psi[..n].iter_mut().zip(ck).zip(&w[..n]) {
             *o = x * wi;
         }
         for l in 0..=k {
-            let acc = dot(&cp[..n], &jac[l * n..(l + 1) * n]);
+            let acc = dot(&psi[..n], &jac[l * n..(l + 1) * n]);
             a[k * p + l] = acc;
             a[l * p + k] = acc;
         }
@@ -1420,7 +1426,8 @@ fn covariance_from(loss: Loss, obj: f64, r: &[f64], jac: &[f64], c: Option<&[f64
     if n_eff <= p as f64 {
         return None;
     }
-    // per-point weights of the bread (c w) and the meat (c psi^2), then dot products
+    // per-point weights of the bread (c w) and the meat (c psi^2), then one weighted Gram
+    // matrix each
     let mut wa = vec![0.0; n];
     let mut wb = vec![0.0; n];
     for i in 0..n {
@@ -1431,22 +1438,10 @@ fn covariance_from(loss: Loss, obj: f64, r: &[f64], jac: &[f64], c: Option<&[f64
     }
     let mut a = vec![0.0; p * p];
     let mut b = vec![0.0; p * p];
-    let (mut ta, mut tb) = (vec![0.0; n], vec![0.0; n]);
-    for k in 0..p {
-        let jk = &jac[k * n..(k + 1) * n];
-        for i in 0..n {
-            ta[i] = wa[i] * jk[i];
-            tb[i] = wb[i] * jk[i];
-        }
-        for l in 0..=k {
-            let jl = &jac[l * n..(l + 1) * n];
-            let (sa, sb) = (dot(&ta, jl), dot(&tb, jl));
-            a[k * p + l] = sa;
-            a[l * p + k] = sa;
-            b[k * p + l] = sb;
-            b[l * p + k] = sb;
-        }
-    }
+    let mut g = vec![0.0; p];
+    let mut scratch = r.to_vec();
+    normal_equations(jac, &wa, &mut scratch, n, p, &mut a, &mut g);
+    normal_equations(jac, &wb, &mut scratch, n, p, &mut b, &mut g);
     let ainv = spd_inverse(&a, p)?;
     let dof = n_eff / (n_eff - p as f64);
     let mut cov = vec![0.0; p * p];
