@@ -1519,6 +1519,39 @@ mod tests {
         assert!(fit.best.status.converged());
     }
 
+    /// The vectorised sum of rho has the documented lanes and order, bit for bit.
+    #[test]
+    fn sum_rho_matches_its_lane_definition() {
+        let mut seed = 7u64;
+        let mut rnd = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        for n in 0..41 {
+            let r: Vec<f64> = (0..n).map(|_| rnd() * 0.01).collect();
+            let c: Vec<f64> = (0..n).map(|_| rnd() + 0.5).collect();
+            for loss in [Loss::L2, Loss::Huber(1e-3)] {
+                let d = match loss {
+                    Loss::L2 => f64::INFINITY,
+                    Loss::Huber(d) => d,
+                };
+                let rho = |x: f64| if x.abs() > d { d * (x.abs() - 0.5 * d) } else { 0.5 * x * x };
+                for cw in [None, Some(&c[..])] {
+                    let m = n / 8 * 8;
+                    let mut s = [0.0f64; 8];
+                    for i in 0..m {
+                        s[i % 8] += cw.map_or(1.0, |c| c[i]) * rho(r[i]);
+                    }
+                    let mut t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+                    for i in m..n {
+                        t += cw.map_or(1.0, |c| c[i]) * rho(r[i]);
+                    }
+                    assert_eq!(sum_rho(loss, &r, cw).to_bits(), t.to_bits(), "n={n} {loss:?} weighted={}", cw.is_some());
+                }
+            }
+        }
+    }
+
     #[test]
     fn huber_objective_decreases_monotonically_and_matches_definition() {
         let s = setup("A*x^-alpha", &["x"], Loss::Huber(1e-3), Target::Log, &["A"]);
