@@ -119,6 +119,8 @@ def test_recover_kaplan(aN, aD, lNc, lDc):
 
 @given(a=st.floats(0.2, 1.0), c0=st.floats(0.1, 0.5), ld1=st.floats(7.0, 9.0), f1=st.floats(0.3, 1.0), c1=st.floats(0.1, 0.5))
 @example(a=1.0, c0=0.4375, ld1=9.0, f1=0.5, c1=0.25)  # once missed by 16 automatic starts
+@example(a=1.0, c0=0.40625, ld1=9.0, f1=0.5, c1=0.25)  # missed by 32 (a mild late break)
+@example(a=0.6, c0=0.40625, ld1=9.0, f1=0.3, c1=0.1)  # missed by 32 and 48
 def test_recover_bnsl(a, c0, ld1, f1, c1):
     b = 2.0 * X[0] ** c0  # power-law term 2 at the smallest x
     truth = {"a": a, "b": b, "c0": c0, "d1": 10**ld1, "f1": f1, "c1": c1}

@@ -412,7 +412,7 @@ def fit(
     weights: Any = None,
     starts: Any = None,
     grid: Mapping[str, Sequence[float]] | None = None,
-    n_starts: int = 32,
+    n_starts: int = 64,
     max_iter: int = 500,
     ftol: float = 1e-14,
     xtol: float = 1e-12,
@@ -435,7 +435,8 @@ def fit(
     weights : per-point non-negative weights.
     starts, grid : explicit starts (dict / list of dicts / array) or a grid ``{name: values}``.
         Default: the form's grid (Chinchilla: the 4500-start grid of Besiroglu et al. 2024) or
-        automatic starts by variable projection, keeping the ``n_starts`` best for LM.
+        automatic starts by variable projection, keeping ``n_starts`` of them for LM (half the best,
+        half the best spread over the grid).
     max_iter, ftol, xtol, gtol : Levenberg-Marquardt limits per start.
     n_threads : threads for the parallel starts (default: all cores).
     """
