@@ -361,7 +361,8 @@ def starts_array(problem: Problem, starts: Any = None, grid: Mapping[str, Sequen
             pass  # the general path below reports it
         else:
             arr = np.array([row])
-            check_finite(arr, "starts")
+            if not all(map(math.isfinite, row)):
+                check_finite(arr, "starts")  # raises, naming the value
             return arr
     rows: list[np.ndarray] = []
     if starts is not None:
