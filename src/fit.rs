@@ -370,20 +370,19 @@ fn residual_jacobian(
     let n = f.len();
     let p = nat.len();
     let log = s.target == Target::Log;
-    match (s.loss, wb) {
+    // 1/f (log target) and the Huber base weights, sharing the division where possible
+    let inverted = match (s.loss, wb) {
         (Loss::Huber(d), Some(wb)) => {
-            if !(log && invert_with_weights(&mut f[..n], &r[..n], d, &mut wb[..n])) {
+            let shared = log && invert_with_weights(&mut f[..n], &r[..n], d, &mut wb[..n]);
+            if !shared {
                 huber_base_weights(&r[..n], d, &mut wb[..n]);
-                if log {
-                    f.iter_mut().for_each(|v| *v = 1.0 / *v);
-                }
             }
+            shared
         }
-        _ => {
-            if log {
-                f.iter_mut().for_each(|v| *v = 1.0 / *v);
-            }
-        }
+        _ => false,
+    };
+    if log && !inverted {
+        f.iter_mut().for_each(|v| *v = 1.0 / *v);
     }
     if let Some(k) = s.kernel() {
         // derivatives with respect to the internal coordinates directly
@@ -577,17 +576,14 @@ fn build_model(
 fn normal_equations(jac: &[f64], w: &[f64], psi: &mut [f64], n: usize, p: usize, a: &mut [f64], g: &mut [f64]) {
     #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
     {
-        let done = match p {
-            1 => normal_eq_avx::<1>(jac, w, psi, n, a, g),
-            2 => normal_eq_avx::<2>(jac, w, psi, n, a, g),
-            3 => normal_eq_avx::<3>(jac, w, psi, n, a, g),
-            4 => normal_eq_avx::<4>(jac, w, psi, n, a, g),
-            5 => normal_eq_avx::<5>(jac, w, psi, n, a, g),
-            6 => normal_eq_avx::<6>(jac, w, psi, n, a, g),
-            _ => false,
-        };
-        if done {
-            return;
+        match p {
+            1 => return normal_eq_avx::<1>(jac, w, psi, n, a, g),
+            2 => return normal_eq_avx::<2>(jac, w, psi, n, a, g),
+            3 => return normal_eq_avx::<3>(jac, w, psi, n, a, g),
+            4 => return normal_eq_avx::<4>(jac, w, psi, n, a, g),
+            5 => return normal_eq_avx::<5>(jac, w, psi, n, a, g),
+            6 => return normal_eq_avx::<6>(jac, w, psi, n, a, g),
+            _ => {}
         }
     }
     for k in 0..p {
@@ -613,12 +609,11 @@ fn normal_equations(jac: &[f64], w: &[f64], psi: &mut [f64], n: usize, p: usize,
 /// over the points and each further row in its own, so the accumulators stay in registers.
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
 #[inline(always)]
-fn normal_eq_avx<const P: usize>(jac: &[f64], w: &[f64], psi: &[f64], n: usize, a: &mut [f64], g: &mut [f64]) -> bool {
+fn normal_eq_avx<const P: usize>(jac: &[f64], w: &[f64], psi: &[f64], n: usize, a: &mut [f64], g: &mut [f64]) {
     normal_eq_rows::<P>(0, P.min(3), jac, w, psi, n, a, g);
     for k in 3..P {
         normal_eq_rows::<P>(k, k + 1, jac, w, psi, n, a, g);
     }
-    true
 }
 
 /// Rows `k0..k1` of [`normal_eq_avx`] (entries `a[k][q]`, q <= k, and `g[k]`).
