@@ -142,7 +142,7 @@ impl Plan {
             let mut f = vec![0.0; n];
             setup.formula.eval(&theta_hat, &data, &mut ev, &mut f, None);
             if setup.target == Target::Log {
-                if f.iter().any(|v| !(*v > 0.0)) {
+                if !crate::fit::all_positive(&f) {
                     return Err(Error::arg("scheme", "the fitted model is not positive everywhere; use target='linear'"));
                 }
                 f.iter_mut().for_each(|v| *v = v.ln());

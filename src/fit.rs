@@ -713,7 +713,7 @@ pub(crate) fn all_finite(a: &[f64]) -> bool {
 
 /// True when every value is > 0 (false for NaN), branch-free.
 #[inline]
-fn all_positive(a: &[f64]) -> bool {
+pub(crate) fn all_positive(a: &[f64]) -> bool {
     a.iter().fold(true, |ok, &v| ok & (v > 0.0))
 }
 
