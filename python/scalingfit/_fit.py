@@ -353,18 +353,7 @@ def _identifiers(src: str) -> list[str]:
 def starts_array(problem: Problem, starts: Any = None, grid: Mapping[str, Sequence[float]] | None = None) -> np.ndarray | None:
     """Normalise `starts` (dict, list of dicts or (s, p) array) and/or `grid` (dict of value lists)."""
     params = _names(problem.formula)[0]
-    if grid is None and isinstance(starts, Mapping) and len(starts) == len(params) and all(p_ in starts for p_ in params):
-        # one start given as a dict (the common case): no stacking
-        try:
-            row = [float(starts[p_]) for p_ in params]
-        except (TypeError, ValueError):
-            pass  # the general path below reports it
-        else:
-            arr = np.array([row])
-            if not all(map(math.isfinite, row)):
-                check_finite(arr, "starts")  # raises, naming the value
-            return arr
-    rows: list[np.ndarray] = []
+    rows: list[Any] = []  # 1-D arrays or lists of floats, stacked once at the end
     if starts is not None:
         if isinstance(starts, Mapping):
             starts = [starts]
@@ -381,7 +370,10 @@ def starts_array(problem: Problem, starts: Any = None, grid: Mapping[str, Sequen
                 extra = [k for k in st if k not in params]
                 if missing or extra:
                     raise ValueError(f"starts[{i}]: missing {missing} / unknown {extra}; parameters are {', '.join(params)}")
-                rows.append(np.array([float(st[p_]) for p_ in params]))
+                try:
+                    rows.append([float(st[p_]) for p_ in params])
+                except (TypeError, ValueError) as e:
+                    raise type(e)(f"starts[{i}]: every value must be a number ({e})") from None
     if grid is not None:
         if not isinstance(grid, Mapping):
             raise TypeError("grid must be a dict mapping each parameter to a list of values")
@@ -394,7 +386,7 @@ def starts_array(problem: Problem, starts: Any = None, grid: Mapping[str, Sequen
         rows.extend(np.stack([m.ravel() for m in mesh], axis=1))
     if not rows:
         return None
-    arr = np.ascontiguousarray(np.vstack(rows), dtype=np.float64)
+    arr = np.array(rows, dtype=np.float64)
     check_finite(arr, "starts")
     return arr
 
