@@ -38,13 +38,18 @@ fn data(n: usize, dim: usize, seed: u64) -> Vec<f64> {
 
 fn main() {
     let a: Vec<String> = std::env::args().collect();
-    let n: usize = a.get(1).map_or(10_000, |s| s.parse::<f64>().unwrap() as usize);
+    let n: usize = a
+        .get(1)
+        .map_or(10_000, |s| s.parse::<f64>().unwrap() as usize);
     let dim: usize = a.get(2).map_or(16, |s| s.parse().unwrap());
     let threads: usize = a.get(3).map_or(0, |s| s.parse().unwrap());
     let reps: usize = a.get(4).map_or(3, |s| s.parse().unwrap());
     let what = a.get(5).cloned().unwrap_or("knn,twonn,mle".into());
     let algorithm = Algorithm::parse(a.get(6).map_or("auto", |s| s.as_str())).unwrap();
-    let ctl = KnnControl { algorithm, abort: None };
+    let ctl = KnnControl {
+        algorithm,
+        abort: None,
+    };
     let x = data(n, dim, 0);
     let time = |name: &str, f: &dyn Fn()| {
         let mut best = f64::INFINITY;
@@ -58,9 +63,15 @@ fn main() {
     let run = |f: &(dyn Fn() + Sync)| scalingfit::fit::with_threads(threads, f).unwrap();
     for w in what.split(',') {
         match w {
-            "knn" => time("knn k=20", &|| run(&|| drop(knn_with(&x, n, dim, 20, ctl).unwrap()))),
-            "twonn" => time("twonn", &|| run(&|| drop(twonn_with(&x, n, dim, 0.1, TwoNNMethod::Linear, ctl).unwrap()))),
-            "mle" => time("mle k=20", &|| run(&|| drop(mle_with(&x, n, dim, 20, false, ctl).unwrap()))),
+            "knn" => time("knn k=20", &|| {
+                run(&|| drop(knn_with(&x, n, dim, 20, ctl).unwrap()))
+            }),
+            "twonn" => time("twonn", &|| {
+                run(&|| drop(twonn_with(&x, n, dim, 0.1, TwoNNMethod::Linear, ctl).unwrap()))
+            }),
+            "mle" => time("mle k=20", &|| {
+                run(&|| drop(mle_with(&x, n, dim, 20, false, ctl).unwrap()))
+            }),
             o => panic!("unknown {o}"),
         }
     }

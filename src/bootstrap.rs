@@ -118,17 +118,29 @@ impl Plan {
         let n = data.n;
         let p = setup.n_params();
         if theta_hat.len() != p || theta_hat.iter().any(|v| !v.is_finite()) {
-            return Err(Error::arg("fit", "the full-data fit has no finite optimum to bootstrap from"));
+            return Err(Error::arg(
+                "fit",
+                "the full-data fit has no finite optimum to bootstrap from",
+            ));
         }
         if !warm && extra_starts.is_empty() {
-            return Err(Error::arg("warm_start", "with warm_start=False give starts (e.g. the full start grid)"));
+            return Err(Error::arg(
+                "warm_start",
+                "with warm_start=False give starts (e.g. the full start grid)",
+            ));
         }
         if let Scheme::Groups { ids, n_groups } = &scheme {
             if ids.len() != n {
-                return Err(Error::arg("groups", format!("has length {} but the data has {n} rows", ids.len())));
+                return Err(Error::arg(
+                    "groups",
+                    format!("has length {} but the data has {n} rows", ids.len()),
+                ));
             }
             if *n_groups < 2 {
-                return Err(Error::arg("groups", "needs at least 2 distinct groups to resample"));
+                return Err(Error::arg(
+                    "groups",
+                    "needs at least 2 distinct groups to resample",
+                ));
             }
             if ids.iter().any(|&g| g >= *n_groups) {
                 return Err(Error::arg("groups", "group ids must be in 0..n_groups"));
@@ -143,7 +155,10 @@ impl Plan {
             setup.formula.eval(&theta_hat, &data, &mut ev, &mut f, None);
             if setup.target == Target::Log {
                 if !crate::fit::all_positive(&f) {
-                    return Err(Error::arg("scheme", "the fitted model is not positive everywhere; use target='linear'"));
+                    return Err(Error::arg(
+                        "scheme",
+                        "the fitted model is not positive everywhere; use target='linear'",
+                    ));
                 }
                 f.iter_mut().for_each(|v| *v = v.ln());
             }
@@ -157,7 +172,11 @@ impl Plan {
                 crate::fit::Loss::Huber(_) => {
                     let mut a: Vec<f64> = resid.iter().map(|r| r.abs()).collect();
                     a.sort_by(|x, y| x.partial_cmp(y).unwrap());
-                    let med = if n % 2 == 1 { a[n / 2] } else { 0.5 * (a[n / 2 - 1] + a[n / 2]) };
+                    let med = if n % 2 == 1 {
+                        a[n / 2]
+                    } else {
+                        0.5 * (a[n / 2 - 1] + a[n / 2])
+                    };
                     1.4826 * med
                 }
             };
@@ -220,7 +239,12 @@ impl Plan {
         c
     }
 
-    fn draw_counts(&self, rng: &mut Xoshiro256PlusPlus, counts: &mut Vec<u32>, gcounts: &mut Vec<u32>) {
+    fn draw_counts(
+        &self,
+        rng: &mut Xoshiro256PlusPlus,
+        counts: &mut Vec<u32>,
+        gcounts: &mut Vec<u32>,
+    ) {
         let n = self.data.n;
         counts.clear();
         counts.resize(n, 0);
@@ -315,7 +339,14 @@ impl Plan {
                 for &j in drop {
                     w[j] = 0.0;
                 }
-                let r = lm(&self.setup, &self.data, &self.y, Some(&w), &self.theta_hat, ws);
+                let r = lm(
+                    &self.setup,
+                    &self.data,
+                    &self.y,
+                    Some(&w),
+                    &self.theta_hat,
+                    ws,
+                );
                 if r.status == Status::Failed || r.params.iter().any(|v| !v.is_finite()) {
                     vec![f64::NAN; p]
                 } else {
@@ -351,7 +382,10 @@ mod tests {
         let y: Vec<f64> = xs
             .iter()
             .enumerate()
-            .map(|(i, x)| (1.7 + 300.0 * x.powf(-0.3)) * (1.0 + 0.01 * (mix64(i as u64) as f64 / u64::MAX as f64 - 0.5)))
+            .map(|(i, x)| {
+                (1.7 + 300.0 * x.powf(-0.3))
+                    * (1.0 + 0.01 * (mix64(i as u64) as f64 / u64::MAX as f64 - 0.5))
+            })
             .collect();
         let data = Data::new(&s.formula, vec![xs]).unwrap();
         let yt = s.prepare_y(&y, data.n).unwrap();
@@ -385,9 +419,28 @@ mod tests {
         let (s, data, y) = problem();
         let theta = vec![1.7, 300.0, 0.3];
         for scheme in [Scheme::Pairs, Scheme::Residual, Scheme::Parametric] {
-            let plan = Plan::new(s.clone(), data.clone(), y.clone(), None, scheme, 42, theta.clone(), vec![], true).unwrap();
-            let whole = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| plan.run(0, 24));
-            let a = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap().install(|| plan.run(0, 10));
+            let plan = Plan::new(
+                s.clone(),
+                data.clone(),
+                y.clone(),
+                None,
+                scheme,
+                42,
+                theta.clone(),
+                vec![],
+                true,
+            )
+            .unwrap();
+            let whole = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap()
+                .install(|| plan.run(0, 24));
+            let a = rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap()
+                .install(|| plan.run(0, 10));
             let b = plan.run(10, 14);
             let joined: Vec<f64> = a.samples.iter().chain(&b.samples).copied().collect();
             assert_eq!(whole.samples.len(), joined.len());
@@ -401,13 +454,30 @@ mod tests {
     fn groups_resample_whole_groups() {
         let (s, data, y) = problem();
         let ids: Vec<usize> = (0..40).map(|i| i / 4).collect();
-        let plan = Plan::new(s.clone(), data.clone(), y.clone(), None, Scheme::Groups { ids: ids.clone(), n_groups: 10 }, 3, vec![1.7, 300.0, 0.3], vec![], true).unwrap();
+        let plan = Plan::new(
+            s.clone(),
+            data.clone(),
+            y.clone(),
+            None,
+            Scheme::Groups {
+                ids: ids.clone(),
+                n_groups: 10,
+            },
+            3,
+            vec![1.7, 300.0, 0.3],
+            vec![],
+            true,
+        )
+        .unwrap();
         let mut loc = Local::default();
         for i in 0..50 {
             plan.one(i, &mut loc);
             // every point of a group has its group's count
             for g in 0..10 {
-                let c: Vec<u32> = (0..40).filter(|j| ids[*j] == g).map(|j| loc.counts[j]).collect();
+                let c: Vec<u32> = (0..40)
+                    .filter(|j| ids[*j] == g)
+                    .map(|j| loc.counts[j])
+                    .collect();
                 assert!(c.iter().all(|&v| v == c[0]));
             }
             assert_eq!(loc.counts.iter().sum::<u32>(), 40);
@@ -417,7 +487,20 @@ mod tests {
     #[test]
     fn bad_groups_are_rejected() {
         let (s, data, y) = problem();
-        let r = Plan::new(s.clone(), data.clone(), y.clone(), None, Scheme::Groups { ids: vec![0; 3], n_groups: 2 }, 0, vec![1.7, 300.0, 0.3], vec![], true);
+        let r = Plan::new(
+            s.clone(),
+            data.clone(),
+            y.clone(),
+            None,
+            Scheme::Groups {
+                ids: vec![0; 3],
+                n_groups: 2,
+            },
+            0,
+            vec![1.7, 300.0, 0.3],
+            vec![],
+            true,
+        );
         assert!(r.is_err());
     }
 }

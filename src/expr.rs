@@ -113,7 +113,11 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>> {
             }
             _ => {
                 let ch = src[start..].chars().next().unwrap_or('?');
-                return Err(Error::parse(src, start, format!("unexpected character '{ch}'")));
+                return Err(Error::parse(
+                    src,
+                    start,
+                    format!("unexpected character '{ch}'"),
+                ));
             }
         };
         out.push((tok, start));
@@ -294,7 +298,10 @@ fn parse_ast(src: &str) -> Result<Ast> {
     let e = p.expr()?;
     if *p.peek() != Tok::End {
         let t = p.peek().clone();
-        return p.err(format!("unexpected {} after a complete expression", tok_text(&t)));
+        return p.err(format!(
+            "unexpected {} after a complete expression",
+            tok_text(&t)
+        ));
     }
     Ok(e)
 }
@@ -426,7 +433,11 @@ impl Builder {
             _ => {}
         }
         // canonical order for commutative ops improves sharing
-        let (a, b) = if (code == 0 || code == 2) && a > b { (b, a) } else { (a, b) };
+        let (a, b) = if (code == 0 || code == 2) && a > b {
+            (b, a)
+        } else {
+            (a, b)
+        };
         let op = match code {
             0 => Op::Add(a, b),
             1 => Op::Sub(a, b),
@@ -520,7 +531,9 @@ fn prune(nodes: Vec<Node>, out: usize, param_node: &[usize]) -> (Vec<Node>, usiz
                 keep[a] = true;
                 keep[b] = true;
             }
-            Op::Neg(a) | Op::Exp(a) | Op::Ln(a) | Op::Sqrt(a) | Op::PowConst(a, _) => keep[a] = true,
+            Op::Neg(a) | Op::Exp(a) | Op::Ln(a) | Op::Sqrt(a) | Op::PowConst(a, _) => {
+                keep[a] = true
+            }
             _ => {}
         }
     }
@@ -556,7 +569,11 @@ impl Formula {
     pub fn new(source: &str, variables: &[String]) -> Result<Formula> {
         let ast = parse_ast(source)?;
         let ids = identifiers(source)?;
-        let params: Vec<String> = ids.iter().filter(|s| !variables.contains(s)).cloned().collect();
+        let params: Vec<String> = ids
+            .iter()
+            .filter(|s| !variables.contains(s))
+            .cloned()
+            .collect();
         if params.is_empty() {
             return Err(Error::arg(
                 "form",
@@ -575,12 +592,7 @@ impl Formula {
         for (k, _) in params.iter().enumerate() {
             param_node[k] = b.push(Key::Param(k), Op::Param(k), false, true);
         }
-        fn build(
-            a: &Ast,
-            b: &mut Builder,
-            params: &[String],
-            vars: &[String],
-        ) -> usize {
+        fn build(a: &Ast, b: &mut Builder, params: &[String], vars: &[String]) -> usize {
             match a {
                 Ast::Num(v) => b.konst(*v),
                 Ast::Ident(s) => {
@@ -624,7 +636,10 @@ impl Formula {
         }
         let out = build(&ast, &mut b, &params, variables);
         let (nodes, out, param_node) = prune(b.nodes, out, &param_node);
-        let b = Builder { nodes, map: HashMap::new() };
+        let b = Builder {
+            nodes,
+            map: HashMap::new(),
+        };
         let mut log_vars: Vec<usize> = b
             .nodes
             .iter()
@@ -834,7 +849,12 @@ impl Data {
         if cols.len() != f.n_vars() {
             return Err(Error::arg(
                 "data",
-                format!("expected {} columns ({}), got {}", f.n_vars(), f.vars.join(", "), cols.len()),
+                format!(
+                    "expected {} columns ({}), got {}",
+                    f.n_vars(),
+                    f.vars.join(", "),
+                    cols.len()
+                ),
             ));
         }
         let n = cols.first().map(|c| c.len()).unwrap_or(0);
@@ -1082,7 +1102,11 @@ impl Formula {
             match node.op {
                 Op::Param(_) | Op::Const(_) | Op::Var(_) | Op::LnVar(_) => {}
                 Op::Add(a, b) | Op::Sub(a, b) => {
-                    let sign = if matches!(node.op, Op::Sub(..)) { -1.0 } else { 1.0 };
+                    let sign = if matches!(node.op, Op::Sub(..)) {
+                        -1.0
+                    } else {
+                        1.0
+                    };
                     if let Some(d) = dst!(a) {
                         add_scaled(d, g, 1.0);
                     }
@@ -1244,7 +1268,11 @@ mod tests {
         assert!((v[0] - 0.5).abs() < 1e-15);
         // right associativity of ^
         let f = Formula::new("a * 2^3^2", &vars(&[])).unwrap();
-        let d = Data { n: 1, cols: vec![], ln_cols: vec![] };
+        let d = Data {
+            n: 1,
+            cols: vec![],
+            ln_cols: vec![],
+        };
         let mut ws = EvalWs::default();
         let mut v = vec![0.0];
         f.eval(&[1.0], &d, &mut ws, &mut v, None);
@@ -1262,14 +1290,26 @@ mod tests {
 
     #[test]
     fn syntax_errors_have_positions() {
-        for (src, pos) in [("a + * x", 4), ("a * (x + 1", 10), ("foo(x) + a", 0), ("a x", 2), ("a + $", 4)] {
+        for (src, pos) in [
+            ("a + * x", 4),
+            ("a * (x + 1", 10),
+            ("foo(x) + a", 0),
+            ("a x", 2),
+            ("a + $", 4),
+        ] {
             match Formula::new(src, &vars(&["x"])) {
                 Err(Error::Parse { pos: p, .. }) => assert_eq!(p, pos, "{src}"),
                 other => panic!("{src}: {other:?}"),
             }
         }
-        assert!(matches!(Formula::new("", &[]), Err(Error::InvalidArgument { .. })));
-        assert!(matches!(Formula::new("x * 2", &vars(&["x"])), Err(Error::InvalidArgument { .. })));
+        assert!(matches!(
+            Formula::new("", &[]),
+            Err(Error::InvalidArgument { .. })
+        ));
+        assert!(matches!(
+            Formula::new("x * 2", &vars(&["x"])),
+            Err(Error::InvalidArgument { .. })
+        ));
     }
 
     /// Exact derivatives agree with central differences on every built-in operation.
@@ -1292,7 +1332,10 @@ mod tests {
             for t in 0..n {
                 let fd = (vp[t] - vm[t]) / (2.0 * h);
                 let ex = j[k * n + t];
-                assert!((fd - ex).abs() <= 1e-6 * (1.0 + ex.abs()), "param {k} point {t}: fd {fd} exact {ex}");
+                assert!(
+                    (fd - ex).abs() <= 1e-6 * (1.0 + ex.abs()),
+                    "param {k} point {t}: fd {fd} exact {ex}"
+                );
             }
         }
         assert!(v.iter().all(|x| x.is_finite()));

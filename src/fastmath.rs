@@ -119,8 +119,15 @@ mod avx2 {
         *ok = _mm256_and_pd(*ok, _mm256_cmp_pd::<_CMP_EQ_OQ>(x, xc));
         let t = _mm256_fmadd_pd(xc, c(LOG2E), c(SHIFT));
         let k = _mm256_sub_pd(t, c(SHIFT));
-        let ki = _mm256_sub_epi64(_mm256_castpd_si256(t), _mm256_set1_epi64x(SHIFT.to_bits() as i64));
-        let r = _mm256_fmadd_pd(_mm256_sub_pd(_mm256_setzero_pd(), k), c(LN2_LO), _mm256_fmadd_pd(_mm256_sub_pd(_mm256_setzero_pd(), k), c(LN2_HI), xc));
+        let ki = _mm256_sub_epi64(
+            _mm256_castpd_si256(t),
+            _mm256_set1_epi64x(SHIFT.to_bits() as i64),
+        );
+        let r = _mm256_fmadd_pd(
+            _mm256_sub_pd(_mm256_setzero_pd(), k),
+            c(LN2_LO),
+            _mm256_fmadd_pd(_mm256_sub_pd(_mm256_setzero_pd(), k), c(LN2_HI), xc),
+        );
         let mut p = c(EXP_P[0]);
         for &q in &EXP_P[1..] {
             p = _mm256_fmadd_pd(p, r, c(q));
@@ -133,13 +140,25 @@ mod avx2 {
     /// ln of 4 lanes; `ok` keeps the lanes whose input is positive, normal and finite.
     #[inline(always)]
     unsafe fn ln4(x: __m256d, ok: &mut __m256d) -> __m256d {
-        let inside = _mm256_and_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(x, c(f64::MIN_POSITIVE)), _mm256_cmp_pd::<_CMP_LT_OQ>(x, c(f64::INFINITY)));
+        let inside = _mm256_and_pd(
+            _mm256_cmp_pd::<_CMP_GE_OQ>(x, c(f64::MIN_POSITIVE)),
+            _mm256_cmp_pd::<_CMP_LT_OQ>(x, c(f64::INFINITY)),
+        );
         *ok = _mm256_and_pd(*ok, inside);
         let bits = _mm256_castpd_si256(x);
         let ebits = _mm256_and_si256(_mm256_srli_epi64::<52>(bits), _mm256_set1_epi64x(0x7ff));
-        let e_raw = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(ebits, _mm256_set1_epi64x(0x4330_0000_0000_0000))), c(TWO52));
+        let e_raw = _mm256_sub_pd(
+            _mm256_castsi256_pd(_mm256_or_si256(
+                ebits,
+                _mm256_set1_epi64x(0x4330_0000_0000_0000),
+            )),
+            c(TWO52),
+        );
         let mbits = _mm256_and_si256(bits, _mm256_set1_epi64x(0x000f_ffff_ffff_ffff));
-        let m = _mm256_castsi256_pd(_mm256_or_si256(mbits, _mm256_set1_epi64x(0x3ff0_0000_0000_0000)));
+        let m = _mm256_castsi256_pd(_mm256_or_si256(
+            mbits,
+            _mm256_set1_epi64x(0x3ff0_0000_0000_0000),
+        ));
         let big = _mm256_cmp_pd::<_CMP_GT_OQ>(m, c(std::f64::consts::SQRT_2));
         let m = _mm256_blendv_pd(m, _mm256_mul_pd(m, c(0.5)), big);
         let e = _mm256_add_pd(_mm256_sub_pd(e_raw, c(1023.0)), _mm256_and_pd(big, c(1.0)));
@@ -155,7 +174,13 @@ mod avx2 {
     }
 
     #[inline(always)]
-    unsafe fn map(x: &[f64], out: &mut [f64], f4: unsafe fn(__m256d, &mut __m256d) -> __m256d, f1: fn(f64) -> f64, in_domain: impl Fn(f64) -> bool) -> bool {
+    unsafe fn map(
+        x: &[f64],
+        out: &mut [f64],
+        f4: unsafe fn(__m256d, &mut __m256d) -> __m256d,
+        f1: fn(f64) -> f64,
+        in_domain: impl Fn(f64) -> bool,
+    ) -> bool {
         let n = x.len().min(out.len());
         let (px, po) = (x.as_ptr(), out.as_mut_ptr());
         let mut ok0 = _mm256_castsi256_pd(_mm256_set1_epi64x(-1));
@@ -183,12 +208,24 @@ mod avx2 {
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn exp(x: &[f64], out: &mut [f64]) -> bool {
-        map(x, out, |v, ok| unsafe { exp4(v, ok) }, exp1::<true>, exp_in_domain)
+        map(
+            x,
+            out,
+            |v, ok| unsafe { exp4(v, ok) },
+            exp1::<true>,
+            exp_in_domain,
+        )
     }
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn ln(x: &[f64], out: &mut [f64]) -> bool {
-        map(x, out, |v, ok| unsafe { ln4(v, ok) }, ln1::<true>, ln_in_domain)
+        map(
+            x,
+            out,
+            |v, ok| unsafe { ln4(v, ok) },
+            ln1::<true>,
+            ln_in_domain,
+        )
     }
 }
 
@@ -212,7 +249,10 @@ mod avx512 {
         *ok &= _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(x, xc);
         let t = _mm512_fmadd_pd(xc, c(LOG2E), c(SHIFT));
         let k = _mm512_sub_pd(t, c(SHIFT));
-        let ki = _mm512_sub_epi64(_mm512_castpd_si512(t), _mm512_set1_epi64(SHIFT.to_bits() as i64));
+        let ki = _mm512_sub_epi64(
+            _mm512_castpd_si512(t),
+            _mm512_set1_epi64(SHIFT.to_bits() as i64),
+        );
         let nk = _mm512_sub_pd(_mm512_setzero_pd(), k);
         let r = _mm512_fmadd_pd(nk, c(LN2_LO), _mm512_fmadd_pd(nk, c(LN2_HI), xc));
         let mut p = c(EXP_P[0]);
@@ -227,15 +267,28 @@ mod avx512 {
     /// ln of 8 lanes; `ok` keeps the lanes whose input is positive, normal and finite.
     #[inline(always)]
     unsafe fn ln8(x: __m512d, ok: &mut __mmask8) -> __m512d {
-        *ok &= _mm512_cmp_pd_mask::<_CMP_GE_OQ>(x, c(f64::MIN_POSITIVE)) & _mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, c(f64::INFINITY));
+        *ok &= _mm512_cmp_pd_mask::<_CMP_GE_OQ>(x, c(f64::MIN_POSITIVE))
+            & _mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, c(f64::INFINITY));
         let bits = _mm512_castpd_si512(x);
         let ebits = _mm512_and_si512(_mm512_srli_epi64::<52>(bits), _mm512_set1_epi64(0x7ff));
-        let e_raw = _mm512_sub_pd(_mm512_castsi512_pd(_mm512_or_si512(ebits, _mm512_set1_epi64(0x4330_0000_0000_0000))), c(TWO52));
+        let e_raw = _mm512_sub_pd(
+            _mm512_castsi512_pd(_mm512_or_si512(
+                ebits,
+                _mm512_set1_epi64(0x4330_0000_0000_0000),
+            )),
+            c(TWO52),
+        );
         let mbits = _mm512_and_si512(bits, _mm512_set1_epi64(0x000f_ffff_ffff_ffff));
-        let m = _mm512_castsi512_pd(_mm512_or_si512(mbits, _mm512_set1_epi64(0x3ff0_0000_0000_0000)));
+        let m = _mm512_castsi512_pd(_mm512_or_si512(
+            mbits,
+            _mm512_set1_epi64(0x3ff0_0000_0000_0000),
+        ));
         let big = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(m, c(std::f64::consts::SQRT_2));
         let m = _mm512_mask_blend_pd(big, m, _mm512_mul_pd(m, c(0.5)));
-        let e = _mm512_add_pd(_mm512_sub_pd(e_raw, c(1023.0)), _mm512_maskz_mov_pd(big, c(1.0)));
+        let e = _mm512_add_pd(
+            _mm512_sub_pd(e_raw, c(1023.0)),
+            _mm512_maskz_mov_pd(big, c(1.0)),
+        );
         let s = _mm512_div_pd(_mm512_sub_pd(m, c(1.0)), _mm512_add_pd(m, c(1.0)));
         let z = _mm512_mul_pd(s, s);
         let mut q = c(LN_Q[0]);
@@ -248,7 +301,13 @@ mod avx512 {
     }
 
     #[inline(always)]
-    unsafe fn map(x: &[f64], out: &mut [f64], f8: unsafe fn(__m512d, &mut __mmask8) -> __m512d, f1: fn(f64) -> f64, in_domain: impl Fn(f64) -> bool) -> bool {
+    unsafe fn map(
+        x: &[f64],
+        out: &mut [f64],
+        f8: unsafe fn(__m512d, &mut __mmask8) -> __m512d,
+        f1: fn(f64) -> f64,
+        in_domain: impl Fn(f64) -> bool,
+    ) -> bool {
         let n = x.len().min(out.len());
         let (px, po) = (x.as_ptr(), out.as_mut_ptr());
         let (mut ok0, mut ok1): (__mmask8, __mmask8) = (0xff, 0xff);
@@ -275,12 +334,24 @@ mod avx512 {
 
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn exp(x: &[f64], out: &mut [f64]) -> bool {
-        map(x, out, |v, ok| unsafe { exp8(v, ok) }, exp1::<true>, exp_in_domain)
+        map(
+            x,
+            out,
+            |v, ok| unsafe { exp8(v, ok) },
+            exp1::<true>,
+            exp_in_domain,
+        )
     }
 
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn ln(x: &[f64], out: &mut [f64]) -> bool {
-        map(x, out, |v, ok| unsafe { ln8(v, ok) }, ln1::<true>, ln_in_domain)
+        map(
+            x,
+            out,
+            |v, ok| unsafe { ln8(v, ok) },
+            ln1::<true>,
+            ln_in_domain,
+        )
     }
 }
 
@@ -288,7 +359,11 @@ mod avx512 {
 fn has_avx512() -> bool {
     use std::sync::OnceLock;
     static F: OnceLock<bool> = OnceLock::new();
-    *F.get_or_init(|| std::env::var_os("SCALINGFIT_NO_AVX512").is_none() && is_x86_feature_detected!("avx512f") && has_avx2())
+    *F.get_or_init(|| {
+        std::env::var_os("SCALINGFIT_NO_AVX512").is_none()
+            && is_x86_feature_detected!("avx512f")
+            && has_avx2()
+    })
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -376,9 +451,22 @@ mod tests {
 
     #[test]
     fn exp_matches_libm() {
-        let xs: Vec<f64> = (0..200_001).map(|i| -745.0 + 1455.0 * i as f64 / 200_000.0).chain([
-            0.0, -0.0, 1e-300, -1e-300, 709.7, 709.8, -745.2, -800.0, 800.0, f64::INFINITY, f64::NEG_INFINITY,
-        ]).collect();
+        let xs: Vec<f64> = (0..200_001)
+            .map(|i| -745.0 + 1455.0 * i as f64 / 200_000.0)
+            .chain([
+                0.0,
+                -0.0,
+                1e-300,
+                -1e-300,
+                709.7,
+                709.8,
+                -745.2,
+                -800.0,
+                800.0,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+            ])
+            .collect();
         let mut out = vec![0.0; xs.len()];
         exp_slice(&xs, &mut out);
         let mut worst: f64 = 0.0;
@@ -418,7 +506,9 @@ mod tests {
             }
             let mut seed = 12345u64;
             let mut rnd = || {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 (seed >> 11) as f64 / (1u64 << 53) as f64
             };
             for n in 0..60 {
@@ -427,13 +517,27 @@ mod tests {
                 for &(name, exp_k, ln_k) in &kernels {
                     let mut out = vec![0.0; n];
                     // SAFETY: the kernel list holds only kernels the CPU supports
-                    assert!(unsafe { exp_k(&xs, &mut out) }, "{name}: all inputs are inside the domain");
+                    assert!(
+                        unsafe { exp_k(&xs, &mut out) },
+                        "{name}: all inputs are inside the domain"
+                    );
                     for (x, o) in xs.iter().zip(&out) {
-                        assert_eq!(o.to_bits(), exp1::<true>(*x).to_bits(), "{name}: exp({x}), n={n}");
+                        assert_eq!(
+                            o.to_bits(),
+                            exp1::<true>(*x).to_bits(),
+                            "{name}: exp({x}), n={n}"
+                        );
                     }
-                    assert!(unsafe { ln_k(&ys, &mut out) }, "{name}: all inputs are inside the domain");
+                    assert!(
+                        unsafe { ln_k(&ys, &mut out) },
+                        "{name}: all inputs are inside the domain"
+                    );
                     for (y, o) in ys.iter().zip(&out) {
-                        assert_eq!(o.to_bits(), ln1::<true>(*y).to_bits(), "{name}: ln({y}), n={n}");
+                        assert_eq!(
+                            o.to_bits(),
+                            ln1::<true>(*y).to_bits(),
+                            "{name}: ln({y}), n={n}"
+                        );
                     }
                 }
             }
@@ -456,7 +560,10 @@ mod tests {
                 let mut out = vec![0.0; 13];
                 exp_slice(&xs, &mut out);
                 let e = special.exp();
-                assert!(out[pos] == e || (out[pos].is_nan() && e.is_nan()), "exp({special}) at {pos}");
+                assert!(
+                    out[pos] == e || (out[pos].is_nan() && e.is_nan()),
+                    "exp({special}) at {pos}"
+                );
                 assert_eq!(out[(pos + 1) % 13], 0.5f64.exp());
             }
             for special in [f64::NAN, f64::INFINITY, 0.0, -1.0, 1e-310] {
@@ -465,7 +572,11 @@ mod tests {
                 let mut out = vec![0.0; 13];
                 ln_slice(&xs, &mut out);
                 let e = special.ln();
-                assert!(out[pos] == e || (out[pos].is_nan() && e.is_nan()), "ln({special}) at {pos}: {}", out[pos]);
+                assert!(
+                    out[pos] == e || (out[pos].is_nan() && e.is_nan()),
+                    "ln({special}) at {pos}: {}",
+                    out[pos]
+                );
                 assert!((out[(pos + 1) % 13] - 2f64.ln()).abs() < 1e-15);
             }
         }
@@ -473,9 +584,22 @@ mod tests {
 
     #[test]
     fn ln_matches_libm() {
-        let mut xs: Vec<f64> = (0..200_001).map(|i| (-700.0 + 1400.0 * i as f64 / 200_000.0).exp()).collect();
+        let mut xs: Vec<f64> = (0..200_001)
+            .map(|i| (-700.0 + 1400.0 * i as f64 / 200_000.0).exp())
+            .collect();
         xs.extend((0..10_000).map(|i| 0.5 + i as f64 / 10_000.0));
-        xs.extend([1.0, 2.0, 0.0, -0.0, -1.0, 1e-310, f64::MAX, f64::INFINITY, f64::NAN, f64::MIN_POSITIVE]);
+        xs.extend([
+            1.0,
+            2.0,
+            0.0,
+            -0.0,
+            -1.0,
+            1e-310,
+            f64::MAX,
+            f64::INFINITY,
+            f64::NAN,
+            f64::MIN_POSITIVE,
+        ]);
         let mut worst: f64 = 0.0;
         for &x in xs.iter().filter(|&&x| ln_in_domain(x) && x != 1.0) {
             worst = worst.max(ulps(ln1::<false>(x), x.ln()));

@@ -48,7 +48,10 @@ pub enum Status {
 
 impl Status {
     pub fn converged(self) -> bool {
-        matches!(self, Status::Ftol | Status::Xtol | Status::Gtol | Status::Stalled)
+        matches!(
+            self,
+            Status::Ftol | Status::Xtol | Status::Gtol | Status::Stalled
+        )
     }
     pub fn message(self) -> &'static str {
         match self {
@@ -57,7 +60,9 @@ impl Status {
             Status::Gtol => "converged: gradient below gtol",
             Status::Stalled => "converged: no step decreases the objective at machine precision",
             Status::MaxIter => "not converged: iteration limit (max_iter) reached",
-            Status::Failed => "failed: the model is not finite (or not positive, with target='log') at the start",
+            Status::Failed => {
+                "failed: the model is not finite (or not positive, with target='log') at the start"
+            }
         }
     }
     pub fn code(self) -> u8 {
@@ -104,11 +109,17 @@ impl Setup {
     pub fn new(formula: Formula, loss: Loss, target: Target, positive: Vec<bool>) -> Result<Setup> {
         let p = formula.n_params();
         if positive.len() != p {
-            return Err(Error::arg("positive", format!("expected {p} flags, got {}", positive.len())));
+            return Err(Error::arg(
+                "positive",
+                format!("expected {p} flags, got {}", positive.len()),
+            ));
         }
         if let Loss::Huber(d) = loss {
             if !(d > 0.0 && d.is_finite()) {
-                return Err(Error::arg("delta", format!("must be a positive finite number, got {d}")));
+                return Err(Error::arg(
+                    "delta",
+                    format!("must be a positive finite number, got {d}"),
+                ));
             }
         }
         let fast = crate::sumexp::SumExp::detect(&formula, &positive);
@@ -137,20 +148,29 @@ impl Setup {
     pub fn set_bounds(&mut self, lower: Vec<f64>, upper: Vec<f64>) -> Result<()> {
         let p = self.n_params();
         if lower.len() != p || upper.len() != p {
-            return Err(Error::arg("bounds", format!("expected {p} lower and upper bounds")));
+            return Err(Error::arg(
+                "bounds",
+                format!("expected {p} lower and upper bounds"),
+            ));
         }
         for k in 0..p {
             let name = &self.formula.param_names()[k];
             if lower[k].is_nan() || upper[k].is_nan() || lower[k] >= upper[k] {
                 return Err(Error::arg(
                     "bounds",
-                    format!("for '{name}' the lower bound must be below the upper bound (got {} >= {})", lower[k], upper[k]),
+                    format!(
+                        "for '{name}' the lower bound must be below the upper bound (got {} >= {})",
+                        lower[k], upper[k]
+                    ),
                 ));
             }
             if self.positive[k] && upper[k] <= 0.0 {
                 return Err(Error::arg(
                     "bounds",
-                    format!("'{name}' is declared positive but its upper bound is {}", upper[k]),
+                    format!(
+                        "'{name}' is declared positive but its upper bound is {}",
+                        upper[k]
+                    ),
                 ));
             }
         }
@@ -162,7 +182,11 @@ impl Setup {
     /// Natural -> internal coordinates.
     pub fn to_internal(&self, nat: &[f64], out: &mut [f64]) {
         for k in 0..nat.len() {
-            out[k] = if self.positive[k] { nat[k].ln() } else { nat[k] };
+            out[k] = if self.positive[k] {
+                nat[k].ln()
+            } else {
+                nat[k]
+            };
         }
     }
     /// Internal -> natural coordinates.
@@ -177,7 +201,11 @@ impl Setup {
         let mut hi = vec![f64::INFINITY; p];
         for k in 0..p {
             if self.positive[k] {
-                lo[k] = if self.lower[k] > 0.0 { self.lower[k].ln() } else { f64::NEG_INFINITY };
+                lo[k] = if self.lower[k] > 0.0 {
+                    self.lower[k].ln()
+                } else {
+                    f64::NEG_INFINITY
+                };
                 hi[k] = self.upper[k].ln();
             } else {
                 lo[k] = self.lower[k];
@@ -190,7 +218,10 @@ impl Setup {
     /// Validate and transform the response: ln y for a log target.
     pub fn prepare_y(&self, y: &[f64], n: usize) -> Result<Vec<f64>> {
         if y.len() != n {
-            return Err(Error::arg("y", format!("has length {} but the data has {n} rows", y.len())));
+            return Err(Error::arg(
+                "y",
+                format!("has length {} but the data has {n} rows", y.len()),
+            ));
         }
         crate::error::check_finite("y", y)?;
         match self.target {
@@ -211,11 +242,17 @@ impl Setup {
 
     pub fn check_weights(w: &[f64], n: usize) -> Result<()> {
         if w.len() != n {
-            return Err(Error::arg("weights", format!("has length {} but the data has {n} rows", w.len())));
+            return Err(Error::arg(
+                "weights",
+                format!("has length {} but the data has {n} rows", w.len()),
+            ));
         }
         crate::error::check_finite("weights", w)?;
         if let Some(i) = w.iter().position(|&v| v < 0.0) {
-            return Err(Error::arg("weights", format!("must be non-negative, got {} at index {i}", w[i])));
+            return Err(Error::arg(
+                "weights",
+                format!("must be non-negative, got {} at index {i}", w[i]),
+            ));
         }
         if !w.iter().any(|&v| v > 0.0) {
             return Err(Error::arg("weights", "all weights are zero"));
@@ -423,7 +460,9 @@ fn huber_base_weights(r: &[f64], d: f64, wb: &mut [f64]) {
 /// and `wb` untouched, when some product `f a` is not a normal finite number (the caller then
 /// divides separately).
 fn invert_with_weights(f: &mut [f64], r: &[f64], d: f64, wb: &mut [f64]) -> bool {
-    let ok = f.iter().zip(r).fold(true, |ok, (&fi, &ri)| ok & (fi * ri.abs().max(d)).is_normal());
+    let ok = f.iter().zip(r).fold(true, |ok, (&fi, &ri)| {
+        ok & (fi * ri.abs().max(d)).is_normal()
+    });
     if !ok {
         return false;
     }
@@ -437,7 +476,14 @@ fn invert_with_weights(f: &mut [f64], r: &[f64], d: f64, wb: &mut [f64]) -> bool
 }
 
 /// Objective at natural parameters (no derivatives).
-pub fn objective(s: &Setup, data: &Data, y: &[f64], c: Option<&[f64]>, params: &[f64], ws: &mut Workspace) -> f64 {
+pub fn objective(
+    s: &Setup,
+    data: &Data,
+    y: &[f64],
+    c: Option<&[f64]>,
+    params: &[f64],
+    ws: &mut Workspace,
+) -> f64 {
     let n = data.n;
     let p = params.len();
     let mut th = vec![0.0; p];
@@ -445,7 +491,19 @@ pub fn objective(s: &Setup, data: &Data, y: &[f64], c: Option<&[f64]>, params: &
     ws.f.resize(n, 0.0);
     ws.r.resize(n, 0.0);
     ws.nat.resize(p, 0.0);
-    residuals(s, data, y, c, &th, &mut ws.ev, &mut ws.nat, &mut ws.f, &mut ws.r, None, None)
+    residuals(
+        s,
+        data,
+        y,
+        c,
+        &th,
+        &mut ws.ev,
+        &mut ws.nat,
+        &mut ws.f,
+        &mut ws.r,
+        None,
+        None,
+    )
 }
 
 /// Cholesky solve of the p x p SPD system `m x = b` in place (m overwritten). False if not PD.
@@ -556,7 +614,12 @@ fn build_model(
             cp[..n].copy_from_slice(&r[..n]);
         }
         Loss::Huber(d) => {
-            for (((wi, pi), &ri), &bi) in w[..n].iter_mut().zip(cp[..n].iter_mut()).zip(&r[..n]).zip(&wb[..n]) {
+            for (((wi, pi), &ri), &bi) in w[..n]
+                .iter_mut()
+                .zip(cp[..n].iter_mut())
+                .zip(&r[..n])
+                .zip(&wb[..n])
+            {
                 *pi = ri.clamp(-d, d);
                 *wi = if ri.abs() <= d { 1.0 } else { kappa * bi };
             }
@@ -573,8 +636,20 @@ fn build_model(
 
 /// `g = J' psi` and `A = J' W J` (column-major `jac`, p x p row-major `a`). `psi` is
 /// overwritten (scratch) on the portable path.
-fn normal_equations(jac: &[f64], w: &[f64], psi: &mut [f64], n: usize, p: usize, a: &mut [f64], g: &mut [f64]) {
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+fn normal_equations(
+    jac: &[f64],
+    w: &[f64],
+    psi: &mut [f64],
+    n: usize,
+    p: usize,
+    a: &mut [f64],
+    g: &mut [f64],
+) {
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ))]
     {
         match p {
             1 => return normal_eq_avx::<1>(jac, w, psi, n, a, g),
@@ -607,9 +682,20 @@ fn normal_equations(jac: &[f64], w: &[f64], psi: &mut [f64], n: usize, p: usize,
 /// `g = J' psi` and `A = J' W J` for a small fixed p, with one 4-lane FMA accumulator per
 /// entry (fixed order: the result does not depend on threads). Rows 0..3 are done in one sweep
 /// over the points and each further row in its own, so the accumulators stay in registers.
-#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
 #[inline(always)]
-fn normal_eq_avx<const P: usize>(jac: &[f64], w: &[f64], psi: &[f64], n: usize, a: &mut [f64], g: &mut [f64]) {
+fn normal_eq_avx<const P: usize>(
+    jac: &[f64],
+    w: &[f64],
+    psi: &[f64],
+    n: usize,
+    a: &mut [f64],
+    g: &mut [f64],
+) {
     normal_eq_rows::<P>(0, P.min(3), jac, w, psi, n, a, g);
     for k in 3..P {
         normal_eq_rows::<P>(k, k + 1, jac, w, psi, n, a, g);
@@ -617,12 +703,32 @@ fn normal_eq_avx<const P: usize>(jac: &[f64], w: &[f64], psi: &[f64], n: usize, 
 }
 
 /// Rows `k0..k1` of [`normal_eq_avx`] (entries `a[k][q]`, q <= k, and `g[k]`).
-#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn normal_eq_rows<const P: usize>(k0: usize, k1: usize, jac: &[f64], w: &[f64], psi: &[f64], n: usize, a: &mut [f64], g: &mut [f64]) {
+fn normal_eq_rows<const P: usize>(
+    k0: usize,
+    k1: usize,
+    jac: &[f64],
+    w: &[f64],
+    psi: &[f64],
+    n: usize,
+    a: &mut [f64],
+    g: &mut [f64],
+) {
     use std::arch::x86_64::*;
-    assert!(k1 <= P && jac.len() >= P * n && w.len() >= n && psi.len() >= n && a.len() >= P * P && g.len() >= P);
+    assert!(
+        k1 <= P
+            && jac.len() >= P * n
+            && w.len() >= n
+            && psi.len() >= n
+            && a.len() >= P * P
+            && g.len() >= P
+    );
     let m = n / 4 * 4;
     // SAFETY: AVX2 and FMA are enabled at compile time; every load reads index q*n + i + 3 <
     // P*n of jac (q < k1 <= P, i + 3 < m <= n) or i + 3 < n of w and psi (lengths asserted).
@@ -682,8 +788,17 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         let mut i = 0;
         while i < m {
-            s0 = _mm256_add_pd(s0, _mm256_mul_pd(_mm256_loadu_pd(pa.add(i)), _mm256_loadu_pd(pb.add(i))));
-            s1 = _mm256_add_pd(s1, _mm256_mul_pd(_mm256_loadu_pd(pa.add(i + 4)), _mm256_loadu_pd(pb.add(i + 4))));
+            s0 = _mm256_add_pd(
+                s0,
+                _mm256_mul_pd(_mm256_loadu_pd(pa.add(i)), _mm256_loadu_pd(pb.add(i))),
+            );
+            s1 = _mm256_add_pd(
+                s1,
+                _mm256_mul_pd(
+                    _mm256_loadu_pd(pa.add(i + 4)),
+                    _mm256_loadu_pd(pb.add(i + 4)),
+                ),
+            );
             i += 8;
         }
         _mm256_storeu_pd(s.as_mut_ptr(), s0);
@@ -747,7 +862,12 @@ fn sum_rho(loss: Loss, r: &[f64], c: Option<&[f64]>) -> f64 {
     unsafe {
         use std::arch::x86_64::*;
         assert!(c.is_none_or(|c| c.len() >= n));
-        let (dv, hv, half, sign) = (_mm256_set1_pd(d), _mm256_set1_pd(0.5 * d), _mm256_set1_pd(0.5), _mm256_set1_pd(-0.0));
+        let (dv, hv, half, sign) = (
+            _mm256_set1_pd(d),
+            _mm256_set1_pd(0.5 * d),
+            _mm256_set1_pd(0.5),
+            _mm256_set1_pd(-0.0),
+        );
         let rho4 = |x: __m256d| {
             let a = _mm256_andnot_pd(sign, x);
             let quad = _mm256_mul_pd(_mm256_mul_pd(half, x), x);
@@ -768,8 +888,17 @@ fn sum_rho(loss: Loss, r: &[f64], c: Option<&[f64]>) -> f64 {
             Some(c) => {
                 let pc = c.as_ptr();
                 while i < m {
-                    s0 = _mm256_add_pd(s0, _mm256_mul_pd(_mm256_loadu_pd(pc.add(i)), rho4(_mm256_loadu_pd(pr.add(i)))));
-                    s1 = _mm256_add_pd(s1, _mm256_mul_pd(_mm256_loadu_pd(pc.add(i + 4)), rho4(_mm256_loadu_pd(pr.add(i + 4)))));
+                    s0 = _mm256_add_pd(
+                        s0,
+                        _mm256_mul_pd(_mm256_loadu_pd(pc.add(i)), rho4(_mm256_loadu_pd(pr.add(i)))),
+                    );
+                    s1 = _mm256_add_pd(
+                        s1,
+                        _mm256_mul_pd(
+                            _mm256_loadu_pd(pc.add(i + 4)),
+                            rho4(_mm256_loadu_pd(pr.add(i + 4))),
+                        ),
+                    );
                     i += 8;
                 }
             }
@@ -824,7 +953,19 @@ pub fn lm(
     ws.jr.resize(n, 0.0);
     ws.wb.resize(n, 0.0);
     ws.wb2.resize(n, 0.0);
-    let mut fval = residuals(s, data, y, c, &th, &mut ws.ev, &mut ws.nat, &mut ws.f, &mut ws.r, Some(&mut ws.jac), Some(&mut ws.wb));
+    let mut fval = residuals(
+        s,
+        data,
+        y,
+        c,
+        &th,
+        &mut ws.ev,
+        &mut ws.nat,
+        &mut ws.f,
+        &mut ws.r,
+        Some(&mut ws.jac),
+        Some(&mut ws.wb),
+    );
     let mut n_eval = 1;
     if !fval.is_finite() {
         return LmResult::failed(p);
@@ -840,14 +981,20 @@ pub fn lm(
     let huber = matches!(loss, Loss::Huber(_));
     let mut kappa: f64 = 1.0;
     const KAPPA_MIN: f64 = 1e-6;
+    let mut streak = 0i32;
     'outer: while iter < o.max_iter {
         iter += 1;
-        build_model(loss, kappa, c, &ws.r, &ws.wb, &ws.jac, n, p, &mut ws.jr, &mut ws.r2, &mut ws.a, &mut ws.g);
+        build_model(
+            loss, kappa, c, &ws.r, &ws.wb, &ws.jac, n, p, &mut ws.jr, &mut ws.r2, &mut ws.a,
+            &mut ws.g,
+        );
         if fval <= f64::MIN_POSITIVE {
             status = Status::Gtol;
             break;
         }
-        let gmax = (0..p).map(|k| ws.g[k].abs() * th[k].abs().max(1.0)).fold(0.0, f64::max);
+        let gmax = (0..p)
+            .map(|k| ws.g[k].abs() * th[k].abs().max(1.0))
+            .fold(0.0, f64::max);
         if gmax <= o.gtol * fval {
             status = Status::Gtol;
             break;
@@ -891,7 +1038,10 @@ pub fn lm(
             if !solved || !(pred > 0.0) || hnorm <= o.xtol * o.xtol * (thnorm + o.xtol) {
                 if kappa < 1.0 {
                     kappa = 1.0;
-                    build_model(loss, kappa, c, &ws.r, &ws.wb, &ws.jac, n, p, &mut ws.jr, &mut ws.r2, &mut ws.a, &mut ws.g);
+                    build_model(
+                        loss, kappa, c, &ws.r, &ws.wb, &ws.jac, n, p, &mut ws.jr, &mut ws.r2,
+                        &mut ws.a, &mut ws.g,
+                    );
                     continue;
                 }
                 if !solved {
@@ -904,15 +1054,41 @@ pub fn lm(
                     continue;
                 }
                 // no model decrease possible: at a (possibly constrained) stationary point
-                status = if hnorm <= o.xtol * (thnorm + o.xtol) { Status::Xtol } else { Status::Stalled };
+                status = if hnorm <= o.xtol * (thnorm + o.xtol) {
+                    Status::Xtol
+                } else {
+                    Status::Stalled
+                };
                 break 'outer;
             }
-            let fnew = residual_values(s, data, y, c, &ws.th_try, &mut ws.ev, &mut ws.nat, &mut ws.f2, &mut ws.r2);
+            let fnew = residual_values(
+                s,
+                data,
+                y,
+                c,
+                &ws.th_try,
+                &mut ws.ev,
+                &mut ws.nat,
+                &mut ws.f2,
+                &mut ws.r2,
+            );
             n_eval += 1;
             let actual = fval - fnew;
             let ratio = actual / pred;
             // the Jacobian (reverse pass) only for accepted points
-            if fnew.is_finite() && ratio > 1e-4 && residual_jacobian(s, data, &mut ws.ev, &ws.nat, &mut ws.f2, &ws.r2, &mut ws.jac2, Some(&mut ws.wb2)) {
+            if fnew.is_finite()
+                && ratio > 1e-4
+                && residual_jacobian(
+                    s,
+                    data,
+                    &mut ws.ev,
+                    &ws.nat,
+                    &mut ws.f2,
+                    &ws.r2,
+                    &mut ws.jac2,
+                    Some(&mut ws.wb2),
+                )
+            {
                 // accept
                 th.copy_from_slice(&ws.th_try);
                 std::mem::swap(&mut ws.f, &mut ws.f2);
@@ -921,8 +1097,17 @@ pub fn lm(
                 std::mem::swap(&mut ws.wb, &mut ws.wb2);
                 let fold = fval;
                 fval = fnew;
-                lambda *= (1.0f64 / 3.0).max(1.0 - (2.0 * ratio - 1.0).powi(3));
-                lambda = lambda.max(1e-15);
+                // Nielsen's update, which lowers the damping at most 3x per step; a run of very
+                // good steps (the model is trusted but the damping still holds the steps back)
+                // lowers it by a further 3x per step of the run, up to 27x
+                let mut fac = (1.0f64 / 3.0).max(1.0 - (2.0 * ratio - 1.0).powi(3));
+                if ratio > 0.75 {
+                    streak = (streak + 1).min(4);
+                    fac *= (1.0f64 / 3.0).powi(streak - 1);
+                } else {
+                    streak = 0;
+                }
+                lambda = (lambda * fac).max(1e-15);
                 nu = 2.0;
                 if huber {
                     if ratio > 1.1 {
@@ -951,8 +1136,17 @@ pub fn lm(
             if kappa < 1.0 {
                 // the less conservative curvature failed: go back towards the majoriser first
                 kappa = (kappa * 100.0).min(1.0);
-                build_model(loss, kappa, c, &ws.r, &ws.wb, &ws.jac, n, p, &mut ws.jr, &mut ws.r2, &mut ws.a, &mut ws.g);
+                build_model(
+                    loss, kappa, c, &ws.r, &ws.wb, &ws.jac, n, p, &mut ws.jr, &mut ws.r2,
+                    &mut ws.a, &mut ws.g,
+                );
                 continue;
+            }
+            streak = 0;
+            if !fnew.is_finite() {
+                // the trial left the domain (overflow, log of a negative): a far shorter step
+                // is needed, not a doubling
+                lambda = lambda.max(1e-3) * 10.0;
             }
             lambda *= nu;
             nu *= 2.0;
@@ -1009,7 +1203,10 @@ fn pool(n: usize) -> Result<std::sync::Arc<rayon::ThreadPool>> {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex, OnceLock};
     static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
-    let mut pools = POOLS.get_or_init(|| Mutex::new(HashMap::new())).lock().unwrap_or_else(|e| e.into_inner());
+    let mut pools = POOLS
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     if let Some(p) = pools.get(&n) {
         return Ok(p.clone());
     }
@@ -1059,7 +1256,10 @@ pub fn multistart(
     let p = s.n_params();
     for (i, st) in starts.iter().enumerate() {
         if st.len() != p {
-            return Err(Error::arg("starts", format!("start {i} has {} values, expected {p}", st.len())));
+            return Err(Error::arg(
+                "starts",
+                format!("start {i} has {} values, expected {p}", st.len()),
+            ));
         }
     }
     // Many starts: screen them all with a looser tolerance, then polish the best few to the
@@ -1087,8 +1287,16 @@ pub fn multistart(
             .collect()
     };
     if screen {
-        let mut order: Vec<usize> = (0..results.len()).filter(|&i| results[i].objective.is_finite()).collect();
-        order.sort_by(|&a, &b| results[a].objective.partial_cmp(&results[b].objective).unwrap().then(a.cmp(&b)));
+        let mut order: Vec<usize> = (0..results.len())
+            .filter(|&i| results[i].objective.is_finite())
+            .collect();
+        order.sort_by(|&a, &b| {
+            results[a]
+                .objective
+                .partial_cmp(&results[b].objective)
+                .unwrap()
+                .then(a.cmp(&b))
+        });
         order.truncate(POLISH);
         let polished: Vec<(usize, LmResult)> = order
             .par_iter()
@@ -1107,7 +1315,8 @@ pub fn multistart(
     }
     let mut best = usize::MAX;
     for (i, r) in results.iter().enumerate() {
-        if r.objective.is_finite() && (best == usize::MAX || r.objective < results[best].objective) {
+        if r.objective.is_finite() && (best == usize::MAX || r.objective < results[best].objective)
+        {
             best = i;
         }
     }
@@ -1151,7 +1360,9 @@ fn geomspace(a: f64, b: f64, k: usize) -> Vec<f64> {
         return vec![(a * b).sqrt()];
     }
     let (la, lb) = (a.ln(), b.ln());
-    (0..k).map(|i| (la + (lb - la) * i as f64 / (k - 1) as f64).exp()).collect()
+    (0..k)
+        .map(|i| (la + (lb - la) * i as f64 / (k - 1) as f64).exp())
+        .collect()
 }
 
 /// Candidate values for each nonlinear parameter, chosen from its role in the formula.
@@ -1164,7 +1375,10 @@ fn nonlinear_grid(s: &Setup, data: &Data, nonlin: &[usize], max_points: usize) -
         .map(|&k| -> Vec<f64> {
             if let Some(&(_, j, ratio)) = scales.iter().find(|t| t.0 == k) {
                 let col = &data.cols[j];
-                let mn = col.iter().fold(f64::INFINITY, |a, &b| a.min(b.abs())).max(1e-300);
+                let mn = col
+                    .iter()
+                    .fold(f64::INFINITY, |a, &b| a.min(b.abs()))
+                    .max(1e-300);
                 let mx = col.iter().fold(0.0f64, |a, &b| a.max(b.abs())).max(mn);
                 let (a, b) = (mn / 100.0, mx * 1e4);
                 let v = geomspace(a, b, 9);
@@ -1187,7 +1401,11 @@ fn nonlinear_grid(s: &Setup, data: &Data, nonlin: &[usize], max_points: usize) -
         .into_iter()
         .zip(nonlin)
         .map(|(v, &k)| {
-            let kept: Vec<f64> = v.iter().copied().filter(|&x| x >= s.lower[k] && x <= s.upper[k]).collect();
+            let kept: Vec<f64> = v
+                .iter()
+                .copied()
+                .filter(|&x| x >= s.lower[k] && x <= s.upper[k])
+                .collect();
             if kept.is_empty() {
                 let mid = if s.lower[k].is_finite() && s.upper[k].is_finite() {
                     0.5 * (s.lower[k] + s.upper[k])
@@ -1208,7 +1426,11 @@ fn nonlinear_grid(s: &Setup, data: &Data, nonlin: &[usize], max_points: usize) -
         if total <= max_points {
             break;
         }
-        let (imax, _) = full.iter().enumerate().max_by_key(|(_, v)| v.len()).unwrap();
+        let (imax, _) = full
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, v)| v.len())
+            .unwrap();
         let v = &full[imax];
         if v.len() <= 2 {
             break;
@@ -1232,7 +1454,14 @@ pub fn auto_starts(s: &Setup, data: &Data, y_raw: &[f64], y: &[f64], keep: usize
     let scored: Vec<(f64, Vec<f64>)> = combos
         .par_iter()
         .map_init(
-            || (Workspace::default(), EvalWs::default(), vec![0.0; n], vec![0.0; n * p]),
+            || {
+                (
+                    Workspace::default(),
+                    EvalWs::default(),
+                    vec![0.0; n],
+                    vec![0.0; n * p],
+                )
+            },
             |(ws, ev, fv, jac), combo| {
                 let mut theta = vec![0.0; p];
                 for (t, &k) in nonlin.iter().enumerate() {
@@ -1256,8 +1485,16 @@ pub fn auto_starts(s: &Setup, data: &Data, y_raw: &[f64], y: &[f64], keep: usize
             },
         )
         .collect();
-    let mut order: Vec<usize> = (0..scored.len()).filter(|&i| scored[i].0.is_finite()).collect();
-    order.sort_by(|&a, &b| scored[a].0.partial_cmp(&scored[b].0).unwrap().then(a.cmp(&b)));
+    let mut order: Vec<usize> = (0..scored.len())
+        .filter(|&i| scored[i].0.is_finite())
+        .collect();
+    order.sort_by(|&a, &b| {
+        scored[a]
+            .0
+            .partial_cmp(&scored[b].0)
+            .unwrap()
+            .then(a.cmp(&b))
+    });
     // Keep the best starts, half of them by objective alone and half spread out: a start
     // whose grid cell is within one step (in every nonlinear coordinate) of one already kept
     // usually runs into the same basin, so the spread half skips those.
@@ -1271,7 +1508,11 @@ pub fn auto_starts(s: &Setup, data: &Data, y_raw: &[f64], y: &[f64], keep: usize
         c
     };
     let distinct = |out: &[Vec<f64>], cand: &[f64]| {
-        out.iter().all(|o| o.iter().zip(cand).any(|(a, b)| (a - b).abs() > 1e-6 * (a.abs() + b.abs()).max(1e-12)))
+        out.iter().all(|o| {
+            o.iter()
+                .zip(cand)
+                .any(|(a, b)| (a - b).abs() > 1e-6 * (a.abs() + b.abs()).max(1e-12))
+        })
     };
     let mut out: Vec<Vec<f64>> = Vec::new();
     let mut cells: Vec<Vec<usize>> = Vec::new();
@@ -1283,7 +1524,10 @@ pub fn auto_starts(s: &Setup, data: &Data, y_raw: &[f64], y: &[f64], keep: usize
             }
             let cand = &scored[i].1;
             let c = cell(i);
-            let spread = pass == 0 || cells.iter().all(|k| k.iter().zip(&c).any(|(a, b)| a.abs_diff(*b) > 1));
+            let spread = pass == 0
+                || cells
+                    .iter()
+                    .all(|k| k.iter().zip(&c).any(|(a, b)| a.abs_diff(*b) > 1));
             if spread && distinct(&out, cand) {
                 out.push(cand.clone());
                 cells.push(c);
@@ -1316,7 +1560,14 @@ pub fn auto_starts(s: &Setup, data: &Data, y_raw: &[f64], y: &[f64], keep: usize
 /// Least squares for the linear parameters given f at lin=0 (`fv`) and their Jacobian
 /// columns. Relative (1/y^2) weights for a log target. Positive parameters that come out
 /// non-positive are pinned at a small positive value and the rest re-solved.
-fn solve_linear(s: &Setup, lin: &[usize], fv: &[f64], jac: &[f64], y: &[f64], n: usize) -> Option<Vec<f64>> {
+fn solve_linear(
+    s: &Setup,
+    lin: &[usize],
+    fv: &[f64],
+    jac: &[f64],
+    y: &[f64],
+    n: usize,
+) -> Option<Vec<f64>> {
     let m = lin.len();
     let w: Vec<f64> = match s.target {
         Target::Log => y.iter().map(|v| 1.0 / (v * v)).collect(),
@@ -1377,7 +1628,10 @@ fn solve_linear(s: &Setup, lin: &[usize], fv: &[f64], jac: &[f64], y: &[f64], n:
         for t in 0..m {
             let k = lin[t];
             if pinned[t].is_none() && s.positive[k] && !(sol[t] > 0.0) {
-                let colmax = jac[k * n..(k + 1) * n].iter().fold(0.0f64, |a, &b| a.max(b.abs())).max(1e-300);
+                let colmax = jac[k * n..(k + 1) * n]
+                    .iter()
+                    .fold(0.0f64, |a, &b| a.max(b.abs()))
+                    .max(1e-300);
                 pinned[t] = Some(1e-3 * ymax / colmax);
                 changed = true;
             }
@@ -1400,13 +1654,25 @@ fn solve_linear(s: &Setup, lin: &[usize], fv: &[f64], jac: &[f64], y: &[f64], n:
 /// information matrix is singular. l2: `s^2 (J'CJ)^-1` with `s^2 = 2F/(n-p)`. Huber: the
 /// sandwich `A^-1 B A^-1 * n/(n-p)` with `A = J'C W J` (IRLS weights `psi(r)/r`) and
 /// `B = J'C psi(r)^2 J` (Huber 1967 form with the IRLS bread, as in robust regression).
-pub fn covariance(s: &Setup, data: &Data, y: &[f64], c: Option<&[f64]>, params: &[f64]) -> Option<Vec<f64>> {
+pub fn covariance(
+    s: &Setup,
+    data: &Data,
+    y: &[f64],
+    c: Option<&[f64]>,
+    params: &[f64],
+) -> Option<Vec<f64>> {
     covariance_and_residuals(s, data, y, c, params).0
 }
 
 /// [`covariance`] and the residuals at `params` (NaN when the model is not finite there), from
 /// one evaluation.
-pub fn covariance_and_residuals(s: &Setup, data: &Data, y: &[f64], c: Option<&[f64]>, params: &[f64]) -> (Option<Vec<f64>>, Vec<f64>) {
+pub fn covariance_and_residuals(
+    s: &Setup,
+    data: &Data,
+    y: &[f64],
+    c: Option<&[f64]>,
+    params: &[f64],
+) -> (Option<Vec<f64>>, Vec<f64>) {
     let n = data.n;
     let p = params.len();
     let mut ws = Workspace::default();
@@ -1417,9 +1683,22 @@ pub fn covariance_and_residuals(s: &Setup, data: &Data, y: &[f64], c: Option<&[f
     // the Jacobian with respect to natural parameters: the solver's internal Jacobian with the
     // columns of log-space parameters divided by P (chain rule), unless some P is 0 or not
     // finite, in which case the formula is differentiated without the log transform
-    let via_internal = (0..p).all(|k| !s.positive[k] || (params[k] > 0.0 && params[k].is_finite() && th[k].is_finite()));
+    let via_internal = (0..p)
+        .all(|k| !s.positive[k] || (params[k] > 0.0 && params[k].is_finite() && th[k].is_finite()));
     let obj = if via_internal {
-        let obj = residuals(s, data, y, c, &th, &mut ws.ev, &mut nat, &mut f, &mut r, Some(&mut jac), None);
+        let obj = residuals(
+            s,
+            data,
+            y,
+            c,
+            &th,
+            &mut ws.ev,
+            &mut nat,
+            &mut f,
+            &mut r,
+            Some(&mut jac),
+            None,
+        );
         for k in 0..p {
             if s.positive[k] {
                 let inv = 1.0 / params[k];
@@ -1430,7 +1709,19 @@ pub fn covariance_and_residuals(s: &Setup, data: &Data, y: &[f64], c: Option<&[f
     } else {
         let mut nat_setup = s.clone();
         nat_setup.positive = vec![false; p];
-        residuals(&nat_setup, data, y, c, params, &mut ws.ev, &mut nat, &mut f, &mut r, Some(&mut jac), None)
+        residuals(
+            &nat_setup,
+            data,
+            y,
+            c,
+            params,
+            &mut ws.ev,
+            &mut nat,
+            &mut f,
+            &mut r,
+            Some(&mut jac),
+            None,
+        )
     };
     if !obj.is_finite() {
         return (None, vec![f64::NAN; n]);
@@ -1438,7 +1729,15 @@ pub fn covariance_and_residuals(s: &Setup, data: &Data, y: &[f64], c: Option<&[f
     (covariance_from(s.loss, obj, &r, &jac, c, n, p), r)
 }
 
-fn covariance_from(loss: Loss, obj: f64, r: &[f64], jac: &[f64], c: Option<&[f64]>, n: usize, p: usize) -> Option<Vec<f64>> {
+fn covariance_from(
+    loss: Loss,
+    obj: f64,
+    r: &[f64],
+    jac: &[f64],
+    c: Option<&[f64]>,
+    n: usize,
+    p: usize,
+) -> Option<Vec<f64>> {
     let n_eff: f64 = c.map_or(n as f64, |c| c.iter().sum());
     if n_eff <= p as f64 {
         return None;
@@ -1479,7 +1778,10 @@ fn covariance_from(loss: Loss, obj: f64, r: &[f64], jac: &[f64], c: Option<&[f64
             }
             for i in 0..p {
                 for j in 0..p {
-                    cov[i * p + j] = dof * (0..p).map(|k| tmp[i * p + k] * ainv[k * p + j]).sum::<f64>();
+                    cov[i * p + j] = dof
+                        * (0..p)
+                            .map(|k| tmp[i * p + k] * ainv[k * p + j])
+                            .sum::<f64>();
                 }
             }
         }
@@ -1494,7 +1796,11 @@ mod tests {
     fn setup(src: &str, vars: &[&str], loss: Loss, target: Target, pos: &[&str]) -> Setup {
         let vars: Vec<String> = vars.iter().map(|s| s.to_string()).collect();
         let f = Formula::new(src, &vars).unwrap();
-        let positive = f.param_names().iter().map(|n| pos.contains(&n.as_str())).collect();
+        let positive = f
+            .param_names()
+            .iter()
+            .map(|n| pos.contains(&n.as_str()))
+            .collect();
         Setup::new(f, loss, target, positive).unwrap()
     }
 
@@ -1503,13 +1809,20 @@ mod tests {
         let s = setup("E + A*x^-alpha", &["x"], Loss::L2, Target::Log, &["E", "A"]);
         let xs: Vec<f64> = (0..30).map(|i| 1e6 * 1.5f64.powi(i)).collect();
         let truth = [1.7, 400.0, 0.33];
-        let y: Vec<f64> = xs.iter().map(|x| truth[0] + truth[1] * x.powf(-truth[2])).collect();
+        let y: Vec<f64> = xs
+            .iter()
+            .map(|x| truth[0] + truth[1] * x.powf(-truth[2]))
+            .collect();
         let data = Data::new(&s.formula, vec![xs]).unwrap();
         let yt = s.prepare_y(&y, data.n).unwrap();
         let starts = auto_starts(&s, &data, &y, &yt, 8);
         let fit = multistart(&s, &data, &yt, None, &starts).unwrap();
         for k in 0..3 {
-            assert!((fit.best.params[k] - truth[k]).abs() <= 1e-8 * truth[k], "{:?}", fit.best.params);
+            assert!(
+                (fit.best.params[k] - truth[k]).abs() <= 1e-8 * truth[k],
+                "{:?}",
+                fit.best.params
+            );
         }
         assert!(fit.best.status.converged());
     }
@@ -1519,7 +1832,9 @@ mod tests {
     fn sum_rho_matches_its_lane_definition() {
         let mut seed = 7u64;
         let mut rnd = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
         };
         for n in 0..41 {
@@ -1530,7 +1845,13 @@ mod tests {
                     Loss::L2 => f64::INFINITY,
                     Loss::Huber(d) => d,
                 };
-                let rho = |x: f64| if x.abs() > d { d * (x.abs() - 0.5 * d) } else { 0.5 * x * x };
+                let rho = |x: f64| {
+                    if x.abs() > d {
+                        d * (x.abs() - 0.5 * d)
+                    } else {
+                        0.5 * x * x
+                    }
+                };
                 for cw in [None, Some(&c[..])] {
                     let m = n / 8 * 8;
                     let mut s = [0.0f64; 8];
@@ -1541,7 +1862,12 @@ mod tests {
                     for i in m..n {
                         t += cw.map_or(1.0, |c| c[i]) * rho(r[i]);
                     }
-                    assert_eq!(sum_rho(loss, &r, cw).to_bits(), t.to_bits(), "n={n} {loss:?} weighted={}", cw.is_some());
+                    assert_eq!(
+                        sum_rho(loss, &r, cw).to_bits(),
+                        t.to_bits(),
+                        "n={n} {loss:?} weighted={}",
+                        cw.is_some()
+                    );
                 }
             }
         }
@@ -1582,7 +1908,11 @@ mod tests {
         // y = a + b x with l2: cov = s^2 (X'X)^-1
         let s = setup("a + b*x", &["x"], Loss::L2, Target::Linear, &[]);
         let xs: Vec<f64> = (0..10).map(|i| i as f64).collect();
-        let y: Vec<f64> = xs.iter().enumerate().map(|(i, x)| 1.0 + 2.0 * x + if i % 2 == 0 { 0.1 } else { -0.1 }).collect();
+        let y: Vec<f64> = xs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| 1.0 + 2.0 * x + if i % 2 == 0 { 0.1 } else { -0.1 })
+            .collect();
         let data = Data::new(&s.formula, vec![xs.clone()]).unwrap();
         let yt = s.prepare_y(&y, 10).unwrap();
         let mut ws = Workspace::default();
@@ -1601,7 +1931,8 @@ mod tests {
     #[test]
     fn bounds_are_respected() {
         let mut s = setup("a + b*x", &["x"], Loss::L2, Target::Linear, &[]);
-        s.set_bounds(vec![f64::NEG_INFINITY, 0.0], vec![f64::INFINITY, 1.0]).unwrap();
+        s.set_bounds(vec![f64::NEG_INFINITY, 0.0], vec![f64::INFINITY, 1.0])
+            .unwrap();
         let xs: Vec<f64> = (0..10).map(|i| i as f64).collect();
         let y: Vec<f64> = xs.iter().map(|x| 1.0 + 2.0 * x).collect();
         let data = Data::new(&s.formula, vec![xs]).unwrap();
@@ -1655,10 +1986,19 @@ pub fn fit_full(
         Some(st) => {
             for (i, v) in st.iter().enumerate() {
                 if v.len() != p {
-                    return Err(Error::arg("starts", format!("start {i} has {} values, expected {p}", v.len())));
+                    return Err(Error::arg(
+                        "starts",
+                        format!("start {i} has {} values, expected {p}", v.len()),
+                    ));
                 }
                 if let Some(k) = v.iter().position(|x| !x.is_finite()) {
-                    return Err(Error::arg("starts", format!("start {i} has a non-finite value for '{}'", s.formula.param_names()[k])));
+                    return Err(Error::arg(
+                        "starts",
+                        format!(
+                            "start {i} has a non-finite value for '{}'",
+                            s.formula.param_names()[k]
+                        ),
+                    ));
                 }
                 for k in 0..p {
                     if s.positive[k] && v[k] <= 0.0 {

@@ -92,7 +92,11 @@ mod tests {
                 assert!(fm.param_names().iter().any(|n| n == p), "{} {}", f.name, p);
             }
         }
-        let fm = Formula::new(get("chinchilla").unwrap().formula, &["N".into(), "D".into()]).unwrap();
+        let fm = Formula::new(
+            get("chinchilla").unwrap().formula,
+            &["N".into(), "D".into()],
+        )
+        .unwrap();
         let g = default_grid("chinchilla", fm.param_names()).unwrap();
         assert_eq!(g.len(), 4500);
     }

@@ -6,11 +6,11 @@
 //! - [`bootstrap`]: reproducible parallel resampled fits.
 //! - [`dimension`]: exact kNN and intrinsic-dimension estimators.
 
+pub mod bootstrap;
+pub mod dimension;
 pub mod error;
 pub mod expr;
 pub mod fastmath;
-pub mod bootstrap;
-pub mod dimension;
 pub mod fit;
 pub mod forms;
 pub mod sumexp;

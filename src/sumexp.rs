@@ -68,8 +68,16 @@ impl Src {
 /// accumulates afterwards, so a column needs no separate zeroing pass.
 fn accumulate(col: &mut [f64], first: &mut bool, a: f64, x: Option<&[f64]>, e: &[f64]) {
     match (x, std::mem::replace(first, false)) {
-        (Some(x), true) => col.iter_mut().zip(x).zip(e).for_each(|((o, &xi), &ei)| *o = a * xi * ei),
-        (Some(x), false) => col.iter_mut().zip(x).zip(e).for_each(|((o, &xi), &ei)| *o += a * xi * ei),
+        (Some(x), true) => col
+            .iter_mut()
+            .zip(x)
+            .zip(e)
+            .for_each(|((o, &xi), &ei)| *o = a * xi * ei),
+        (Some(x), false) => col
+            .iter_mut()
+            .zip(x)
+            .zip(e)
+            .for_each(|((o, &xi), &ei)| *o += a * xi * ei),
         (None, true) => col.iter_mut().zip(e).for_each(|(o, &ei)| *o = a * ei),
         (None, false) => col.iter_mut().zip(e).for_each(|(o, &ei)| *o += a * ei),
     }
@@ -103,11 +111,18 @@ fn lincomb(a: &Ast, params: &[String], vars: &[String]) -> Option<Lin> {
             Some(j) => vec![(None, Some(j), 1.0)],
             None => vec![(Some(params.iter().position(|p| p == s)?), None, 1.0)],
         },
-        Ast::Neg(x) => lincomb(x, params, vars)?.into_iter().map(|(p, v, c)| (p, v, -c)).collect(),
+        Ast::Neg(x) => lincomb(x, params, vars)?
+            .into_iter()
+            .map(|(p, v, c)| (p, v, -c))
+            .collect(),
         Ast::Add(x, y) => [lincomb(x, params, vars)?, lincomb(y, params, vars)?].concat(),
         Ast::Sub(x, y) => {
             let mut l = lincomb(x, params, vars)?;
-            l.extend(lincomb(y, params, vars)?.into_iter().map(|(p, v, c)| (p, v, -c)));
+            l.extend(
+                lincomb(y, params, vars)?
+                    .into_iter()
+                    .map(|(p, v, c)| (p, v, -c)),
+            );
             l
         }
         Ast::Mul(x, y) => {
@@ -124,7 +139,10 @@ fn lincomb(a: &Ast, params: &[String], vars: &[String]) -> Option<Lin> {
             out
         }
         Ast::Div(x, y) => match **y {
-            Ast::Num(d) if d != 0.0 => lincomb(x, params, vars)?.into_iter().map(|(p, v, c)| (p, v, c / d)).collect(),
+            Ast::Num(d) if d != 0.0 => lincomb(x, params, vars)?
+                .into_iter()
+                .map(|(p, v, c)| (p, v, c / d))
+                .collect(),
             _ => return None,
         },
         _ => return None,
@@ -171,7 +189,12 @@ impl Ctx<'_> {
             Ast::Ident(s) => {
                 let j = self.param(s)?;
                 if self.positive[j] {
-                    t.pieces.push(Piece { param: Some(j), log_param: true, coef: pow, src: Src::One });
+                    t.pieces.push(Piece {
+                        param: Some(j),
+                        log_param: true,
+                        coef: pow,
+                        src: Src::One,
+                    });
                 } else if pow == 1.0 && t.lin.is_none() {
                     t.lin = Some(j);
                 } else {
@@ -187,7 +210,12 @@ impl Ctx<'_> {
                     }
                     for (p, v, c) in lincomb(expo, self.params, self.vars)? {
                         match (p, v) {
-                            (j, None) => t.pieces.push(Piece { param: j, log_param: false, coef: c * pow, src: Src::Ln(x) }),
+                            (j, None) => t.pieces.push(Piece {
+                                param: j,
+                                log_param: false,
+                                coef: c * pow,
+                                src: Src::Ln(x),
+                            }),
                             _ => return None,
                         }
                     }
@@ -197,12 +225,22 @@ impl Ctx<'_> {
                     let j = self.param(s)?;
                     match **expo {
                         Ast::Num(c) if self.positive[j] && c.is_finite() => {
-                            t.pieces.push(Piece { param: Some(j), log_param: true, coef: c * pow, src: Src::One });
+                            t.pieces.push(Piece {
+                                param: Some(j),
+                                log_param: true,
+                                coef: c * pow,
+                                src: Src::One,
+                            });
                             Some(())
                         }
                         Ast::Neg(ref e) if self.positive[j] => match **e {
                             Ast::Num(c) if c.is_finite() => {
-                                t.pieces.push(Piece { param: Some(j), log_param: true, coef: -c * pow, src: Src::One });
+                                t.pieces.push(Piece {
+                                    param: Some(j),
+                                    log_param: true,
+                                    coef: -c * pow,
+                                    src: Src::One,
+                                });
                                 Some(())
                             }
                             _ => None,
@@ -260,9 +298,14 @@ impl SumExp {
         split_terms(ast, 1.0, &mut raw);
         let mut terms = Vec::new();
         for (sign, a) in raw {
-            let mut t = Term { mult: sign, lin: None, pieces: Vec::new() };
+            let mut t = Term {
+                mult: sign,
+                lin: None,
+                pieces: Vec::new(),
+            };
             ctx.factor(a, 1.0, &mut t)?;
-            if !t.mult.is_finite() || t.mult == 0.0 || t.pieces.iter().any(|p| !p.coef.is_finite()) {
+            if !t.mult.is_finite() || t.mult == 0.0 || t.pieces.iter().any(|p| !p.coef.is_finite())
+            {
                 return None;
             }
             terms.push(t);
@@ -306,7 +349,11 @@ impl SumExp {
     /// The data-independent part of a term's exponent.
     #[inline]
     fn scalar_part(&self, t: &Term, th: &[f64], nat: &[f64]) -> f64 {
-        t.pieces.iter().filter(|p| p.src == Src::One).map(|p| p.coef * self.q(p, th, nat)).sum()
+        t.pieces
+            .iter()
+            .filter(|p| p.src == Src::One)
+            .map(|p| p.coef * self.q(p, th, nat))
+            .sum()
     }
 
     /// `value[i] = f(x_i)` at internal coordinates `th` (natural values `nat`). Keeps the terms
@@ -337,12 +384,18 @@ impl SumExp {
             let u = &mut ws.u[..n];
             let mut assigned = false;
             for p in t.pieces.iter() {
-                let Some(x) = p.src.column(data) else { continue };
+                let Some(x) = p.src.column(data) else {
+                    continue;
+                };
                 let a = p.coef * self.q(p, th, nat);
                 if std::mem::replace(&mut assigned, true) {
-                    u.iter_mut().zip(&x[..n]).for_each(|(ui, &xi)| *ui += a * xi);
+                    u.iter_mut()
+                        .zip(&x[..n])
+                        .for_each(|(ui, &xi)| *ui += a * xi);
                 } else {
-                    u.iter_mut().zip(&x[..n]).for_each(|(ui, &xi)| *ui = scalar + a * xi);
+                    u.iter_mut()
+                        .zip(&x[..n])
+                        .for_each(|(ui, &xi)| *ui = scalar + a * xi);
                 }
             }
             let e = &mut ws.e[slot * n..(slot + 1) * n];
@@ -369,7 +422,14 @@ impl SumExp {
     /// Jacobian of f with respect to the internal coordinates at the point of the last
     /// [`SumExp::eval`], column-major (`jac[j*n + i]`), each column multiplied by `scale`
     /// when given (1/f for a log target).
-    pub fn jacobian(&self, nat: &[f64], data: &Data, ws: &SumExpWs, scale: Option<&[f64]>, jac: &mut [f64]) {
+    pub fn jacobian(
+        &self,
+        nat: &[f64],
+        data: &Data,
+        ws: &SumExpWs,
+        scale: Option<&[f64]>,
+        jac: &mut [f64],
+    ) {
         let n = ws.n;
         let p = self.positive.len();
         for j in 0..p {
@@ -379,7 +439,11 @@ impl SumExp {
             let mut slot = 0;
             for (k, t) in self.terms.iter().enumerate() {
                 let vector = t.is_vector();
-                let e = if vector { Some(&ws.e[slot * n..(slot + 1) * n]) } else { None };
+                let e = if vector {
+                    Some(&ws.e[slot * n..(slot + 1) * n])
+                } else {
+                    None
+                };
                 if vector {
                     slot += 1;
                 }
@@ -388,11 +452,17 @@ impl SumExp {
                 let mut c_one = if t.lin == Some(j) { t.mult } else { 0.0 };
                 for pc in t.pieces.iter().filter(|pc| pc.param == Some(j)) {
                     // d u / d theta_j = coef * src * (P if fitted in log space and q = P)
-                    let dq = if pc.log_param || !self.positive[j] { 1.0 } else { nat[j] };
+                    let dq = if pc.log_param || !self.positive[j] {
+                        1.0
+                    } else {
+                        nat[j]
+                    };
                     let a = mult * pc.coef * dq;
                     match pc.src.column(data) {
                         None => c_one += a,
-                        Some(x) => accumulate(col, &mut first, a, Some(&x[..n]), e.expect("vector term")),
+                        Some(x) => {
+                            accumulate(col, &mut first, a, Some(&x[..n]), e.expect("vector term"))
+                        }
                     }
                 }
                 if c_one != 0.0 {
@@ -432,17 +502,27 @@ mod tests {
     fn check(src: &str, vars: &[&str], pos: &[&str], theta: &[f64], expect: bool) {
         let vars: Vec<String> = vars.iter().map(|s| s.to_string()).collect();
         let f = Formula::new(src, &vars).unwrap();
-        let positive: Vec<bool> = f.param_names().iter().map(|n| pos.contains(&n.as_str())).collect();
+        let positive: Vec<bool> = f
+            .param_names()
+            .iter()
+            .map(|n| pos.contains(&n.as_str()))
+            .collect();
         let k = SumExp::detect(&f, &positive);
         assert_eq!(k.is_some(), expect, "{src}");
         let Some(k) = k else { return };
         let n = 37;
         let cols: Vec<Vec<f64>> = (0..vars.len())
-            .map(|j| (0..n).map(|i| 0.3 + (i as f64 * 0.37 + j as f64).sin().abs() * 5.0 + i as f64 * 0.1).collect())
+            .map(|j| {
+                (0..n)
+                    .map(|i| 0.3 + (i as f64 * 0.37 + j as f64).sin().abs() * 5.0 + i as f64 * 0.1)
+                    .collect()
+            })
             .collect();
         let data = Data::new(&f, cols).unwrap();
         let p = f.n_params();
-        let th: Vec<f64> = (0..p).map(|j| if positive[j] { theta[j].ln() } else { theta[j] }).collect();
+        let th: Vec<f64> = (0..p)
+            .map(|j| if positive[j] { theta[j].ln() } else { theta[j] })
+            .collect();
         let (mut v1, mut v2) = (vec![0.0; n], vec![0.0; n]);
         let (mut j1, mut j2) = (vec![0.0; n * p], vec![0.0; n * p]);
         let mut ev = EvalWs::default();
@@ -452,27 +532,78 @@ mod tests {
         let inv: Vec<f64> = v2.iter().map(|v| 1.0 / v).collect();
         k.jacobian(theta, &data, &ws, Some(&inv), &mut j2);
         for i in 0..n {
-            assert!((v1[i] - v2[i]).abs() <= 1e-13 * v1[i].abs().max(1e-300), "{src}: value {i}: {} vs {}", v1[i], v2[i]);
+            assert!(
+                (v1[i] - v2[i]).abs() <= 1e-13 * v1[i].abs().max(1e-300),
+                "{src}: value {i}: {} vs {}",
+                v1[i],
+                v2[i]
+            );
             for j in 0..p {
                 let d = j1[j * n + i] * if positive[j] { theta[j] } else { 1.0 } / v1[i];
                 let e = j2[j * n + i];
-                assert!((d - e).abs() <= 1e-12 * d.abs().max(1e-10), "{src}: d/d{} at {i}: {d} vs {e}", f.param_names()[j]);
+                assert!(
+                    (d - e).abs() <= 1e-12 * d.abs().max(1e-10),
+                    "{src}: d/d{} at {i}: {d} vs {e}",
+                    f.param_names()[j]
+                );
             }
         }
     }
 
     #[test]
     fn agrees_with_the_tape() {
-        check("E + A * N^-alpha + B * D^-beta", &["N", "D"], &["E", "A", "B"], &[1.8, 400.0, 0.3, 2000.0, 0.35], true);
-        check("E + A * N^-alpha + B * D^-beta", &["N", "D"], &[], &[1.8, 400.0, 0.3, 2000.0, 0.35], true);
+        check(
+            "E + A * N^-alpha + B * D^-beta",
+            &["N", "D"],
+            &["E", "A", "B"],
+            &[1.8, 400.0, 0.3, 2000.0, 0.35],
+            true,
+        );
+        check(
+            "E + A * N^-alpha + B * D^-beta",
+            &["N", "D"],
+            &[],
+            &[1.8, 400.0, 0.3, 2000.0, 0.35],
+            true,
+        );
         check("A * x^-alpha", &["x"], &["A", "alpha"], &[3.0, 0.4], true);
         check("E + A * C^-alpha", &["C"], &[], &[0.5, 3.0, 0.7], true);
-        check("a + b * exp(-k * t) - 2 * c / t^(d/2)", &["t"], &["b", "c"], &[1.0, 2.0, 0.3, 0.5, 1.5], true);
-        check("A^2 * x^(-alpha - 1) / B", &["x"], &["A", "B"], &[1.5, 0.2, 3.0], true);
-        check("-(E) + 3 * exp(2 - k * x + m)", &["x"], &[], &[0.1, 0.2, 0.3], true);
+        check(
+            "a + b * exp(-k * t) - 2 * c / t^(d/2)",
+            &["t"],
+            &["b", "c"],
+            &[1.0, 2.0, 0.3, 0.5, 1.5],
+            true,
+        );
+        check(
+            "A^2 * x^(-alpha - 1) / B",
+            &["x"],
+            &["A", "B"],
+            &[1.5, 0.2, 3.0],
+            true,
+        );
+        check(
+            "-(E) + 3 * exp(2 - k * x + m)",
+            &["x"],
+            &[],
+            &[0.1, 0.2, 0.3],
+            true,
+        );
         // not sums of exponential-affine terms: the tape handles them
-        check("((Nc / N)^(aN / aD) + Dc / D)^aD", &["N", "D"], &["Nc", "aN", "aD", "Dc"], &[1e8, 0.07, 0.1, 1e9], false);
-        check("a + b * x^-c0 * (1 + (x / d1)^(1 / f1))^(-c1 * f1)", &["x"], &["b", "d1", "f1"], &[1.0, 2.0, 0.3, 2.0, 0.5, 0.4], false);
+        check(
+            "((Nc / N)^(aN / aD) + Dc / D)^aD",
+            &["N", "D"],
+            &["Nc", "aN", "aD", "Dc"],
+            &[1e8, 0.07, 0.1, 1e9],
+            false,
+        );
+        check(
+            "a + b * x^-c0 * (1 + (x / d1)^(1 / f1))^(-c1 * f1)",
+            &["x"],
+            &["b", "d1", "f1"],
+            &[1.0, 2.0, 0.3, 2.0, 0.5, 0.4],
+            false,
+        );
         check("A * x^2", &["x"], &[], &[1.0], false);
         check("A * B * x^-a", &["x"], &[], &[1.0, 2.0, 0.5], false);
         check("sqrt(A) * x^-a", &["x"], &[], &[1.0, 0.5], false);

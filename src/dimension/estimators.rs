@@ -79,13 +79,23 @@ fn prepare(x: &[f64], n: usize, dim: usize) -> Result<Points<'_>> {
     check_points(x, n, dim)?;
     let keep = unique_rows(x, n, dim);
     if keep.len() == n {
-        return Ok(Points { x: Cow::Borrowed(x), n, dim, n_duplicates: 0 });
+        return Ok(Points {
+            x: Cow::Borrowed(x),
+            n,
+            dim,
+            n_duplicates: 0,
+        });
     }
     let mut v = Vec::with_capacity(keep.len() * dim);
     for &i in &keep {
         v.extend_from_slice(&x[i * dim..(i + 1) * dim]);
     }
-    Ok(Points { x: Cow::Owned(v), n: keep.len(), dim, n_duplicates: n - keep.len() })
+    Ok(Points {
+        x: Cow::Owned(v),
+        n: keep.len(),
+        dim,
+        n_duplicates: n - keep.len(),
+    })
 }
 
 /// De-duplicated points and their exact k nearest neighbours. The common case (no duplicate
@@ -105,7 +115,15 @@ fn prepare_knn<'a>(
     if n >= min.max(k + 1) {
         let nn = knn_unchecked(x, n, dim, k, ctl)?;
         if nn.distances.iter().step_by(k).all(|&d| d > 0.0) {
-            return Ok((Points { x: Cow::Borrowed(x), n, dim, n_duplicates: 0 }, nn));
+            return Ok((
+                Points {
+                    x: Cow::Borrowed(x),
+                    n,
+                    dim,
+                    n_duplicates: 0,
+                },
+                nn,
+            ));
         }
     }
     let p = prepare(x, n, dim)?;
@@ -116,8 +134,18 @@ fn prepare_knn<'a>(
 
 fn need_points(p: &Points, min: usize, what: &str) -> Result<()> {
     if p.n < min {
-        let dup = if p.n_duplicates > 0 { format!(" after removing {} duplicate rows", p.n_duplicates) } else { String::new() };
-        return Err(Error::arg("X", format!("{what} needs at least {min} distinct points, but X has {}{dup}", p.n)));
+        let dup = if p.n_duplicates > 0 {
+            format!(" after removing {} duplicate rows", p.n_duplicates)
+        } else {
+            String::new()
+        };
+        return Err(Error::arg(
+            "X",
+            format!(
+                "{what} needs at least {min} distinct points, but X has {}{dup}",
+                p.n
+            ),
+        ));
     }
     Ok(())
 }
@@ -148,18 +176,36 @@ pub struct TwoNN {
     pub n_duplicates: usize,
 }
 
-pub fn twonn(x: &[f64], n: usize, dim: usize, discard_fraction: f64, method: TwoNNMethod) -> Result<TwoNN> {
+pub fn twonn(
+    x: &[f64],
+    n: usize,
+    dim: usize,
+    discard_fraction: f64,
+    method: TwoNNMethod,
+) -> Result<TwoNN> {
     twonn_with(x, n, dim, discard_fraction, method, KnnControl::default())
 }
 
 /// [`twonn`] with a choice of kNN method and an abort flag.
-pub fn twonn_with(x: &[f64], n: usize, dim: usize, discard_fraction: f64, method: TwoNNMethod, ctl: KnnControl) -> Result<TwoNN> {
+pub fn twonn_with(
+    x: &[f64],
+    n: usize,
+    dim: usize,
+    discard_fraction: f64,
+    method: TwoNNMethod,
+    ctl: KnnControl,
+) -> Result<TwoNN> {
     if !(0.0..1.0).contains(&discard_fraction) {
-        return Err(Error::arg("discard_fraction", format!("must be in [0, 1), got {discard_fraction}")));
+        return Err(Error::arg(
+            "discard_fraction",
+            format!("must be in [0, 1), got {discard_fraction}"),
+        ));
     }
     let (p, nn) = prepare_knn(x, n, dim, 2, 3, "TwoNN", ctl)?;
     let nall = p.n;
-    let mut log_mu: Vec<f64> = (0..nall).map(|i| (nn.distances[2 * i + 1] / nn.distances[2 * i]).ln()).collect();
+    let mut log_mu: Vec<f64> = (0..nall)
+        .map(|i| (nn.distances[2 * i + 1] / nn.distances[2 * i]).ln())
+        .collect();
     log_mu.sort_unstable_by(|a, b| a.total_cmp(b));
     let n_keep = ((nall as f64) * (1.0 - discard_fraction)).floor() as usize;
     if n_keep < 3 {
@@ -232,16 +278,30 @@ pub fn mle(x: &[f64], n: usize, dim: usize, k: usize, unbiased: bool) -> Result<
 }
 
 /// [`mle`] with a choice of kNN method and an abort flag.
-pub fn mle_with(x: &[f64], n: usize, dim: usize, k: usize, unbiased: bool, ctl: KnnControl) -> Result<Mle> {
+pub fn mle_with(
+    x: &[f64],
+    n: usize,
+    dim: usize,
+    k: usize,
+    unbiased: bool,
+    ctl: KnnControl,
+) -> Result<Mle> {
     let kmin = if unbiased { 3 } else { 2 };
     if k < kmin {
         return Err(Error::arg(
             "k",
-            format!("must be at least {kmin} (the estimate uses k - {} in the numerator), got {k}", kmin - 1),
+            format!(
+                "must be at least {kmin} (the estimate uses k - {} in the numerator), got {k}",
+                kmin - 1
+            ),
         ));
     }
     let (p, nn) = prepare_knn(x, n, dim, k, k + 1, &format!("MLE with k = {k}"), ctl)?;
-    let kfac = if unbiased { k as f64 - 2.0 } else { k as f64 - 1.0 };
+    let kfac = if unbiased {
+        k as f64 - 2.0
+    } else {
+        k as f64 - 1.0
+    };
     let inv: Vec<f64> = (0..p.n)
         .into_par_iter()
         .map(|i| {
@@ -297,7 +357,15 @@ pub struct TileOptions {
 
 impl Default for TileOptions {
     fn default() -> Self {
-        TileOptions { sizes: Vec::new(), n_sizes: 6, n_draws: 10, k: 1, seed: 0, n_boot: 1000, abscissa: Abscissa::LogDm1 }
+        TileOptions {
+            sizes: Vec::new(),
+            n_sizes: 6,
+            n_draws: 10,
+            k: 1,
+            seed: 0,
+            n_boot: 1000,
+            abscissa: Abscissa::LogDm1,
+        }
     }
 }
 
@@ -331,7 +399,9 @@ pub fn digamma(mut x: f64) -> f64 {
         x += 1.0;
     }
     let f = 1.0 / (x * x);
-    r + x.ln() - 0.5 / x - f * (1.0 / 12.0 - f * (1.0 / 120.0 - f * (1.0 / 252.0 - f * (1.0 / 240.0 - f / 132.0))))
+    r + x.ln()
+        - 0.5 / x
+        - f * (1.0 / 12.0 - f * (1.0 / 120.0 - f * (1.0 / 252.0 - f * (1.0 / 240.0 - f / 132.0))))
 }
 
 /// Default sizes: n/2, n/4, ... (at most `m`), each >= max(4 (k + 1), 8).
@@ -356,14 +426,18 @@ struct LineFitter {
 impl LineFitter {
     fn new() -> Result<LineFitter> {
         let f = Formula::new("c + slope * x", &["x".to_string()])?;
-        Ok(LineFitter { setup: Setup::new(f, Loss::L2, Target::Linear, vec![false, false])? })
+        Ok(LineFitter {
+            setup: Setup::new(f, Loss::L2, Target::Linear, vec![false, false])?,
+        })
     }
     fn fit(&self, x: &[f64], y: &[f64]) -> Result<(f64, f64)> {
         let data = Data::new(&self.setup.formula, vec![x.to_vec()])?;
         let rep = fit_full(&self.setup, &data, y, None, None, 1)?;
         let p = &rep.multi.best.params;
         if !(p[0].is_finite() && p[1].is_finite()) {
-            return Err(Error::Numerical("tile: the line fit did not converge".into()));
+            return Err(Error::Numerical(
+                "tile: the line fit did not converge".into(),
+            ));
         }
         Ok((p[0], p[1]))
     }
@@ -374,7 +448,13 @@ pub fn tile(x: &[f64], n: usize, dim: usize, opts: &TileOptions) -> Result<Tile>
 }
 
 /// [`tile`] with a choice of kNN method and an abort flag.
-pub fn tile_with(x: &[f64], n: usize, dim: usize, opts: &TileOptions, ctl: KnnControl) -> Result<Tile> {
+pub fn tile_with(
+    x: &[f64],
+    n: usize,
+    dim: usize,
+    opts: &TileOptions,
+    ctl: KnnControl,
+) -> Result<Tile> {
     let k = opts.k;
     if k < 1 {
         return Err(Error::arg("k", "must be at least 1"));
@@ -385,7 +465,10 @@ pub fn tile_with(x: &[f64], n: usize, dim: usize, opts: &TileOptions, ctl: KnnCo
     let p = prepare(x, n, dim)?;
     let sizes = if opts.sizes.is_empty() {
         if opts.n_sizes < 3 {
-            return Err(Error::arg("n_sizes", format!("must be at least 3, got {}", opts.n_sizes)));
+            return Err(Error::arg(
+                "n_sizes",
+                format!("must be at least 3, got {}", opts.n_sizes),
+            ));
         }
         let s = default_sizes(p.n, k, opts.n_sizes);
         if s.len() < 3 {
@@ -408,12 +491,23 @@ pub fn tile_with(x: &[f64], n: usize, dim: usize, opts: &TileOptions, ctl: KnnCo
             return Err(Error::arg("sizes", "must be strictly increasing"));
         }
         if s[0] < k + 2 {
-            return Err(Error::arg("sizes", format!("the smallest size must be at least k + 2 = {}, got {}", k + 2, s[0])));
+            return Err(Error::arg(
+                "sizes",
+                format!(
+                    "the smallest size must be at least k + 2 = {}, got {}",
+                    k + 2,
+                    s[0]
+                ),
+            ));
         }
         if *s.last().unwrap() > p.n {
             return Err(Error::arg(
                 "sizes",
-                format!("the largest size {} exceeds the number of distinct points {}", s.last().unwrap(), p.n),
+                format!(
+                    "the largest size {} exceeds the number of distinct points {}",
+                    s.last().unwrap(),
+                    p.n
+                ),
             ));
         }
         s
@@ -425,7 +519,8 @@ pub fn tile_with(x: &[f64], n: usize, dim: usize, opts: &TileOptions, ctl: KnnCo
     // Fisher-Yates with its own stream), and size D uses its first D points
     let perms: Vec<Vec<usize>> = (0..nd)
         .map(|b| {
-            let mut rng = Xoshiro256PlusPlus::seed_from_u64(stream_seed(opts.seed, TAG_DRAW, b as u64));
+            let mut rng =
+                Xoshiro256PlusPlus::seed_from_u64(stream_seed(opts.seed, TAG_DRAW, b as u64));
             let mut perm: Vec<usize> = (0..p.n).collect();
             for i in 0..dmax {
                 let j = rng.random_range(i..p.n);
@@ -445,7 +540,10 @@ pub fn tile_with(x: &[f64], n: usize, dim: usize, opts: &TileOptions, ctl: KnnCo
                 sub.extend_from_slice(&p.x[i * p.dim..(i + 1) * p.dim]);
             }
             let nn = knn_unchecked(&sub, dsz, p.dim, k, ctl)?;
-            Ok((0..dsz).map(|i| nn.distances[i * k + k - 1].ln()).sum::<f64>() / dsz as f64)
+            Ok((0..dsz)
+                .map(|i| nn.distances[i * k + k - 1].ln())
+                .sum::<f64>()
+                / dsz as f64)
         })
         .collect::<Result<Vec<f64>>>()?;
     let xs: Vec<f64> = sizes
@@ -477,7 +575,13 @@ pub fn tile_with(x: &[f64], n: usize, dim: usize, opts: &TileOptions, ctl: KnnCo
     let d = -1.0 / slope;
     let local_d: Vec<f64> = (0..m)
         .map(|j| {
-            let (a, b) = if j == 0 { (0, 1) } else if j == m - 1 { (m - 2, m - 1) } else { (j - 1, j + 1) };
+            let (a, b) = if j == 0 {
+                (0, 1)
+            } else if j == m - 1 {
+                (m - 2, m - 1)
+            } else {
+                (j - 1, j + 1)
+            };
             -(xs[b] - xs[a]) / (mean_log[b] - mean_log[a])
         })
         .collect();
@@ -485,7 +589,8 @@ pub fn tile_with(x: &[f64], n: usize, dim: usize, opts: &TileOptions, ctl: KnnCo
         let reps: Vec<Result<f64>> = (0..opts.n_boot)
             .into_par_iter()
             .map(|r| {
-                let mut rng = Xoshiro256PlusPlus::seed_from_u64(stream_seed(opts.seed, TAG_BOOT, r as u64));
+                let mut rng =
+                    Xoshiro256PlusPlus::seed_from_u64(stream_seed(opts.seed, TAG_BOOT, r as u64));
                 let pick: Vec<usize> = (0..nd).map(|_| rng.random_range(0..nd)).collect();
                 let ml = mean_over(&mut pick.into_iter());
                 let (_, s) = lf.fit(&xs, &ml)?;
@@ -564,7 +669,11 @@ mod tests {
         assert!((t.d - 3.0).abs() < 0.3, "twonn ml {}", t.d);
         let m = mle(&x, n, d + 1, 20, false).unwrap();
         assert!((m.d - 3.0).abs() < 0.3, "mle {}", m.d);
-        let opts = TileOptions { n_draws: 4, n_boot: 50, ..Default::default() };
+        let opts = TileOptions {
+            n_draws: 4,
+            n_boot: 50,
+            ..Default::default()
+        };
         let tl = tile(&x, n, d + 1, &opts).unwrap();
         assert!((tl.d - 3.0).abs() < 0.3, "tile {}", tl.d);
         assert_eq!(tl.boot_d.len(), 50);
@@ -594,7 +703,11 @@ mod tests {
         assert!(twonn(&x, 10, 3, 1.0, TwoNNMethod::Linear).is_err());
         assert!(twonn(&x, 10, 3, 0.0, TwoNNMethod::Linear).is_err());
         assert!(tile(&x, 10, 3, &TileOptions::default()).is_err());
-        let lattice: Vec<f64> = (0..100).flat_map(|i| [(i % 10) as f64, (i / 10) as f64]).collect();
-        assert!(mle(&lattice, 100, 2, 4, false).is_ok() || mle(&lattice, 100, 2, 4, false).is_err());
+        let lattice: Vec<f64> = (0..100)
+            .flat_map(|i| [(i % 10) as f64, (i / 10) as f64])
+            .collect();
+        assert!(
+            mle(&lattice, 100, 2, 4, false).is_ok() || mle(&lattice, 100, 2, 4, false).is_err()
+        );
     }
 }

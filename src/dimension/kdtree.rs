@@ -52,9 +52,18 @@ impl KdTree {
     /// Build the tree (inputs must be finite, `x.len() == n * dim`, `dim >= 1`).
     pub fn new(x: &[f64], n: usize, dim: usize) -> KdTree {
         let mut ids: Vec<usize> = (0..n).collect();
-        let mut t = KdTree { dim, pts: Vec::new(), ids: Vec::new(), nodes: Vec::new(), bbox: Vec::new() };
+        let mut t = KdTree {
+            dim,
+            pts: Vec::new(),
+            ids: Vec::new(),
+            nodes: Vec::new(),
+            bbox: Vec::new(),
+        };
         t.build(x, &mut ids, 0, n);
-        t.pts = ids.iter().flat_map(|&i| x[i * dim..(i + 1) * dim].iter().copied()).collect();
+        t.pts = ids
+            .iter()
+            .flat_map(|&i| x[i * dim..(i + 1) * dim].iter().copied())
+            .collect();
         t.ids = ids;
         t
     }
@@ -62,7 +71,12 @@ impl KdTree {
     fn build(&mut self, x: &[f64], ids: &mut [usize], start: usize, end: usize) -> usize {
         let dim = self.dim;
         let me = self.nodes.len();
-        self.nodes.push(Node { start, end, left: 0, right: 0 });
+        self.nodes.push(Node {
+            start,
+            end,
+            left: 0,
+            right: 0,
+        });
         let mut lo = vec![f64::INFINITY; dim];
         let mut hi = vec![f64::NEG_INFINITY; dim];
         for &i in &ids[start..end] {
@@ -84,7 +98,9 @@ impl KdTree {
             return me;
         }
         let mid = (end - start) / 2;
-        ids[start..end].select_nth_unstable_by(mid, |&a, &b| x[a * dim + s].total_cmp(&x[b * dim + s]).then(a.cmp(&b)));
+        ids[start..end].select_nth_unstable_by(mid, |&a, &b| {
+            x[a * dim + s].total_cmp(&x[b * dim + s]).then(a.cmp(&b))
+        });
         let l = self.build(x, ids, start, start + mid);
         let r = self.build(x, ids, start + mid, end);
         self.nodes[me].left = l;
@@ -128,7 +144,8 @@ impl KdTree {
                 let (wd, wj) = best[k - 1];
                 if d < wd || (d == wd && j < wj) {
                     let mut c = k - 1;
-                    while c > 0 && (best[c - 1].0 > d || (best[c - 1].0 == d && best[c - 1].1 > j)) {
+                    while c > 0 && (best[c - 1].0 > d || (best[c - 1].0 == d && best[c - 1].1 > j))
+                    {
                         best[c] = best[c - 1];
                         c -= 1;
                     }
@@ -138,7 +155,11 @@ impl KdTree {
             return;
         }
         let (dl, dr) = (self.box_d2(node.left, q), self.box_d2(node.right, q));
-        let (first, df, second, ds) = if dl <= dr { (node.left, dl, node.right, dr) } else { (node.right, dr, node.left, dl) };
+        let (first, df, second, ds) = if dl <= dr {
+            (node.left, dl, node.right, dr)
+        } else {
+            (node.right, dr, node.left, dl)
+        };
         let bound = |best: &[(f64, usize)]| {
             let w = best[k - 1].0;
             w * w * (1.0 + PRUNE_SLACK)
@@ -158,21 +179,25 @@ impl KdTree {
         let aborted = || abort.is_some_and(|a| a.load(Ordering::Relaxed));
         let mut dist_t = vec![0.0; n * k];
         let mut idx_t = vec![0usize; n * k];
-        dist_t.par_chunks_mut(CHUNK * k).zip(idx_t.par_chunks_mut(CHUNK * k)).enumerate().for_each_init(
-            || vec![(0.0, 0usize); k],
-            |best, (c, (dc, ic))| {
-                if aborted() {
-                    return;
-                }
-                for r in 0..dc.len() / k {
-                    self.query(c * CHUNK + r, best);
-                    for (t, &(d, j)) in best.iter().enumerate() {
-                        dc[r * k + t] = d;
-                        ic[r * k + t] = j;
+        dist_t
+            .par_chunks_mut(CHUNK * k)
+            .zip(idx_t.par_chunks_mut(CHUNK * k))
+            .enumerate()
+            .for_each_init(
+                || vec![(0.0, 0usize); k],
+                |best, (c, (dc, ic))| {
+                    if aborted() {
+                        return;
                     }
-                }
-            },
-        );
+                    for r in 0..dc.len() / k {
+                        self.query(c * CHUNK + r, best);
+                        for (t, &(d, j)) in best.iter().enumerate() {
+                            dc[r * k + t] = d;
+                            ic[r * k + t] = j;
+                        }
+                    }
+                },
+            );
         if aborted() {
             return None;
         }
@@ -183,13 +208,24 @@ impl KdTree {
             distances[i * k..(i + 1) * k].copy_from_slice(&dist_t[p * k..(p + 1) * k]);
             indices[i * k..(i + 1) * k].copy_from_slice(&idx_t[p * k..(p + 1) * k]);
         }
-        Some(Knn { n, k, distances, indices })
+        Some(Knn {
+            n,
+            k,
+            distances,
+            indices,
+        })
     }
 }
 
 /// Exact kNN of every row of `x` by a k-d tree (inputs finite, `1 <= k < n`); `None` if
 /// `abort` was set.
-pub fn knn_kdtree(x: &[f64], n: usize, dim: usize, k: usize, abort: Option<&AtomicBool>) -> Option<Knn> {
+pub fn knn_kdtree(
+    x: &[f64],
+    n: usize,
+    dim: usize,
+    k: usize,
+    abort: Option<&AtomicBool>,
+) -> Option<Knn> {
     KdTree::new(x, n, dim).knn_all(k, abort)
 }
 
@@ -210,8 +246,17 @@ mod tests {
     #[test]
     fn matches_brute_force() {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
-        for &(n, dim, k) in &[(3000usize, 2usize, 5usize), (2000, 3, 20), (1500, 8, 7), (40, 5, 39), (2, 1, 1), (17, 1, 16)] {
-            let x: Vec<f64> = (0..n * dim).map(|_| rng.random::<f64>() * 10.0 - 5.0).collect();
+        for &(n, dim, k) in &[
+            (3000usize, 2usize, 5usize),
+            (2000, 3, 20),
+            (1500, 8, 7),
+            (40, 5, 39),
+            (2, 1, 1),
+            (17, 1, 16),
+        ] {
+            let x: Vec<f64> = (0..n * dim)
+                .map(|_| rng.random::<f64>() * 10.0 - 5.0)
+                .collect();
             same(&x, n, dim, k);
         }
     }
@@ -231,7 +276,9 @@ mod tests {
             same(&x, n, 2, k);
         }
         // 3-d lattice and all points identical
-        let x3: Vec<f64> = (0..512).flat_map(|i| [(i % 8) as f64, ((i / 8) % 8) as f64, (i / 64) as f64]).collect();
+        let x3: Vec<f64> = (0..512)
+            .flat_map(|i| [(i % 8) as f64, ((i / 8) % 8) as f64, (i / 64) as f64])
+            .collect();
         same(&x3, 512, 3, 6);
         same(&[1.5; 40], 20, 2, 5);
     }

@@ -150,7 +150,10 @@ fn scan_row(
     let mut b = b0;
     // scalar head up to a lane boundary, full lane groups, scalar tail
     let head = (b0.div_ceil(LANES) * LANES).min(m);
-    let scalar = |b: usize, ta: &mut f64, thr: &mut [f64], offer: &mut dyn FnMut(usize, f64, &mut f64, &mut f64)| {
+    let scalar = |b: usize,
+                  ta: &mut f64,
+                  thr: &mut [f64],
+                  offer: &mut dyn FnMut(usize, f64, &mut f64, &mut f64)| {
         offer(b, grid.snap(sqa + sqj[b] - 2.0 * g[b]), ta, &mut thr[b]);
     };
     while b < head {
@@ -162,8 +165,13 @@ fn scan_row(
     // (b + LANES <= m and every slice has length m).
     unsafe {
         use std::arch::x86_64::*;
-        let (vsqa, two, vq, vinv, zero) =
-            (_mm256_set1_pd(sqa), _mm256_set1_pd(2.0), _mm256_set1_pd(grid.q), _mm256_set1_pd(grid.inv_q), _mm256_setzero_pd());
+        let (vsqa, two, vq, vinv, zero) = (
+            _mm256_set1_pd(sqa),
+            _mm256_set1_pd(2.0),
+            _mm256_set1_pd(grid.q),
+            _mm256_set1_pd(grid.inv_q),
+            _mm256_setzero_pd(),
+        );
         while b + LANES <= m {
             let va = _mm256_set1_pd(*ta);
             let mut d = [_mm256_setzero_pd(); 2];
@@ -175,7 +183,9 @@ fn scan_row(
                     _mm256_add_pd(vsqa, _mm256_loadu_pd(sqj.as_ptr().add(o))),
                     _mm256_mul_pd(two, _mm256_loadu_pd(g.as_ptr().add(o))),
                 );
-                let r = _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_pd(raw, vinv));
+                let r = _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+                    _mm256_mul_pd(raw, vinv),
+                );
                 *dh = _mm256_max_pd(_mm256_mul_pd(r, vq), zero);
                 let th = _mm256_max_pd(va, _mm256_loadu_pd(thr.as_ptr().add(o)));
                 mask |= _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LE_OQ>(*dh, th));
@@ -206,7 +216,12 @@ fn scan_row(
         }
         // a min tree (not a serial fold) so the reduction vectorises
         let mn = |x: f64, y: f64| if x < y { x } else { y };
-        let e4 = [mn(e[0], e[4]), mn(e[1], e[5]), mn(e[2], e[6]), mn(e[3], e[7])];
+        let e4 = [
+            mn(e[0], e[4]),
+            mn(e[1], e[5]),
+            mn(e[2], e[6]),
+            mn(e[3], e[7]),
+        ];
         let low = mn(mn(e4[0], e4[2]), mn(e4[1], e4[3]));
         if low <= 0.0 {
             for l in 0..LANES {
@@ -280,8 +295,10 @@ pub fn spatial_order(x: &[f64], n: usize, dim: usize, leaf: usize) -> Vec<usize>
         let b = far(a);
         let (pa, pb) = (row(a), row(b));
         let dir: Vec<f64> = pb.iter().zip(pa).map(|(u, v)| u - v).collect();
-        let mut proj: Vec<(f64, usize)> =
-            idx.iter().map(|&i| (row(i).iter().zip(&dir).map(|(u, v)| u * v).sum::<f64>(), i)).collect();
+        let mut proj: Vec<(f64, usize)> = idx
+            .iter()
+            .map(|&i| (row(i).iter().zip(&dir).map(|(u, v)| u * v).sum::<f64>(), i))
+            .collect();
         let mid = m / 2;
         proj.select_nth_unstable_by(mid, |p, q| p.0.total_cmp(&q.0).then(p.1.cmp(&q.1)));
         for (slot, &(_, i)) in idx.iter_mut().zip(&proj) {
@@ -309,7 +326,11 @@ fn tile_order(nb: usize) -> Vec<(usize, usize)> {
     let mut t: Vec<(usize, usize)> = (0..nb).map(|b| (b, b)).collect();
     for o in 1..nb {
         for par in 0..2 {
-            t.extend((0..nb - o).filter(|i| (i / o) % 2 == par).map(|i| (i, i + o)));
+            t.extend(
+                (0..nb - o)
+                    .filter(|i| (i / o) % 2 == par)
+                    .map(|i| (i, i + o)),
+            );
         }
     }
     t
@@ -318,10 +339,20 @@ fn tile_order(nb: usize) -> Vec<(usize, usize)> {
 /// Validate a row-major `(n, dim)` point set.
 pub fn check_points(x: &[f64], n: usize, dim: usize) -> Result<()> {
     if dim == 0 {
-        return Err(Error::arg("X", "has 0 columns; pass an (n_points, dim) array with dim >= 1"));
+        return Err(Error::arg(
+            "X",
+            "has 0 columns; pass an (n_points, dim) array with dim >= 1",
+        ));
     }
     if x.len() != n * dim {
-        return Err(Error::arg("X", format!("buffer has {} values, expected n*dim = {}", x.len(), n * dim)));
+        return Err(Error::arg(
+            "X",
+            format!(
+                "buffer has {} values, expected n*dim = {}",
+                x.len(),
+                n * dim
+            ),
+        ));
     }
     check_finite("X", x)
 }
@@ -346,7 +377,10 @@ impl Algorithm {
             "auto" => Ok(Algorithm::Auto),
             "brute" => Ok(Algorithm::Brute),
             "kdtree" | "kd_tree" => Ok(Algorithm::KdTree),
-            o => Err(Error::arg("algorithm", format!("unknown algorithm '{o}'; use 'auto', 'brute' or 'kdtree'"))),
+            o => Err(Error::arg(
+                "algorithm",
+                format!("unknown algorithm '{o}'; use 'auto', 'brute' or 'kdtree'"),
+            )),
         }
     }
 
@@ -404,11 +438,24 @@ pub fn knn_unchecked(x: &[f64], n: usize, dim: usize, k: usize, ctl: KnnControl)
 }
 
 /// Brute-force kNN (inputs valid); `None` if `abort` was set.
-pub fn knn_brute(x: &[f64], n: usize, dim: usize, k: usize, abort: Option<&AtomicBool>) -> Option<Knn> {
+pub fn knn_brute(
+    x: &[f64],
+    n: usize,
+    dim: usize,
+    k: usize,
+    abort: Option<&AtomicBool>,
+) -> Option<Knn> {
     knn_blocked(x, n, dim, k, BLOCK, abort)
 }
 
-pub(crate) fn knn_blocked(x: &[f64], n: usize, dim: usize, k: usize, block: usize, abort: Option<&AtomicBool>) -> Option<Knn> {
+pub(crate) fn knn_blocked(
+    x: &[f64],
+    n: usize,
+    dim: usize,
+    k: usize,
+    block: usize,
+    abort: Option<&AtomicBool>,
+) -> Option<Knn> {
     let aborted = || abort.is_some_and(|a| a.load(AtomicOrdering::Relaxed));
     let bs = block;
     let kc = (k + margin_for(k)).min(n - 1);
@@ -428,9 +475,18 @@ pub(crate) fn knn_blocked(x: &[f64], n: usize, dim: usize, k: usize, block: usiz
     let order = spatial_order(x, n, dim, ORDER_LEAF);
     let xc: Vec<f64> = order
         .par_iter()
-        .flat_map_iter(|&i| x[i * dim..(i + 1) * dim].iter().zip(&mean).map(|(v, m)| v - m).collect::<Vec<_>>())
+        .flat_map_iter(|&i| {
+            x[i * dim..(i + 1) * dim]
+                .iter()
+                .zip(&mean)
+                .map(|(v, m)| v - m)
+                .collect::<Vec<_>>()
+        })
         .collect();
-    let sq: Vec<f64> = xc.par_chunks_exact(dim).map(|r| r.iter().map(|v| v * v).sum()).collect();
+    let sq: Vec<f64> = xc
+        .par_chunks_exact(dim)
+        .map(|r| r.iter().map(|v| v * v).sum())
+        .collect();
     // Approximate squared distances are snapped to a grid of 1e-12 of the largest squared norm
     // (far above their rounding noise): exact ties, duplicates above all, then compare equal
     // and are ordered by index, as in the exact order, instead of by rounding noise.
@@ -492,14 +548,24 @@ pub(crate) fn knn_blocked(x: &[f64], n: usize, dim: usize, k: usize, block: usiz
                 let mut thr: Vec<f64> = (0..mj).map(|b| h.worst(b)).collect();
                 for a in 0..mi {
                     let mut ta = thr[a];
-                    scan_row(mj, a + 1, sq[si + a], sqj, &g[a * mj..(a + 1) * mj], grid, &mut ta, &mut thr, |b, d, ta: &mut f64, tb: &mut f64| {
-                        if d <= *ta {
-                            *ta = h.push(a, d, order[sj + b]);
-                        }
-                        if d <= *tb {
-                            *tb = h.push(b, d, order[si + a]);
-                        }
-                    });
+                    scan_row(
+                        mj,
+                        a + 1,
+                        sq[si + a],
+                        sqj,
+                        &g[a * mj..(a + 1) * mj],
+                        grid,
+                        &mut ta,
+                        &mut thr,
+                        |b, d, ta: &mut f64, tb: &mut f64| {
+                            if d <= *ta {
+                                *ta = h.push(a, d, order[sj + b]);
+                            }
+                            if d <= *tb {
+                                *tb = h.push(b, d, order[si + a]);
+                            }
+                        },
+                    );
                     thr[a] = ta;
                 }
             } else {
@@ -508,14 +574,24 @@ pub(crate) fn knn_blocked(x: &[f64], n: usize, dim: usize, k: usize, block: usiz
                 let mut thr: Vec<f64> = (0..mj).map(|b| hj.worst(b)).collect();
                 for a in 0..mi {
                     let mut ta = hi.worst(a);
-                    scan_row(mj, 0, sq[si + a], sqj, &g[a * mj..(a + 1) * mj], grid, &mut ta, &mut thr, |b, d, ta: &mut f64, tb: &mut f64| {
-                        if d <= *ta {
-                            *ta = hi.push(a, d, order[sj + b]);
-                        }
-                        if d <= *tb {
-                            *tb = hj.push(b, d, order[si + a]);
-                        }
-                    });
+                    scan_row(
+                        mj,
+                        0,
+                        sq[si + a],
+                        sqj,
+                        &g[a * mj..(a + 1) * mj],
+                        grid,
+                        &mut ta,
+                        &mut thr,
+                        |b, d, ta: &mut f64, tb: &mut f64| {
+                            if d <= *ta {
+                                *ta = hi.push(a, d, order[sj + b]);
+                            }
+                            if d <= *tb {
+                                *tb = hj.push(b, d, order[si + a]);
+                            }
+                        },
+                    );
                 }
             }
         }
@@ -532,27 +608,38 @@ pub(crate) fn knn_blocked(x: &[f64], n: usize, dim: usize, k: usize, block: usiz
     // exact recomputation of the candidates, then the final k
     let mut distances = vec![0.0; n * k];
     let mut indices = vec![0usize; n * k];
-    let heaps: Vec<Heaps> = heaps.into_iter().map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner())).collect();
+    let heaps: Vec<Heaps> = heaps
+        .into_iter()
+        .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .collect();
     distances
         .par_chunks_mut(k)
         .zip(indices.par_chunks_mut(k))
         .enumerate()
-        .for_each_init(Vec::new, |cand: &mut Vec<(f64, usize)>, (i, (dout, iout))| {
-            let h = &heaps[pos[i] / bs];
-            let r = pos[i] % bs;
-            let xi = &x[i * dim..(i + 1) * dim];
-            cand.clear();
-            for c in 0..kc {
-                let j = h.idx[r * kc + c];
-                cand.push((exact_dist(xi, &x[j * dim..(j + 1) * dim]), j));
-            }
-            cand.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            for c in 0..k {
-                dout[c] = cand[c].0;
-                iout[c] = cand[c].1;
-            }
-        });
-    Some(Knn { n, k, distances, indices })
+        .for_each_init(
+            Vec::new,
+            |cand: &mut Vec<(f64, usize)>, (i, (dout, iout))| {
+                let h = &heaps[pos[i] / bs];
+                let r = pos[i] % bs;
+                let xi = &x[i * dim..(i + 1) * dim];
+                cand.clear();
+                for c in 0..kc {
+                    let j = h.idx[r * kc + c];
+                    cand.push((exact_dist(xi, &x[j * dim..(j + 1) * dim]), j));
+                }
+                cand.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                for c in 0..k {
+                    dout[c] = cand[c].0;
+                    iout[c] = cand[c].1;
+                }
+            },
+        );
+    Some(Knn {
+        n,
+        k,
+        distances,
+        indices,
+    })
 }
 
 #[cfg(test)]
@@ -567,7 +654,12 @@ mod tests {
         for i in 0..n {
             let mut c: Vec<(f64, usize)> = (0..n)
                 .filter(|&j| j != i)
-                .map(|j| (exact_dist(&x[i * dim..(i + 1) * dim], &x[j * dim..(j + 1) * dim]), j))
+                .map(|j| {
+                    (
+                        exact_dist(&x[i * dim..(i + 1) * dim], &x[j * dim..(j + 1) * dim]),
+                        j,
+                    )
+                })
                 .collect();
             c.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             for &(d, j) in &c[..k] {
@@ -580,12 +672,20 @@ mod tests {
 
     fn random(n: usize, dim: usize, seed: u64) -> Vec<f64> {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        (0..n * dim).map(|_| rng.random::<f64>() * 2.0 - 1.0 + 100.0).collect()
+        (0..n * dim)
+            .map(|_| rng.random::<f64>() * 2.0 - 1.0 + 100.0)
+            .collect()
     }
 
     #[test]
     fn matches_brute_force() {
-        for &(n, dim, k) in &[(1000usize, 3usize, 5usize), (900, 40, 1), (50, 7, 49), (2, 1, 1), (800, 17, 12)] {
+        for &(n, dim, k) in &[
+            (1000usize, 3usize, 5usize),
+            (900, 40, 1),
+            (50, 7, 49),
+            (2, 1, 1),
+            (800, 17, 12),
+        ] {
             let x = random(n, dim, n as u64 + dim as u64);
             let r = knn_brute(&x, n, dim, k, None).unwrap();
             let (d, i) = brute(&x, n, dim, k);
@@ -620,7 +720,10 @@ mod tests {
         let (n, dim, k) = (2000, 9, 4);
         let x = random(n, dim, 7);
         for algorithm in [Algorithm::Brute, Algorithm::KdTree] {
-            let ctl = KnnControl { algorithm, abort: None };
+            let ctl = KnnControl {
+                algorithm,
+                abort: None,
+            };
             let a = crate::fit::with_threads(1, || knn_with(&x, n, dim, k, ctl).unwrap()).unwrap();
             let b = crate::fit::with_threads(3, || knn_with(&x, n, dim, k, ctl).unwrap()).unwrap();
             assert_eq!(a.indices, b.indices);
@@ -631,7 +734,11 @@ mod tests {
     #[test]
     fn small_blocks_match_brute_force() {
         // many tiles with ragged edges (block not a multiple of the scan width) and lattice ties
-        for &(n, dim, k, block) in &[(700usize, 5usize, 7usize, 37usize), (300, 2, 3, 13), (257, 9, 20, 64)] {
+        for &(n, dim, k, block) in &[
+            (700usize, 5usize, 7usize, 37usize),
+            (300, 2, 3, 13),
+            (257, 9, 20, 64),
+        ] {
             let mut x = random(n, dim, 11 + n as u64);
             if dim == 2 {
                 x.iter_mut().for_each(|v| *v = (*v * 4.0).round());
@@ -647,7 +754,12 @@ mod tests {
     fn exact_distance_and_order() {
         let a: Vec<f64> = (0..19).map(|t| t as f64 * 0.37 - 2.0).collect();
         let b: Vec<f64> = (0..19).map(|t| (t * t) as f64 * 0.01).collect();
-        let naive: f64 = a.iter().zip(&b).map(|(u, v)| (u - v) * (u - v)).sum::<f64>().sqrt();
+        let naive: f64 = a
+            .iter()
+            .zip(&b)
+            .map(|(u, v)| (u - v) * (u - v))
+            .sum::<f64>()
+            .sqrt();
         assert!((exact_dist(&a, &b) - naive).abs() <= 1e-14 * naive);
         assert_eq!(exact_dist(&a, &a), 0.0);
         let x = random(5000, 3, 4);
@@ -671,14 +783,26 @@ mod tests {
     fn algorithm_choice_and_abort() {
         assert_eq!(Algorithm::parse("auto").unwrap(), Algorithm::Auto);
         assert_eq!(Algorithm::parse("kdtree").unwrap(), Algorithm::KdTree);
-        assert!(Algorithm::parse("ball").unwrap_err().to_string().contains("'auto', 'brute' or 'kdtree'"));
+        assert!(Algorithm::parse("ball")
+            .unwrap_err()
+            .to_string()
+            .contains("'auto', 'brute' or 'kdtree'"));
         assert_eq!(Algorithm::Auto.resolve(1000, 3), Algorithm::KdTree);
         assert_eq!(Algorithm::Auto.resolve(1000, 64), Algorithm::Brute);
         assert_eq!(Algorithm::Brute.resolve(1000, 2), Algorithm::Brute);
         let x = random(3000, 4, 1);
         let stop = AtomicBool::new(true);
         for algorithm in [Algorithm::Brute, Algorithm::KdTree] {
-            let r = knn_with(&x, 3000, 4, 3, KnnControl { algorithm, abort: Some(&stop) });
+            let r = knn_with(
+                &x,
+                3000,
+                4,
+                3,
+                KnnControl {
+                    algorithm,
+                    abort: Some(&stop),
+                },
+            );
             assert!(matches!(r, Err(Error::Interrupted)));
         }
     }

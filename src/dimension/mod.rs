@@ -14,7 +14,10 @@ pub mod estimators;
 pub mod kdtree;
 pub mod knn;
 
-pub use estimators::{mle, mle_with, tile, tile_with, twonn, twonn_with, unique_rows, Mle, Tile, TileOptions, TwoNN, TwoNNMethod};
+pub use estimators::{
+    mle, mle_with, tile, tile_with, twonn, twonn_with, unique_rows, Mle, Tile, TileOptions, TwoNN,
+    TwoNNMethod,
+};
 pub use knn::{knn, knn_with, Algorithm, Knn, KnnControl};
 
 /// SplitMix64 finaliser (Steele, Lea & Flood 2014).
@@ -29,6 +32,14 @@ pub fn mix64(mut z: u64) -> u64 {
 /// streams are statistically independent (never `seed ^ i`).
 pub fn stream_seed(seed: u64, tag: u64, stream: u64) -> u64 {
     let a = mix64(seed.wrapping_add(0x9e37_79b9_7f4a_7c15));
-    let b = mix64(a ^ tag.wrapping_mul(0xd6e8_feb8_6659_fd93).wrapping_add(0x9e37_79b9_7f4a_7c15));
-    mix64(b ^ stream.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(0x632b_e59b_d9b4_e019))
+    let b = mix64(
+        a ^ tag
+            .wrapping_mul(0xd6e8_feb8_6659_fd93)
+            .wrapping_add(0x9e37_79b9_7f4a_7c15),
+    );
+    mix64(
+        b ^ stream
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .wrapping_add(0x632b_e59b_d9b4_e019),
+    )
 }

@@ -46,9 +46,13 @@ impl Bootstrapper {
         extra_starts: Option<PyReadonlyArray2<'_, f64>>,
         warm: bool,
     ) -> PyResult<Self> {
-        let setup = make_setup(formula, loss, delta, target, positive, lower, upper, max_iter, ftol, xtol, gtol)?;
+        let setup = make_setup(
+            formula, loss, delta, target, positive, lower, upper, max_iter, ftol, xtol, gtol,
+        )?;
         let data = Data::new(&setup.formula, columns_of(&columns)).map_err(to_py)?;
-        let y = setup.prepare_y(&y.as_array().to_vec(), data.n).map_err(to_py)?;
+        let y = setup
+            .prepare_y(&y.as_array().to_vec(), data.n)
+            .map_err(to_py)?;
         let weights = weights.map(|w| w.as_array().to_vec());
         if let Some(w) = &weights {
             Setup::check_weights(w, data.n).map_err(to_py)?;
@@ -58,21 +62,25 @@ impl Bootstrapper {
             "residual" => Scheme::Residual,
             "parametric" => Scheme::Parametric,
             "groups" => {
-                let g = groups.ok_or_else(|| to_py(Error::arg("groups", "scheme='groups' needs groups=")))?;
+                let g = groups
+                    .ok_or_else(|| to_py(Error::arg("groups", "scheme='groups' needs groups=")))?;
                 let ids: Vec<i64> = g.as_array().to_vec();
                 if ids.iter().any(|&v| v < 0) {
-                    return Err(to_py(Error::arg("groups", "group codes must be non-negative")));
+                    return Err(to_py(Error::arg(
+                        "groups",
+                        "group codes must be non-negative",
+                    )));
                 }
                 let ids: Vec<usize> = ids.into_iter().map(|v| v as usize).collect();
                 let n_groups = ids.iter().max().map_or(0, |m| m + 1);
                 Scheme::Groups { ids, n_groups }
             }
-            other => {
-                return Err(to_py(Error::arg(
-                    "scheme",
-                    format!("unknown scheme '{other}'; use 'pairs', 'groups', 'residual' or 'parametric'"),
-                )))
-            }
+            other => return Err(to_py(Error::arg(
+                "scheme",
+                format!(
+                    "unknown scheme '{other}'; use 'pairs', 'groups', 'residual' or 'parametric'"
+                ),
+            ))),
         };
         let plan = Plan::new(
             setup,
@@ -92,12 +100,25 @@ impl Bootstrapper {
     /// Resamples `start .. start + count`: dict with samples (count, p), status (u8),
     /// objective and n_iter.
     #[pyo3(signature = (start, count, n_threads=0))]
-    fn run<'py>(&self, py: Python<'py>, start: u64, count: usize, n_threads: usize) -> PyResult<Bound<'py, PyDict>> {
+    fn run<'py>(
+        &self,
+        py: Python<'py>,
+        start: u64,
+        count: usize,
+        n_threads: usize,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let plan = &self.plan;
-        let chunk = py.detach(|| with_threads(n_threads, || plan.run(start, count))).map_err(to_py)?;
+        let chunk = py
+            .detach(|| with_threads(n_threads, || plan.run(start, count)))
+            .map_err(to_py)?;
         let p = plan.setup.n_params();
         let d = PyDict::new(py);
-        d.set_item("samples", Array2::from_shape_vec((count, p), chunk.samples).unwrap().into_pyarray(py))?;
+        d.set_item(
+            "samples",
+            Array2::from_shape_vec((count, p), chunk.samples)
+                .unwrap()
+                .into_pyarray(py),
+        )?;
         d.set_item("status", chunk.status.into_pyarray(py))?;
         d.set_item("objective", chunk.objective.into_pyarray(py))?;
         d.set_item("n_iter", chunk.n_iter.into_pyarray(py))?;
@@ -106,18 +127,29 @@ impl Bootstrapper {
 
     /// Leave-one-out (or leave-one-group-out) estimates, (n_units, p).
     #[pyo3(signature = (n_threads=0))]
-    fn jackknife<'py>(&self, py: Python<'py>, n_threads: usize) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    fn jackknife<'py>(
+        &self,
+        py: Python<'py>,
+        n_threads: usize,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let plan = &self.plan;
-        let rows = py.detach(|| with_threads(n_threads, || plan.jackknife())).map_err(to_py)?;
+        let rows = py
+            .detach(|| with_threads(n_threads, || plan.jackknife()))
+            .map_err(to_py)?;
         let p = plan.setup.n_params();
         let m = rows.len() / p;
-        Ok(Array2::from_shape_vec((m, p), rows).unwrap().into_pyarray(py))
+        Ok(Array2::from_shape_vec((m, p), rows)
+            .unwrap()
+            .into_pyarray(py))
     }
 
     /// Multiplicity of each data point in resample `i` (pairs and groups schemes).
     fn counts<'py>(&self, py: Python<'py>, i: u64) -> PyResult<Bound<'py, numpy::PyArray1<u32>>> {
         if !matches!(self.plan.scheme, Scheme::Pairs | Scheme::Groups { .. }) {
-            return Err(to_py(Error::arg("scheme", "counts are defined for the 'pairs' and 'groups' schemes")));
+            return Err(to_py(Error::arg(
+                "scheme",
+                "counts are defined for the 'pairs' and 'groups' schemes",
+            )));
         }
         Ok(self.plan.counts(i).into_pyarray(py))
     }

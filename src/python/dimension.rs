@@ -48,7 +48,10 @@ fn interruptible<T: Send>(
         }
     };
     std::thread::scope(|s| {
-        let ctl = KnnControl { algorithm, abort: Some(&abort) };
+        let ctl = KnnControl {
+            algorithm,
+            abort: Some(&abort),
+        };
         let worker = s.spawn(move || {
             let r = with_threads(n_threads, || f(ctl));
             let _ = tx.send(());
@@ -67,7 +70,11 @@ fn interruptible<T: Send>(
                 break;
             }
         }
-        let r = worker.join().map_err(|_| to_py(Error::Numerical("internal error: the worker thread panicked".into())))?;
+        let r = worker.join().map_err(|_| {
+            to_py(Error::Numerical(
+                "internal error: the worker thread panicked".into(),
+            ))
+        })?;
         if let Some(e) = interrupt {
             return Err(e);
         }
@@ -96,10 +103,16 @@ fn knn<'py>(
     algorithm: &str,
 ) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<i64>>)> {
     let (v, n, dim) = points(&x);
-    let r = interruptible(py, n_threads, algorithm, |ctl| crate::dimension::knn_with(&v, n, dim, k, ctl))?;
+    let r = interruptible(py, n_threads, algorithm, |ctl| {
+        crate::dimension::knn_with(&v, n, dim, k, ctl)
+    })?;
     let idx: Vec<i64> = r.indices.iter().map(|&i| i as i64).collect();
-    let d = Array2::from_shape_vec((n, k), r.distances).unwrap().into_pyarray(py);
-    let i = Array2::from_shape_vec((n, k), idx).unwrap().into_pyarray(py);
+    let d = Array2::from_shape_vec((n, k), r.distances)
+        .unwrap()
+        .into_pyarray(py);
+    let i = Array2::from_shape_vec((n, k), idx)
+        .unwrap()
+        .into_pyarray(py);
     Ok((d, i))
 }
 
@@ -116,10 +129,17 @@ fn twonn<'py>(
     let m = match method {
         "linear" => TwoNNMethod::Linear,
         "ml" | "mle" => TwoNNMethod::Ml,
-        o => return Err(to_py(Error::arg("method", format!("unknown method '{o}'; use 'linear' or 'ml'")))),
+        o => {
+            return Err(to_py(Error::arg(
+                "method",
+                format!("unknown method '{o}'; use 'linear' or 'ml'"),
+            )))
+        }
     };
     let (v, n, dim) = points(&x);
-    let r = interruptible(py, n_threads, algorithm, |ctl| est::twonn_with(&v, n, dim, discard_fraction, m, ctl))?;
+    let r = interruptible(py, n_threads, algorithm, |ctl| {
+        est::twonn_with(&v, n, dim, discard_fraction, m, ctl)
+    })?;
     let d = PyDict::new(py);
     d.set_item("d", r.d)?;
     d.set_item("stderr", r.stderr)?;
@@ -141,7 +161,9 @@ fn mle<'py>(
     algorithm: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
     let (v, n, dim) = points(&x);
-    let r = interruptible(py, n_threads, algorithm, |ctl| est::mle_with(&v, n, dim, k, unbiased, ctl))?;
+    let r = interruptible(py, n_threads, algorithm, |ctl| {
+        est::mle_with(&v, n, dim, k, unbiased, ctl)
+    })?;
     let d = PyDict::new(py);
     d.set_item("d", r.d)?;
     d.set_item("stderr", r.stderr)?;
@@ -170,20 +192,47 @@ fn tile<'py>(
     let abscissa = match abscissa {
         "log" => Abscissa::LogDm1,
         "digamma" => Abscissa::Digamma,
-        o => return Err(to_py(Error::arg("abscissa", format!("unknown abscissa '{o}'; use 'log' (ln(D-1)) or 'digamma'")))),
+        o => {
+            return Err(to_py(Error::arg(
+                "abscissa",
+                format!("unknown abscissa '{o}'; use 'log' (ln(D-1)) or 'digamma'"),
+            )))
+        }
     };
-    let opts = TileOptions { sizes: sizes.unwrap_or_default(), n_sizes, n_draws, k, seed, n_boot, abscissa };
+    let opts = TileOptions {
+        sizes: sizes.unwrap_or_default(),
+        n_sizes,
+        n_draws,
+        k,
+        seed,
+        n_boot,
+        abscissa,
+    };
     let (v, n, dim) = points(&x);
-    let r = interruptible(py, n_threads, algorithm, |ctl| est::tile_with(&v, n, dim, &opts, ctl))?;
+    let r = interruptible(py, n_threads, algorithm, |ctl| {
+        est::tile_with(&v, n, dim, &opts, ctl)
+    })?;
     let m = r.sizes.len();
     let d = PyDict::new(py);
     d.set_item("d", r.d)?;
     d.set_item("slope", r.slope)?;
     d.set_item("intercept", r.intercept)?;
-    d.set_item("sizes", r.sizes.iter().map(|&s| s as i64).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item(
+        "sizes",
+        r.sizes
+            .iter()
+            .map(|&s| s as i64)
+            .collect::<Vec<_>>()
+            .into_pyarray(py),
+    )?;
     d.set_item("x", r.x.into_pyarray(py))?;
     d.set_item("mean_log", r.mean_log.into_pyarray(py))?;
-    d.set_item("per_draw", Array2::from_shape_vec((r.n_draws, m), r.per_draw).unwrap().into_pyarray(py))?;
+    d.set_item(
+        "per_draw",
+        Array2::from_shape_vec((r.n_draws, m), r.per_draw)
+            .unwrap()
+            .into_pyarray(py),
+    )?;
     d.set_item("local_d", r.local_d.into_pyarray(py))?;
     d.set_item("boot_d", r.boot_d.into_pyarray(py))?;
     d.set_item("n_draws", r.n_draws)?;

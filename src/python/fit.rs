@@ -60,20 +60,37 @@ impl PyFormula {
         let theta = params.as_slice()?.to_vec();
         let p = self.inner.n_params();
         if theta.len() != p {
-            return Err(to_py(Error::arg("params", format!("expected {p} values, got {}", theta.len()))));
+            return Err(to_py(Error::arg(
+                "params",
+                format!("expected {p} values, got {}", theta.len()),
+            )));
         }
         let data = Data::new(&self.inner, columns_of(&columns)).map_err(to_py)?;
         let n = data.n;
         let (v, j) = py.detach(|| {
             let mut ws = EvalWs::default();
             let mut v = vec![0.0; n];
-            let mut j = if jacobian { vec![0.0; n * p] } else { Vec::new() };
-            self.inner.eval(&theta, &data, &mut ws, &mut v, jacobian.then_some(&mut j[..]));
+            let mut j = if jacobian {
+                vec![0.0; n * p]
+            } else {
+                Vec::new()
+            };
+            self.inner.eval(
+                &theta,
+                &data,
+                &mut ws,
+                &mut v,
+                jacobian.then_some(&mut j[..]),
+            );
             (v, j)
         });
         let jac = if jacobian {
             // column-major (p, n) -> (n, p)
-            let a = Array2::from_shape_vec((p, n), j).unwrap().reversed_axes().as_standard_layout().to_owned();
+            let a = Array2::from_shape_vec((p, n), j)
+                .unwrap()
+                .reversed_axes()
+                .as_standard_layout()
+                .to_owned();
             Some(a.into_pyarray(py).into_any())
         } else {
             None
@@ -83,14 +100,21 @@ impl PyFormula {
 }
 
 pub(crate) fn columns_of(a: &PyReadonlyArray2<'_, f64>) -> Vec<Vec<f64>> {
-    a.as_array().rows().into_iter().map(|r| r.to_vec()).collect()
+    a.as_array()
+        .rows()
+        .into_iter()
+        .map(|r| r.to_vec())
+        .collect()
 }
 
 pub(crate) fn parse_loss(loss: &str, delta: f64) -> PyResult<Loss> {
     match loss {
         "l2" | "squared" => Ok(Loss::L2),
         "huber" => Ok(Loss::Huber(delta)),
-        other => Err(to_py(Error::arg("loss", format!("unknown loss '{other}'; use 'huber' or 'l2'")))),
+        other => Err(to_py(Error::arg(
+            "loss",
+            format!("unknown loss '{other}'; use 'huber' or 'l2'"),
+        ))),
     }
 }
 
@@ -98,12 +122,21 @@ pub(crate) fn parse_target(target: &str) -> PyResult<Target> {
     match target {
         "log" => Ok(Target::Log),
         "linear" => Ok(Target::Linear),
-        other => Err(to_py(Error::arg("target", format!("unknown target '{other}'; use 'log' or 'linear'")))),
+        other => Err(to_py(Error::arg(
+            "target",
+            format!("unknown target '{other}'; use 'log' or 'linear'"),
+        ))),
     }
 }
 
 pub(crate) fn rows_of(a: Option<PyReadonlyArray2<'_, f64>>) -> Option<Vec<Vec<f64>>> {
-    a.map(|a| a.as_array().rows().into_iter().map(|r| r.to_vec()).collect())
+    a.map(|a| {
+        a.as_array()
+            .rows()
+            .into_iter()
+            .map(|r| r.to_vec())
+            .collect()
+    })
 }
 
 /// Build a [`Setup`] from Python-side settings.
@@ -121,12 +154,23 @@ pub(crate) fn make_setup(
     xtol: f64,
     gtol: f64,
 ) -> PyResult<Setup> {
-    let mut s = Setup::new(formula.inner.clone(), parse_loss(loss, delta)?, parse_target(target)?, positive).map_err(to_py)?;
+    let mut s = Setup::new(
+        formula.inner.clone(),
+        parse_loss(loss, delta)?,
+        parse_target(target)?,
+        positive,
+    )
+    .map_err(to_py)?;
     s.set_bounds(lower, upper).map_err(to_py)?;
     if max_iter == 0 {
         return Err(to_py(Error::arg("max_iter", "must be at least 1")));
     }
-    s.opts = LmOptions { max_iter, ftol, xtol, gtol };
+    s.opts = LmOptions {
+        max_iter,
+        ftol,
+        xtol,
+        gtol,
+    };
     Ok(s)
 }
 
@@ -156,7 +200,9 @@ fn fit<'py>(
     gtol: f64,
     n_threads: usize,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let s = make_setup(formula, loss, delta, target, positive, lower, upper, max_iter, ftol, xtol, gtol)?;
+    let s = make_setup(
+        formula, loss, delta, target, positive, lower, upper, max_iter, ftol, xtol, gtol,
+    )?;
     let data = Data::new(&s.formula, columns_of(&columns)).map_err(to_py)?;
     let y = y.as_array().to_vec();
     let w = weights.map(|w| w.as_array().to_vec());
@@ -167,9 +213,17 @@ fn fit<'py>(
         }
     }
     // a single given start runs on the calling thread: no pool hand-off
-    let threads = if starts.as_ref().is_some_and(|st| st.len() == 1) { 0 } else { n_threads };
+    let threads = if starts.as_ref().is_some_and(|st| st.len() == 1) {
+        0
+    } else {
+        n_threads
+    };
     let rep = py
-        .detach(|| with_threads(threads, || fit_full(&s, &data, &y, w.as_deref(), starts, n_auto)))
+        .detach(|| {
+            with_threads(threads, || {
+                fit_full(&s, &data, &y, w.as_deref(), starts, n_auto)
+            })
+        })
         .map_err(to_py)?
         .map_err(to_py)?;
     let p = s.n_params();
@@ -184,17 +238,30 @@ fn fit<'py>(
     d.set_item("n_eval", best.n_eval)?;
     d.set_item("best_index", rep.multi.best_index)?;
     d.set_item("objectives", rep.multi.objectives.clone().into_pyarray(py))?;
-    d.set_item("n_converged", rep.multi.statuses.iter().filter(|s| s.converged()).count())?;
+    d.set_item(
+        "n_converged",
+        rep.multi.statuses.iter().filter(|s| s.converged()).count(),
+    )?;
     let st: Vec<u8> = rep.multi.statuses.iter().map(|s| s.code()).collect();
     d.set_item("statuses", st.into_pyarray(py))?;
     match &rep.cov {
-        Some(c) => d.set_item("cov", Array2::from_shape_vec((p, p), c.clone()).unwrap().into_pyarray(py))?,
+        Some(c) => d.set_item(
+            "cov",
+            Array2::from_shape_vec((p, p), c.clone())
+                .unwrap()
+                .into_pyarray(py),
+        )?,
         None => d.set_item("cov", py.None())?,
     }
     d.set_item("residuals", rep.residuals.clone().into_pyarray(py))?;
     let ns = rep.starts.len();
     let flat: Vec<f64> = rep.starts.into_iter().flatten().collect();
-    d.set_item("starts", Array2::from_shape_vec((ns, p), flat).unwrap().into_pyarray(py))?;
+    d.set_item(
+        "starts",
+        Array2::from_shape_vec((ns, p), flat)
+            .unwrap()
+            .into_pyarray(py),
+    )?;
     d.set_item("auto_starts", rep.auto_starts)?;
     Ok(d)
 }
