@@ -294,6 +294,17 @@ def test_bad_input(kwargs, exc, match):
         sf.fit(**kwargs)
 
 
+def test_bad_values_name_the_users_column():
+    # fit leaves the value checks to Rust and explains its error afterwards: the message must
+    # still name the user's column (not the formula variable) and the offending index
+    with pytest.raises(ValueError, match=r"data\['C'\] contains a non-finite value \(nan\) at index 3"):
+        sf.fit("A * x^-alpha", {"C": np.r_[X20[:3], np.nan, X20[4:]]}, y=Y20, columns={"x": "C"})
+    with pytest.raises(ValueError, match=r"y must be positive with target='log' \(got -1.0 at index 2\)"):
+        sf.fit("power_law", {"x": X20}, y=np.r_[Y20[:2], -1.0, Y20[3:]])
+    with pytest.raises(ValueError, match=r"start 0 has a non-finite value for 'alpha'"):
+        sf.fit("power_law", {"x": X20}, y=Y20, starts={"A": 1.0, "alpha": np.nan})
+
+
 def test_model_not_finite_at_every_start_is_reported():
     # log target but the model is negative everywhere: every start fails, reported not raised
     fit = sf.fit("a - x", {"x": X20}, y=Y20, starts={"a": -5.0})

@@ -216,8 +216,10 @@ def prepare(
     ftol: float = 1e-14,
     xtol: float = 1e-12,
     gtol: float = 1e-12,
+    check_values: bool = True,
 ) -> Problem:
-    """Normalise arguments into a :class:`Problem` (shared by fit, bootstrap and backtests)."""
+    """Normalise arguments into a :class:`Problem` (shared by fit, bootstrap and backtests).
+    `check_values=False` leaves the finiteness and positivity checks of data and y to Rust."""
     name, formula_src, fixed_vars, default_pos = _resolve_form(form)
     if data is None:
         raise ValueError("data is required: a dict of arrays or a DataFrame with the formula's variables")
@@ -264,9 +266,6 @@ def prepare(
     mat = np.empty((len(fixed_vars), n))
     for i, v in enumerate(fixed_vars):
         mat[i] = cols[v]
-    if not np.isfinite(mat).all():
-        for v in fixed_vars:  # name the offending column
-            check_finite(cols[v], f"data['{column_map.get(v, v)}']")
     params = list(_names(f)[0])
 
     loss = "huber" if loss is None else loss
@@ -279,11 +278,6 @@ def prepare(
     target = "log" if target is None else target
     if target not in _TARGETS:
         raise ValueError(f"target must be one of {_TARGETS}, got {target!r}")
-    # one pass for the common case (finite, and positive for a log target); diagnose on failure
-    if not (np.isfinite(yarr).all() and (target != "log" or yarr.min() > 0)):
-        check_finite(yarr, "y")
-        i = int(np.flatnonzero(yarr <= 0)[0])
-        raise ValueError(f"y must be positive with target='log' (got {yarr[i]} at index {i}); use target='linear' for signed responses")
     pos = list(default_pos if positive is None else positive)
     for p_ in pos:
         if p_ not in params:
@@ -310,10 +304,11 @@ def prepare(
             raise ValueError("weights must be non-negative")
     if not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
-    for nm, v in (("ftol", ftol), ("xtol", xtol), ("gtol", gtol)):
-        if not (isinstance(v, (int, float)) and v >= 0 and math.isfinite(v)):
-            raise ValueError(f"{nm} must be a non-negative finite number, got {v!r}")
-    return Problem(
+    if not (type(ftol) is float and type(xtol) is float and type(gtol) is float and 0 <= min(ftol, xtol, gtol) and max(ftol, xtol, gtol) < math.inf):
+        for nm, v in (("ftol", ftol), ("xtol", xtol), ("gtol", gtol)):
+            if not (isinstance(v, (int, float)) and v >= 0 and math.isfinite(v)):
+                raise ValueError(f"{nm} must be a non-negative finite number, got {v!r}")
+    prob = Problem(
         form=name,
         formula=f,
         columns=mat,
@@ -331,6 +326,24 @@ def prepare(
         gtol=float(gtol),
         column_map=column_map,
     )
+    if check_values:
+        _check_values(prob)
+    return prob
+
+
+def _check_values(prob: Problem) -> None:
+    """Value checks of the data and y, with messages naming the user's columns. Rust makes the
+    same checks, so `fit` skips these and runs them only to explain an error Rust raised."""
+    mat = prob.columns
+    if not np.isfinite(mat).all():
+        for i, v in enumerate(_names(prob.formula)[1]):  # name the offending column
+            check_finite(mat[i], f"data['{prob.column_map.get(v, v)}']")
+    # one pass for the common case (finite, and positive for a log target); diagnose on failure
+    yarr = prob.y
+    if not (np.isfinite(yarr).all() and (prob.target != "log" or yarr.min() > 0)):
+        check_finite(yarr, "y")
+        i = int(np.flatnonzero(yarr <= 0)[0])
+        raise ValueError(f"y must be positive with target='log' (got {yarr[i]} at index {i}); use target='linear' for signed responses")
 
 
 @functools.lru_cache(maxsize=256)
@@ -355,7 +368,7 @@ def starts_array(problem: Problem, starts: Any = None, grid: Mapping[str, Sequen
     params = _names(problem.formula)[0]
     rows: list[Any] = []  # 1-D arrays or lists of floats, stacked once at the end
     if starts is not None:
-        if isinstance(starts, Mapping):
+        if type(starts) is dict or isinstance(starts, Mapping):
             starts = [starts]
         if isinstance(starts, np.ndarray) and starts.dtype != object:
             arr = as_float_array(starts, "starts", ndim=2) if starts.ndim == 2 else as_float_array(starts, "starts").reshape(1, -1)
@@ -364,7 +377,7 @@ def starts_array(problem: Problem, starts: Any = None, grid: Mapping[str, Sequen
             rows.extend(arr)
         else:
             for i, st in enumerate(starts):
-                if not isinstance(st, Mapping):
+                if not (type(st) is dict or isinstance(st, Mapping)):
                     raise TypeError(f"starts[{i}] must be a dict of parameter values")
                 missing = [p_ for p_ in params if p_ not in st]
                 extra = [k for k in st if k not in params]
@@ -386,9 +399,7 @@ def starts_array(problem: Problem, starts: Any = None, grid: Mapping[str, Sequen
         rows.extend(np.stack([m.ravel() for m in mesh], axis=1))
     if not rows:
         return None
-    arr = np.array(rows, dtype=np.float64)
-    check_finite(arr, "starts")
-    return arr
+    return np.array(rows, dtype=np.float64)  # finiteness: checked in Rust, naming start and parameter
 
 
 def fit(
@@ -435,7 +446,7 @@ def fit(
     """
     prob = prepare(
         form, data, y, columns=columns, loss=loss, delta=delta, target=target, positive=positive,
-        bounds=bounds, weights=weights, max_iter=max_iter, ftol=ftol, xtol=xtol, gtol=gtol,
+        bounds=bounds, weights=weights, max_iter=max_iter, ftol=ftol, xtol=xtol, gtol=gtol, check_values=False,
     )
     if not isinstance(n_starts, (int, np.integer)) or isinstance(n_starts, bool) or n_starts < 1:
         raise ValueError(f"n_starts must be a positive integer, got {n_starts!r}")
@@ -445,10 +456,14 @@ def fit(
 
 def _run_fit(prob: Problem, st: np.ndarray | None, n_auto: int, n_threads: int) -> FitResult:
     form_grid = prob.form if (st is None and prob.form in _FORMS) else None
-    r = _core.fit(
-        prob.formula, prob.columns, prob.y, prob.weights, *prob.core_args(), st, form_grid, n_auto,
-        prob.max_iter, prob.ftol, prob.xtol, prob.gtol, n_threads,
-    )
+    try:
+        r = _core.fit(
+            prob.formula, prob.columns, prob.y, prob.weights, *prob.core_args(), st, form_grid, n_auto,
+            prob.max_iter, prob.ftol, prob.xtol, prob.gtol, n_threads,
+        )
+    except ValueError:
+        _check_values(prob)  # raises a message naming the user's column, if that was the cause
+        raise
     return _result(prob, r)
 
 
@@ -464,18 +479,19 @@ def _result(prob: Problem, r: dict) -> FitResult:
             stderr = {n: math.sqrt(v) for n, v in zip(names, d)}
         else:
             cov = None
+    # the values from Rust are already Python floats, ints, bools and strings
     return FitResult(
         form=prob.form,
         formula=prob.formula.source,
         param_names=names,
         params=dict(zip(names, x.tolist())),
         x=x,
-        objective=float(r["objective"]),
-        converged=bool(r["converged"]),
-        status=int(r["status"]),
-        message=str(r["message"]),
-        n_iter=int(r["n_iter"]),
-        n_eval=int(r["n_eval"]),
+        objective=r["objective"],
+        converged=r["converged"],
+        status=r["status"],
+        message=r["message"],
+        n_iter=r["n_iter"],
+        n_eval=r["n_eval"],
         cov=cov,
         stderr=stderr,
         residuals=r["residuals"],
@@ -485,11 +501,11 @@ def _result(prob: Problem, r: dict) -> FitResult:
         target=prob.target,
         positive=[n for n, p_ in zip(names, prob.positive) if p_],
         variables=list(variables),
-        n_starts=int(len(r["objectives"])),
-        auto_starts=bool(r["auto_starts"]),
-        best_start=int(r["best_index"]),
+        n_starts=len(r["objectives"]),
+        auto_starts=r["auto_starts"],
+        best_start=r["best_index"],
         start_objectives=r["objectives"],
-        n_starts_converged=int(r["n_converged"]),
+        n_starts_converged=r["n_converged"],
         problem=prob,
         starts=r["starts"],
     )
