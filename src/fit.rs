@@ -1250,6 +1250,19 @@ pub fn multistart(
     c: Option<&[f64]>,
     starts: &[Vec<f64>],
 ) -> Result<MultiFit> {
+    multistart_in(s, data, y, c, starts, &mut Workspace::default())
+}
+
+/// [`multistart`]; a single start runs in `ws`, which afterwards holds the residuals and the
+/// Jacobian at the returned point.
+fn multistart_in(
+    s: &Setup,
+    data: &Data,
+    y: &[f64],
+    c: Option<&[f64]>,
+    starts: &[Vec<f64>],
+    ws: &mut Workspace,
+) -> Result<MultiFit> {
     if starts.is_empty() {
         return Err(Error::arg("starts", "no starting points given"));
     }
@@ -1279,7 +1292,7 @@ pub fn multistart(
     };
     let mut results: Vec<LmResult> = if starts.len() == 1 {
         // one start: no thread hand-off
-        vec![lm(loose, data, y, c, &starts[0], &mut Workspace::default())]
+        vec![lm(loose, data, y, c, &starts[0], ws)]
     } else {
         starts
             .par_iter()
@@ -1729,6 +1742,37 @@ pub fn covariance_and_residuals(
     (covariance_from(s.loss, obj, &r, &jac, c, n, p), r)
 }
 
+/// [`covariance_and_residuals`] from the residuals and Jacobian an LM run left in `ws` at its
+/// returned point (saves an evaluation); None when a log-space parameter is 0 or not finite
+/// there (then the chain rule through the log does not apply).
+fn covariance_at_lm_point(
+    s: &Setup,
+    ws: &mut Workspace,
+    c: Option<&[f64]>,
+    best: &LmResult,
+) -> Option<(Option<Vec<f64>>, Vec<f64>)> {
+    let params = &best.params;
+    let p = params.len();
+    let n = ws.r.len();
+    if ws.jac.len() != n * p
+        || !(0..p).all(|k| !s.positive[k] || (params[k] > 0.0 && params[k].is_finite()))
+    {
+        return None;
+    }
+    let mut jac = std::mem::take(&mut ws.jac);
+    for k in 0..p {
+        if s.positive[k] {
+            let inv = 1.0 / params[k];
+            jac[k * n..(k + 1) * n].iter_mut().for_each(|v| *v *= inv);
+        }
+    }
+    let r = std::mem::take(&mut ws.r);
+    Some((
+        covariance_from(s.loss, best.objective, &r, &jac, c, n, p),
+        r,
+    ))
+}
+
 fn covariance_from(
     loss: Loss,
     obj: f64,
@@ -1929,6 +1973,38 @@ mod tests {
     }
 
     #[test]
+    fn one_start_covariance_matches_a_fresh_evaluation() {
+        // the single-start path takes the covariance from the solver's last Jacobian
+        let s = setup(
+            "E + A*x^-alpha",
+            &["x"],
+            Loss::Huber(1e-2),
+            Target::Log,
+            &["E", "A"],
+        );
+        let xs: Vec<f64> = (0..30).map(|i| 10f64.powf(i as f64 / 7.0)).collect();
+        let y: Vec<f64> = xs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                (1.0 + 3.0 * x.powf(-0.4)) * (1.0 + 0.02 * ((i * 7 % 11) as f64 - 5.0) / 5.0)
+            })
+            .collect();
+        let data = Data::new(&s.formula, vec![xs]).unwrap();
+        let rep = fit_full(&s, &data, &y, None, Some(vec![vec![0.5, 2.0, 0.3]]), 1).unwrap();
+        assert!(rep.multi.best.status.converged());
+        let yt = s.prepare_y(&y, data.n).unwrap();
+        let (cov, r) = covariance_and_residuals(&s, &data, &yt, None, &rep.multi.best.params);
+        let (cov, cov1) = (cov.unwrap(), rep.cov.unwrap());
+        for (a, b) in cov.iter().zip(&cov1) {
+            assert!((a - b).abs() <= 1e-9 * a.abs().max(1e-300), "{a} vs {b}");
+        }
+        for (a, b) in r.iter().zip(&rep.residuals) {
+            assert!((a - b).abs() <= 1e-13, "{a} vs {b}");
+        }
+    }
+
+    #[test]
     fn bounds_are_respected() {
         let mut s = setup("a + b*x", &["x"], Loss::L2, Target::Linear, &[]);
         s.set_bounds(vec![f64::NEG_INFINITY, 0.0], vec![f64::INFINITY, 1.0])
@@ -2013,11 +2089,17 @@ pub fn fit_full(
         }
         None => auto_starts(s, data, y_raw, &y, n_auto.max(1)),
     };
-    let multi = multistart(s, data, &y, weights, &starts)?;
-    let (cov, residuals) = if multi.best.objective.is_finite() {
-        covariance_and_residuals(s, data, &y, weights, &multi.best.params)
-    } else {
+    let mut ws = Workspace::default();
+    let multi = multistart_in(s, data, &y, weights, &starts, &mut ws)?;
+    let (cov, residuals) = if !multi.best.objective.is_finite() {
         (None, vec![f64::NAN; data.n])
+    } else if let Some(cr) = (starts.len() == 1)
+        .then(|| covariance_at_lm_point(s, &mut ws, weights, &multi.best))
+        .flatten()
+    {
+        cr
+    } else {
+        covariance_and_residuals(s, data, &y, weights, &multi.best.params)
     };
     Ok(FitReport {
         multi,

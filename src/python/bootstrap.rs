@@ -75,12 +75,14 @@ impl Bootstrapper {
                 let n_groups = ids.iter().max().map_or(0, |m| m + 1);
                 Scheme::Groups { ids, n_groups }
             }
-            other => return Err(to_py(Error::arg(
-                "scheme",
-                format!(
+            other => {
+                return Err(to_py(Error::arg(
+                    "scheme",
+                    format!(
                     "unknown scheme '{other}'; use 'pairs', 'groups', 'residual' or 'parametric'"
                 ),
-            ))),
+                )))
+            }
         };
         let plan = Plan::new(
             setup,
