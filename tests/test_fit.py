@@ -305,6 +305,25 @@ def test_bad_values_name_the_users_column():
         sf.fit("power_law", {"x": X20}, y=Y20, starts={"A": 1.0, "alpha": np.nan})
 
 
+def test_argument_cache_sees_new_values_and_types():
+    # prepare caches what depends only on the arguments; data values, and arguments that are
+    # equal but of another type, must not be served from it
+    x = X20.copy()
+    y = 2 * x**-0.3
+    a = sf.fit("power_law", {"x": x}, y=y, n_threads=1)
+    y[:] = 5 * x**-0.6  # same arrays, new values
+    b = sf.fit("power_law", {"x": x}, y=y, n_threads=1)
+    assert a.params["alpha"] == pytest.approx(0.3, rel=1e-8) and b.params["alpha"] == pytest.approx(0.6, rel=1e-8)
+    sf.fit("power_law", {"x": x}, y=y, delta=1, n_threads=1)
+    for _ in range(2):  # the error is raised every time (not cached away)
+        with pytest.raises(ValueError, match="delta"):
+            sf.fit("power_law", {"x": x}, y=y, delta=True)
+    # unhashable arguments take the uncached path and give the same answer
+    c = sf.fit("power_law", {"x": x}, y=y, bounds={"alpha": [0.0, 1.0]}, positive=["A"], n_threads=1)
+    d = sf.fit("power_law", {"x": x}, y=y, bounds={"alpha": np.array([0.0, 1.0])}, positive=["A"], n_threads=1)
+    assert c.params == d.params
+
+
 def test_model_not_finite_at_every_start_is_reported():
     # log target but the model is negative everywhere: every start fails, reported not raised
     fit = sf.fit("a - x", {"x": X20}, y=Y20, starts={"a": -5.0})

@@ -220,23 +220,85 @@ def prepare(
 ) -> Problem:
     """Normalise arguments into a :class:`Problem` (shared by fit, bootstrap and backtests).
     `check_values=False` leaves the finiteness and positivity checks of data and y to Rust."""
-    name, formula_src, fixed_vars, default_pos = _resolve_form(form)
     if data is None:
         raise ValueError("data is required: a dict of arrays or a DataFrame with the formula's variables")
     names = column_names(data)
+    y_name = y if isinstance(y, str) else None
+    if y_name is not None and y_name not in names:
+        raise ValueError(f"y: data has no column '{y}'; available columns: {', '.join(names)}")
+    args = (form, tuple(names), y_name, columns, loss, delta, target, positive, bounds, max_iter, ftol, xtol, gtol)
+    # everything that depends on the arguments but not on the data values is cached, keyed on
+    # hashable forms of the arguments (unhashable ones, e.g. lists in bounds, skip the cache)
+    try:
+        key = (
+            form, tuple(names), y_name,
+            None if columns is None else tuple(columns.items()),
+            loss, delta, target,
+            None if positive is None else tuple(positive),
+            None if bounds is None else tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in bounds.items()),
+            max_iter, ftol, xtol, gtol,
+            # numbers that compare equal but differ in type (True == 1) must not share an entry
+            type(delta), type(max_iter), type(ftol), type(xtol), type(gtol),
+        )
+        hash(key)
+    except Exception:
+        key = None
+    spec = _spec_cached(key) if key is not None else _spec(*args)
+    name, f, fixed_vars, column_map, spec_args = spec
+    column_map = dict(column_map)
+    if y_name is not None:
+        y = get_column(data, y_name)
+    if y is None:
+        raise ValueError("y is required: the observed losses, as an array or the name of a data column")
+    cols = as_columns(data, fixed_vars, column_map, available=names, check=False)
+    yarr = as_float_array(y, "y")
+    n = len(cols[fixed_vars[0]])
+    if len(yarr) != n:
+        raise ValueError(f"y has length {len(yarr)} but the data columns have length {n}")
+    mat = np.empty((len(fixed_vars), n))
+    for i, v in enumerate(fixed_vars):
+        mat[i] = cols[v]
+    w = None
+    if weights is not None:
+        w = as_float_array(weights, "weights")
+        check_finite(w, "weights")
+        if len(w) != n:
+            raise ValueError(f"weights has length {len(w)} but the data has {n} rows")
+        if (w < 0).any():
+            raise ValueError("weights must be non-negative")
+    loss, delta, target, pos_flags, lower, upper, max_iter, ftol, xtol, gtol = spec_args
+    prob = Problem(
+        form=name,
+        formula=f,
+        columns=mat,
+        y=yarr,
+        weights=w,
+        loss=loss,
+        delta=delta,
+        target=target,
+        positive=list(pos_flags),
+        lower=list(lower),
+        upper=list(upper),
+        max_iter=max_iter,
+        ftol=ftol,
+        xtol=xtol,
+        gtol=gtol,
+        column_map=column_map,
+    )
+    if check_values:
+        _check_values(prob)
+    return prob
+
+
+def _spec(form, names, y_name, columns, loss, delta, target, positive, bounds, max_iter, ftol, xtol, gtol):
+    """The argument checks and resolution of :func:`prepare` that do not look at data values:
+    (form name, compiled formula, variables, column map, (loss, delta, target, positive flags,
+    lower, upper, max_iter, ftol, xtol, gtol)). Raises the argument errors."""
+    name, formula_src, fixed_vars, default_pos = _resolve_form(form)
     column_map = dict(columns or {})
     for k, v in column_map.items():
         if not isinstance(k, str) or not isinstance(v, str):
             raise TypeError("columns must map formula variable names (str) to data column names (str)")
-    if isinstance(y, str):
-        if y not in names:
-            raise ValueError(f"y: data has no column '{y}'; available columns: {', '.join(names)}")
-        y_name = y
-        y = get_column(data, y)
-    else:
-        y_name = None
-    if y is None:
-        raise ValueError("y is required: the observed losses, as an array or the name of a data column")
     if fixed_vars is None:
         # formula: identifiers that are (mapped) data columns are variables
         reverse = {v: k for k, v in column_map.items()}
@@ -257,23 +319,21 @@ def prepare(
     unknown_map = set(column_map) - set(fixed_vars)
     if unknown_map:
         raise ValueError(f"columns: {sorted(unknown_map)} are not variables of the formula (variables: {fixed_vars})")
-    cols = as_columns(data, fixed_vars, column_map, available=names, check=False)
+    for var in fixed_vars:
+        col = column_map.get(var, var)
+        if col not in names:
+            raise ValueError(
+                f"data has no column '{col}' (needed for formula variable '{var}'); available columns: "
+                f"{', '.join(names) or 'none'}. Pass columns={{'{var}': '<column>'}} to map it."
+            )
     f = _compile(formula_src, tuple(fixed_vars))
-    yarr = as_float_array(y, "y")
-    n = len(cols[fixed_vars[0]])
-    if len(yarr) != n:
-        raise ValueError(f"y has length {len(yarr)} but the data columns have length {n}")
-    mat = np.empty((len(fixed_vars), n))
-    for i, v in enumerate(fixed_vars):
-        mat[i] = cols[v]
     params = list(_names(f)[0])
-
     loss = "huber" if loss is None else loss
     if loss not in _LOSSES:
         raise ValueError(f"loss must be one of {_LOSSES}, got {loss!r}")
     if delta is None:
         delta = 1e-3
-    if not isinstance(delta, (int, float, np.floating)) or not math.isfinite(delta) or delta <= 0:
+    if isinstance(delta, bool) or not isinstance(delta, (int, float, np.floating)) or not math.isfinite(delta) or delta <= 0:
         raise ValueError(f"delta must be a positive finite number, got {delta!r}")
     target = "log" if target is None else target
     if target not in _TARGETS:
@@ -284,7 +344,7 @@ def prepare(
             raise ValueError(f"positive: '{p_}' is not a parameter of the formula (parameters: {', '.join(params)})")
     lower = [-math.inf] * len(params)
     upper = [math.inf] * len(params)
-    for k, b in (bounds or {}).items():
+    for k, b in (dict(bounds) if bounds is not None else {}).items():
         if k not in params:
             raise ValueError(f"bounds: '{k}' is not a parameter (parameters: {', '.join(params)})")
         try:
@@ -294,41 +354,23 @@ def prepare(
         if not lo < hi:
             raise ValueError(f"bounds['{k}']: lower bound {lo} must be below upper bound {hi}")
         lower[params.index(k)], upper[params.index(k)] = lo, hi
-    w = None
-    if weights is not None:
-        w = as_float_array(weights, "weights")
-        check_finite(w, "weights")
-        if len(w) != n:
-            raise ValueError(f"weights has length {len(w)} but the data has {n} rows")
-        if (w < 0).any():
-            raise ValueError("weights must be non-negative")
-    if not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
-    if not (type(ftol) is float and type(xtol) is float and type(gtol) is float and 0 <= min(ftol, xtol, gtol) and max(ftol, xtol, gtol) < math.inf):
-        for nm, v in (("ftol", ftol), ("xtol", xtol), ("gtol", gtol)):
-            if not (isinstance(v, (int, float)) and v >= 0 and math.isfinite(v)):
-                raise ValueError(f"{nm} must be a non-negative finite number, got {v!r}")
-    prob = Problem(
-        form=name,
-        formula=f,
-        columns=mat,
-        y=yarr,
-        weights=w,
-        loss=loss,
-        delta=float(delta),
-        target=target,
-        positive=[p_ in pos for p_ in params],
-        lower=lower,
-        upper=upper,
-        max_iter=int(max_iter),
-        ftol=float(ftol),
-        xtol=float(xtol),
-        gtol=float(gtol),
-        column_map=column_map,
+    for nm, v in (("ftol", ftol), ("xtol", xtol), ("gtol", gtol)):
+        if isinstance(v, bool) or not (isinstance(v, (int, float)) and v >= 0 and math.isfinite(v)):
+            raise ValueError(f"{nm} must be a non-negative finite number, got {v!r}")
+    flags = tuple(p_ in pos for p_ in params)
+    settings = (loss, float(delta), target, flags, tuple(lower), tuple(upper), int(max_iter), float(ftol), float(xtol), float(gtol))
+    return name, f, tuple(fixed_vars), tuple(column_map.items()), settings
+
+
+@functools.lru_cache(maxsize=256)
+def _spec_cached(key: tuple) -> tuple:
+    form, names, y_name, columns, loss, delta, target, positive, bounds, max_iter, ftol, xtol, gtol = key[:13]
+    return _spec(
+        form, list(names), y_name, None if columns is None else dict(columns), loss, delta, target,
+        None if positive is None else list(positive), None if bounds is None else dict(bounds), max_iter, ftol, xtol, gtol,
     )
-    if check_values:
-        _check_values(prob)
-    return prob
 
 
 def _check_values(prob: Problem) -> None:
