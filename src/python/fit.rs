@@ -242,8 +242,7 @@ fn fit<'py>(
         "n_converged",
         rep.multi.statuses.iter().filter(|s| s.converged()).count(),
     )?;
-    let st: Vec<u8> = rep.multi.statuses.iter().map(|s| s.code()).collect();
-    d.set_item("statuses", st.into_pyarray(py))?;
+
     match &rep.cov {
         Some(c) => d.set_item(
             "cov",
