@@ -191,14 +191,39 @@ def test_kdtree_matches_brute_force_property(n, dim, k, seed, scale, integer):
     np.testing.assert_array_equal(t[1], brute_knn(X, k)[1])
 
 
+@settings(deadline=None, max_examples=15)
+@given(
+    rank=st.integers(1, 12),
+    dim=st.sampled_from([64, 100, 200]),
+    noise=st.sampled_from([0.0, 1e-4, 1e-3, 3e-3]),
+    k=st.integers(1, 25),
+    offset=st.sampled_from([0.0, 1e3]),
+    dup=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_projected_identical_to_brute_force_property(rank, dim, noise, k, offset, dup, seed):
+    # points near a rank-dimensional subspace (the case the projection serves), with noise,
+    # an offset and duplicate rows; it must give exactly the brute-force answer whether it
+    # applies or declines
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.standard_normal((dim, rank)))
+    X = rng.standard_normal((2200, rank)) @ q.T + noise * rng.standard_normal((2200, dim)) + offset
+    if dup:
+        X[1:200:2] = X[0:199:2]
+    p = dim_.knn(X, k, algorithm="projected")
+    b = dim_.knn(X, k, algorithm="brute")
+    np.testing.assert_array_equal(p[1], b[1])
+    np.testing.assert_array_equal(p[0], b[0])
+
+
 def test_algorithm_passthrough_and_bad_value():
     X = sphere(2000, 2, np.random.default_rng(6))
     for f in (lambda a: dim_.twonn(X, algorithm=a).d, lambda a: dim_.mle(X, k=10, algorithm=a).d,
               lambda a: dim_.tile(X, seed=1, n_boot=20, algorithm=a).d):
-        assert f("kdtree") == f("brute") == f("auto")
+        assert f("kdtree") == f("brute") == f("auto") == f("projected")
     for call in (lambda: dim_.knn(X, 2, algorithm="ball_tree"), lambda: dim_.twonn(X, algorithm="KD"),
                  lambda: dim_.mle(X, algorithm=None), lambda: dim_.tile(X, algorithm="fast")):
-        with pytest.raises(ValueError, match="algorithm: unknown value .*'auto', 'brute' or 'kdtree'"):
+        with pytest.raises(ValueError, match="algorithm: unknown value .*'auto', 'brute', 'kdtree' or 'projected'"):
             call()
 
 

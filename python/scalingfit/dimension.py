@@ -17,7 +17,7 @@ Quick tour::
 
 Input handling (all functions): ``X`` must be a 2-D ``(n_points, dim)`` array of real numbers;
 integers are converted to float64, booleans/complex/object arrays raise ``TypeError``, and
-NaN/inf raise ``ValueError``. ``algorithm`` ('auto', 'brute' or 'kdtree') picks the exact kNN
+NaN/inf raise ``ValueError``. ``algorithm`` ('auto', 'brute', 'kdtree' or 'projected') picks the exact kNN
 method (identical results; see :func:`knn`), and long calls stop on Ctrl-C. Exact duplicate rows make neighbour distances zero; the
 estimators remove them (keeping the first copy) and emit a ``UserWarning`` with the count
 (``knn`` keeps them and returns zero distances). Computations are float64 and reproducible:
@@ -95,12 +95,12 @@ def _z(level: float) -> float:
     return NormalDist().inv_cdf(0.5 + level / 2.0)
 
 
-_ALGORITHMS = ("auto", "brute", "kdtree")
+_ALGORITHMS = ("auto", "brute", "kdtree", "projected")
 
 
 def _algorithm(algorithm: Any) -> str:
     if not isinstance(algorithm, str) or algorithm not in _ALGORITHMS:
-        raise ValueError(f"algorithm: unknown value {algorithm!r}; use 'auto', 'brute' or 'kdtree'")
+        raise ValueError(f"algorithm: unknown value {algorithm!r}; use 'auto', 'brute', 'kdtree' or 'projected'")
     return algorithm
 
 
@@ -112,9 +112,13 @@ def knn(X: Any, k: int, *, algorithm: str = "auto", n_threads: int = 0) -> Tuple
     final candidates. Duplicate rows are kept (they give distance 0).
 
     ``algorithm``: ``'brute'`` (blocked GEMM brute force), ``'kdtree'`` (a k-d tree, fast in
-    low dimension) or ``'auto'`` (the k-d tree for ambient dimension <= 5, brute force above).
-    Both give identical results, ties included. A long call stops on Ctrl-C
-    (``KeyboardInterrupt``).
+    low dimension), ``'projected'`` (for points near a low-dimensional linear subspace of a
+    high ambient dimension, as model embeddings often are: candidates from a search in the
+    principal subspace plus the residual norm, whose distance is a lower bound of the true
+    one, so pruning with it is exact; falls back to brute force when the data show no such
+    structure) or ``'auto'`` (the k-d tree for ambient dimension <= 5, ``'projected'`` from
+    dimension 64 and 2000 points, brute force otherwise). All give identical results, ties
+    included. A long call stops on Ctrl-C (``KeyboardInterrupt``).
     """
     X = _points(X)
     k = _int(k, "k", 1)

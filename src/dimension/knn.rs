@@ -368,6 +368,9 @@ pub enum Algorithm {
     Brute,
     /// k-d tree ([`super::kdtree`])
     KdTree,
+    /// pruning by a projection on the principal subspace ([`super::project`]), falling back
+    /// to brute force when the points show no low-dimensional linear structure
+    Projected,
 }
 
 impl Algorithm {
@@ -377,19 +380,27 @@ impl Algorithm {
             "auto" => Ok(Algorithm::Auto),
             "brute" => Ok(Algorithm::Brute),
             "kdtree" | "kd_tree" => Ok(Algorithm::KdTree),
+            "projected" => Ok(Algorithm::Projected),
             o => Err(Error::arg(
                 "algorithm",
-                format!("unknown algorithm '{o}'; use 'auto', 'brute' or 'kdtree'"),
+                format!("unknown algorithm '{o}'; use 'auto', 'brute', 'kdtree' or 'projected'"),
             )),
         }
     }
 
     /// The concrete method `Auto` picks for `n` points of dimension `dim`: the k-d tree for
     /// ambient dimension up to [`KDTREE_MAX_DIM`] (measured crossover, see the module docs of
-    /// `kdtree`), brute force above. Both give identical results.
-    pub fn resolve(self, _n: usize, dim: usize) -> Algorithm {
+    /// `kdtree`); from [`super::project::MIN_DIM`] dimensions and
+    /// [`super::project::MIN_POINTS`] points the projection (which itself falls back to brute
+    /// force when it cannot help); brute force otherwise. All give identical results.
+    pub fn resolve(self, n: usize, dim: usize) -> Algorithm {
         match self {
             Algorithm::Auto if dim <= KDTREE_MAX_DIM => Algorithm::KdTree,
+            Algorithm::Auto
+                if dim >= super::project::MIN_DIM && n >= super::project::MIN_POINTS =>
+            {
+                Algorithm::Projected
+            }
             Algorithm::Auto => Algorithm::Brute,
             a => a,
         }
@@ -432,6 +443,11 @@ pub fn knn_with(x: &[f64], n: usize, dim: usize, k: usize, ctl: KnnControl) -> R
 pub fn knn_unchecked(x: &[f64], n: usize, dim: usize, k: usize, ctl: KnnControl) -> Result<Knn> {
     let r = match ctl.algorithm.resolve(n, dim) {
         Algorithm::KdTree => super::kdtree::knn_kdtree(x, n, dim, k, ctl.abort),
+        Algorithm::Projected => match super::project::knn_projected(x, n, dim, k, ctl.abort) {
+            Some(Some(r)) => Some(r),
+            Some(None) => knn_brute(x, n, dim, k, ctl.abort),
+            None => None,
+        },
         _ => knn_brute(x, n, dim, k, ctl.abort),
     };
     r.ok_or(Error::Interrupted)
@@ -719,7 +735,7 @@ mod tests {
     fn thread_count_invariant() {
         let (n, dim, k) = (2000, 9, 4);
         let x = random(n, dim, 7);
-        for algorithm in [Algorithm::Brute, Algorithm::KdTree] {
+        for algorithm in [Algorithm::Brute, Algorithm::KdTree, Algorithm::Projected] {
             let ctl = KnnControl {
                 algorithm,
                 abort: None,
@@ -783,12 +799,15 @@ mod tests {
     fn algorithm_choice_and_abort() {
         assert_eq!(Algorithm::parse("auto").unwrap(), Algorithm::Auto);
         assert_eq!(Algorithm::parse("kdtree").unwrap(), Algorithm::KdTree);
+        assert_eq!(Algorithm::parse("projected").unwrap(), Algorithm::Projected);
         assert!(Algorithm::parse("ball")
             .unwrap_err()
             .to_string()
-            .contains("'auto', 'brute' or 'kdtree'"));
+            .contains("'auto', 'brute', 'kdtree' or 'projected'"));
         assert_eq!(Algorithm::Auto.resolve(1000, 3), Algorithm::KdTree);
         assert_eq!(Algorithm::Auto.resolve(1000, 64), Algorithm::Brute);
+        assert_eq!(Algorithm::Auto.resolve(5000, 48), Algorithm::Brute);
+        assert_eq!(Algorithm::Auto.resolve(5000, 64), Algorithm::Projected);
         assert_eq!(Algorithm::Brute.resolve(1000, 2), Algorithm::Brute);
         let x = random(3000, 4, 1);
         let stop = AtomicBool::new(true);

@@ -1,7 +1,9 @@
 //! Exact k-nearest neighbours and intrinsic-dimension estimators (tile, TwoNN, MLE).
 //!
 //! - [`knn`]: exact kNN by blocked brute force with a GEMM kernel (see that module), and
-//!   [`kdtree`]: exact kNN by a k-d tree for low ambient dimension; `Algorithm::Auto` picks.
+//!   [`kdtree`]: exact kNN by a k-d tree for low ambient dimension; [`project`]: exact kNN
+//!   pruned by a principal-subspace bound, for points near a low-dimensional subspace of a
+//!   high ambient dimension; `Algorithm::Auto` picks.
 //! - [`estimators`]: TwoNN (Facco et al. 2017), MLE (Levina & Bickel 2004 with the
 //!   MacKay & Ghahramani 2005 averaging of inverses), and the tile estimator (scaling of the
 //!   mean log k-th neighbour distance with subsample size; Pettis et al. 1979, Costa & Hero 2004).
@@ -13,6 +15,7 @@
 pub mod estimators;
 pub mod kdtree;
 pub mod knn;
+pub mod project;
 
 pub use estimators::{
     mle, mle_with, tile, tile_with, twonn, twonn_with, unique_rows, Mle, Tile, TileOptions, TwoNN,
