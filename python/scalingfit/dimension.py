@@ -117,7 +117,7 @@ def knn(X: Any, k: int, *, algorithm: str = "auto", n_threads: int = 0) -> Tuple
     principal subspace plus the residual norm, whose distance is a lower bound of the true
     one, so pruning with it is exact; falls back to brute force when the data show no such
     structure) or ``'auto'`` (the k-d tree for ambient dimension <= 5, ``'projected'`` from
-    dimension 64 and 2000 points, brute force otherwise). All give identical results, ties
+    dimension 96 and 2000 points, brute force otherwise). All give identical results, ties
     included. A long call stops on Ctrl-C (``KeyboardInterrupt``).
     """
     X = _points(X)

@@ -806,8 +806,8 @@ mod tests {
             .contains("'auto', 'brute', 'kdtree' or 'projected'"));
         assert_eq!(Algorithm::Auto.resolve(1000, 3), Algorithm::KdTree);
         assert_eq!(Algorithm::Auto.resolve(1000, 64), Algorithm::Brute);
-        assert_eq!(Algorithm::Auto.resolve(5000, 48), Algorithm::Brute);
-        assert_eq!(Algorithm::Auto.resolve(5000, 64), Algorithm::Projected);
+        assert_eq!(Algorithm::Auto.resolve(5000, 64), Algorithm::Brute);
+        assert_eq!(Algorithm::Auto.resolve(5000, 96), Algorithm::Projected);
         assert_eq!(Algorithm::Brute.resolve(1000, 2), Algorithm::Brute);
         let x = random(3000, 4, 1);
         let stop = AtomicBool::new(true);
