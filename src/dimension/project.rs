@@ -22,8 +22,10 @@
 //! 4. Rows that fail 3 scan all points' bounds against `tau` and compute exact distances for
 //!    every point whose bound does not exceed it (a superset of the true k nearest).
 //!
-//! Results are the k smallest by (exact distance, index), as in the brute-force search, and
-//! do not depend on the thread count. When the subsample shows no low-dimensional structure,
+//! Results are the k smallest by (exact distance, index), the order of the brute-force search
+//! (which gives the same answer except when more than its margin of points tie to within the
+//! rounding of its GEMM form; this search has no such limit), and do not depend on the thread
+//! count. When the subsample shows no low-dimensional structure,
 //! or too many rows fail step 3, [`knn_projected`] declines and the caller runs brute force.
 
 use super::knn::{exact_d2, knn_unchecked, Algorithm, Knn, KnnControl};
@@ -221,7 +223,7 @@ fn principal_subspace(xs: &[f64], s: usize, dim: usize) -> Option<(Vec<f64>, usi
     let mut order: Vec<usize> = (0..l).collect();
     order.sort_by(|&a, &b| lambda[b].total_cmp(&lambda[a]).then(a.cmp(&b)));
     let total: f64 = xs.iter().map(|v| v * v).sum();
-    if total.is_nan() || total <= 0.0 {
+    if !total.is_finite() || total <= 0.0 {
         return None;
     }
     let mut captured = 0.0;
@@ -320,12 +322,20 @@ fn run(
                 }
             }
             let z = matmul(rows, m, dim, &xc, dim, 1, &u, m, 1);
+            // the residual off the subspace, xc - U z, formed explicitly (the difference of
+            // squared norms would lose accuracy when the residual is small)
+            let back = matmul(rows, dim, m, &z, m, 1, &u, 1, m);
             let mut mx: f64 = 0.0;
             for i in 0..rows {
-                let n2: f64 = xc[i * dim..(i + 1) * dim].iter().map(|v| v * v).sum();
-                let z2: f64 = z[i * m..(i + 1) * m].iter().map(|v| v * v).sum();
+                let row = &xc[i * dim..(i + 1) * dim];
+                let n2: f64 = row.iter().map(|v| v * v).sum();
+                let r2: f64 = row
+                    .iter()
+                    .zip(&back[i * dim..(i + 1) * dim])
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum();
                 out[i * w..i * w + m].copy_from_slice(&z[i * m..(i + 1) * m]);
-                out[i * w + m] = (n2 - z2).max(0.0).sqrt();
+                out[i * w + m] = r2.sqrt();
                 mx = mx.max(n2);
             }
             mx
@@ -343,25 +353,35 @@ fn run(
     };
     let cand = knn_unchecked(&aug, n, w, kp, ctl).ok()?;
     // exact distances to the candidates; rows that the bound cannot settle are listed
+    // the k best candidates of row i by (exact distance, index), the order of the brute-force
+    // search (two squared distances an ulp apart can share a square root, so sorting by the
+    // squares could break such ties differently), as (squared distance, index)
     let exact_row = |i: usize, extra: &[usize]| -> Vec<(f64, usize)> {
         let xi = &x[i * dim..(i + 1) * dim];
-        let mut c: Vec<(f64, usize)> = cand.indices[i * kp..(i + 1) * kp]
+        let mut c: Vec<(f64, f64, usize)> = cand.indices[i * kp..(i + 1) * kp]
             .iter()
             .chain(extra)
-            .map(|&j| (exact_d2(xi, &x[j * dim..(j + 1) * dim]), j))
+            .map(|&j| {
+                let d2 = exact_d2(xi, &x[j * dim..(j + 1) * dim]);
+                (d2.sqrt(), d2, j)
+            })
             .collect();
-        c.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        c.dedup_by_key(|e| e.1);
-        c
+        c.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2)));
+        c.dedup_by_key(|e| e.2);
+        c.truncate(k);
+        c.into_iter().map(|(_, d2, j)| (d2, j)).collect()
     };
+    // tau^2: the largest squared distance among the k best
+    let tau2_of = |c: &[(f64, usize)]| c.iter().map(|e| e.0).fold(0.0, f64::max);
     let rows: Vec<(Vec<(f64, usize)>, bool)> = (0..n)
         .into_par_iter()
         .map(|i| {
-            let mut c = exact_row(i, &[]);
-            c.truncate(k);
-            let tau2 = c[k - 1].0;
+            let c = exact_row(i, &[]);
             let lb = cand.distances[i * kp + kp - 1];
-            (c, lb * lb > tau2 + tol)
+            // any other point has a squared distance of at least lb^2; the allowance keeps its
+            // distance strictly above tau even after rounding, so it cannot tie either
+            let settled = lb * lb > tau2_of(&c) + tol;
+            (c, settled)
         })
         .collect();
     let failed: Vec<usize> = (0..n).filter(|&i| !rows[i].1).collect();
@@ -371,26 +391,36 @@ fn run(
     if aborted() {
         return None;
     }
-    // the slow path: every point whose bound does not exceed tau
-    let fixed: Vec<Vec<(f64, usize)>> = failed
+    // the slow path: every point whose bound does not exceed tau (a superset of the true k
+    // nearest, ties included); first the scan of the bounds, then, unless that leaves too many
+    // exact distances to compute (dense clusters of near-duplicates), the exact distances
+    let extras: Vec<Vec<usize>> = failed
         .par_iter()
         .map(|&i| {
             if aborted() {
                 return Vec::new();
             }
-            let tau2 = rows[i].0[k - 1].0;
+            let tau2 = tau2_of(&rows[i].0);
             let ai = &aug[i * w..(i + 1) * w];
-            let extra: Vec<usize> = (0..n)
+            (0..n)
                 .filter(|&j| j != i && exact_d2(ai, &aug[j * w..(j + 1) * w]) <= tau2 + tol)
-                .collect();
-            let mut c = exact_row(i, &extra);
-            c.truncate(k);
-            c
+                .collect()
         })
         .collect();
     if aborted() {
         return None;
     }
+    // exact distances cost dim each; cap them (at about a quarter of brute force's n^2 / 2
+    // with the default max_failed = n / 4)
+    let n_extra: usize = extras.iter().map(|e| e.len()).sum();
+    if n_extra > max_failed * (n / 8) {
+        return Some(None);
+    }
+    let fixed: Vec<Vec<(f64, usize)>> = failed
+        .par_iter()
+        .zip(&extras)
+        .map(|(&i, extra)| exact_row(i, extra))
+        .collect();
     let mut distances = vec![0.0; n * k];
     let mut indices = vec![0usize; n * k];
     let mut fi = 0;
@@ -420,7 +450,7 @@ fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dimension::knn::knn_brute;
+    use crate::dimension::knn::{knn_brute, margin_for};
 
     /// `n` points: a `rank`-dimensional Gaussian rotated into `dim` dimensions, plus isotropic
     /// noise of size `noise` and an offset of `offset` in every coordinate.
@@ -495,6 +525,60 @@ mod tests {
             .unwrap()
             .expect("the projection applies");
         assert_same(&p, &knn_brute(&x, n, dim, k, None).unwrap());
+    }
+
+    /// The k nearest by (exact distance, index) from a full sort of every row.
+    fn naive(x: &[f64], n: usize, dim: usize, k: usize) -> Knn {
+        let (mut distances, mut indices) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            let mut c: Vec<(f64, usize)> = (0..n)
+                .filter(|&j| j != i)
+                .map(|j| {
+                    (
+                        super::super::knn::exact_dist(
+                            &x[i * dim..(i + 1) * dim],
+                            &x[j * dim..(j + 1) * dim],
+                        ),
+                        j,
+                    )
+                })
+                .collect();
+            c.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            distances.extend(c[..k].iter().map(|e| e.0));
+            indices.extend(c[..k].iter().map(|e| e.1));
+        }
+        Knn {
+            n,
+            k,
+            distances,
+            indices,
+        }
+    }
+
+    #[test]
+    fn massive_ties_on_a_lattice() {
+        // a 13^3 lattice, each coordinate copied into 32 columns: every point has many
+        // neighbours at exactly (or within an ulp of) the same distance, so the order among
+        // them is decided by index, through the square root as in the brute-force search
+        let (side, copies) = (13usize, 32usize);
+        let (n, dim) = (side * side * side, 3 * copies);
+        let mut x = vec![0.0; n * dim];
+        for i in 0..n {
+            let c = [i % side, (i / side) % side, i / (side * side)];
+            for (a, &ca) in c.iter().enumerate() {
+                for t in 0..copies {
+                    x[i * dim + a * copies + t] = 0.3 * ca as f64;
+                }
+            }
+        }
+        for k in [5, 6, 7] {
+            // ties at the k-th distance send most rows to the slow path, past the default
+            // budget, so allow all rows there
+            let (p, _) = run(&x, n, dim, k, k + margin_for(k), n, None)
+                .unwrap()
+                .expect("the projection applies");
+            assert_same(&p, &naive(&x, n, dim, k));
+        }
     }
 
     #[test]
