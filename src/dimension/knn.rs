@@ -453,6 +453,74 @@ pub fn knn_unchecked(x: &[f64], n: usize, dim: usize, k: usize, ctl: KnnControl)
     r.ok_or(Error::Interrupted)
 }
 
+/// Mean of the rows of `x` (`n x dim`, row-major), summed in row order (deterministic).
+pub(crate) fn column_mean(x: &[f64], n: usize, dim: usize) -> Vec<f64> {
+    let mut mean = vec![0.0; dim];
+    for row in x.chunks_exact(dim) {
+        for (m, v) in mean.iter_mut().zip(row) {
+            *m += v;
+        }
+    }
+    for m in mean.iter_mut() {
+        *m /= n as f64;
+    }
+    mean
+}
+
+/// `out = a b` (row-major `m x n`, row stride n) for `a` (`m x k`, strides `a_rs`, `a_cs`)
+/// and `b` (`k x n`, strides `b_rs`, `b_cs`), by the `gemm` crate's kernel on the calling
+/// thread (so the bits do not depend on the thread count).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_into(
+    out: &mut [f64],
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f64],
+    a_rs: usize,
+    a_cs: usize,
+    b: &[f64],
+    b_rs: usize,
+    b_cs: usize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        out[..m * n].fill(0.0);
+        return;
+    }
+    assert!(
+        out.len() >= m * n
+            && (m - 1) * a_rs + (k - 1) * a_cs < a.len()
+            && (k - 1) * b_rs + (n - 1) * b_cs < b.len()
+    );
+    // SAFETY: the assertion above keeps every strided access inside `a`, `b` and `out`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.as_ptr(),
+            a_cs as isize,
+            a_rs as isize,
+            b.as_ptr(),
+            b_cs as isize,
+            b_rs as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
 /// Brute-force kNN (inputs valid); `None` if `abort` was set.
 pub fn knn_brute(
     x: &[f64],
@@ -477,15 +545,7 @@ pub(crate) fn knn_blocked(
     let kc = (k + margin_for(k)).min(n - 1);
     // centre the data: distances are translation invariant and |x|^2 shrinks, which reduces
     // the cancellation error of the GEMM form
-    let mut mean = vec![0.0; dim];
-    for row in x.chunks_exact(dim) {
-        for (m, v) in mean.iter_mut().zip(row) {
-            *m += v;
-        }
-    }
-    for m in mean.iter_mut() {
-        *m /= n as f64;
-    }
+    let mean = column_mean(x, n, dim);
     // points in a spatially coherent order (see `spatial_order`): position p holds point
     // order[p]; tiles and heaps work on positions, heaps store original indices
     let order = spatial_order(x, n, dim, ORDER_LEAF);
@@ -533,31 +593,18 @@ pub(crate) fn knn_blocked(
             let (sj, ej) = rows_of(bj);
             let (mi, mj) = (ei - si, ej - sj);
             // G = X_I X_J^T (mi x mj, row-major)
-            // SAFETY: the pointers cover mi x dim, mj x dim and mi x mj elements with the
-            // given strides, all inside their slices.
-            unsafe {
-                gemm::gemm(
-                    mi,
-                    mj,
-                    dim,
-                    g.as_mut_ptr(),
-                    1,
-                    mj as isize,
-                    false,
-                    xc[si * dim..].as_ptr(),
-                    1,
-                    dim as isize,
-                    xc[sj * dim..].as_ptr(),
-                    dim as isize,
-                    1,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-            }
+            gemm_into(
+                &mut g[..mi * mj],
+                mi,
+                mj,
+                dim,
+                &xc[si * dim..],
+                dim,
+                1,
+                &xc[sj * dim..],
+                1,
+                dim,
+            );
             let sqj = &sq[sj..ej];
             if bi == bj {
                 let mut h = heaps[bi].lock().unwrap_or_else(|e| e.into_inner());

@@ -28,7 +28,7 @@
 //! count. When the subsample shows no low-dimensional structure,
 //! or too many rows fail step 3, [`knn_projected`] declines and the caller runs brute force.
 
-use super::knn::{exact_d2, knn_unchecked, Algorithm, Knn, KnnControl};
+use super::knn::{column_mean, exact_d2, gemm_into, knn_unchecked, Algorithm, Knn, KnnControl};
 use super::mix64;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,8 +54,8 @@ const GIVE_UP: usize = 4;
 /// Rows per block when projecting all points.
 const ROWS: usize = 1024;
 
-#[allow(clippy::too_many_arguments)]
 /// Row-major `m x n` product of `a` (`m x k`, strides `a_rs`, `a_cs`) and `b` (`k x n`).
+#[allow(clippy::too_many_arguments)]
 fn matmul(
     m: usize,
     n: usize,
@@ -68,35 +68,7 @@ fn matmul(
     b_cs: usize,
 ) -> Vec<f64> {
     let mut out = vec![0.0; m * n];
-    if m == 0 || n == 0 || k == 0 {
-        return out;
-    }
-    assert!((m - 1) * a_rs + (k - 1) * a_cs < a.len() && (k - 1) * b_rs + (n - 1) * b_cs < b.len());
-    // SAFETY: the assertion above keeps every strided access inside `a` and `b`, and `out`
-    // holds m x n elements with row stride n.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.as_ptr(),
-            a_cs as isize,
-            a_rs as isize,
-            b.as_ptr(),
-            b_cs as isize,
-            b_rs as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
+    gemm_into(&mut out, m, n, k, a, a_rs, a_cs, b, b_rs, b_cs);
     out
 }
 
@@ -283,13 +255,7 @@ fn run(
 ) -> Option<Option<(Knn, usize)>> {
     let aborted = || abort.is_some_and(|a| a.load(Ordering::Relaxed));
     // mean (fixed summation order) and the centred subsample
-    let mut mean = vec![0.0; dim];
-    for row in x.chunks_exact(dim) {
-        for (m, &v) in mean.iter_mut().zip(row) {
-            *m += v;
-        }
-    }
-    mean.iter_mut().for_each(|m| *m /= n as f64);
+    let mean = column_mean(x, n, dim);
     let s = SAMPLE.min(n);
     let mut xs = vec![0.0; s * dim];
     for i in 0..s {
