@@ -1696,8 +1696,7 @@ pub fn covariance_and_residuals(
     // the Jacobian with respect to natural parameters: the solver's internal Jacobian with the
     // columns of log-space parameters divided by P (chain rule), unless some P is 0 or not
     // finite, in which case the formula is differentiated without the log transform
-    let via_internal = (0..p)
-        .all(|k| !s.positive[k] || (params[k] > 0.0 && params[k].is_finite() && th[k].is_finite()));
+    let via_internal = chain_rule_applies(s, params);
     let obj = if via_internal {
         let obj = residuals(
             s,
@@ -1712,12 +1711,7 @@ pub fn covariance_and_residuals(
             Some(&mut jac),
             None,
         );
-        for k in 0..p {
-            if s.positive[k] {
-                let inv = 1.0 / params[k];
-                jac[k * n..(k + 1) * n].iter_mut().for_each(|v| *v *= inv);
-            }
-        }
+        jacobian_to_natural(s, params, &mut jac, n);
         obj
     } else {
         let mut nat_setup = s.clone();
@@ -1754,23 +1748,37 @@ fn covariance_at_lm_point(
     let params = &best.params;
     let p = params.len();
     let n = ws.r.len();
-    if ws.jac.len() != n * p
-        || !(0..p).all(|k| !s.positive[k] || (params[k] > 0.0 && params[k].is_finite()))
-    {
+    if ws.jac.len() != n * p || !chain_rule_applies(s, params) {
         return None;
     }
     let mut jac = std::mem::take(&mut ws.jac);
-    for k in 0..p {
-        if s.positive[k] {
-            let inv = 1.0 / params[k];
-            jac[k * n..(k + 1) * n].iter_mut().for_each(|v| *v *= inv);
-        }
-    }
+    jacobian_to_natural(s, params, &mut jac, n);
     let r = std::mem::take(&mut ws.r);
     Some((
         covariance_from(s.loss, best.objective, &r, &jac, c, n, p),
         r,
     ))
+}
+
+/// Whether a Jacobian in the solver's coordinates converts to natural parameters by the
+/// chain rule at `params`: every log-space parameter positive and finite there (then its
+/// internal value ln P is finite too).
+fn chain_rule_applies(s: &Setup, params: &[f64]) -> bool {
+    params
+        .iter()
+        .zip(&s.positive)
+        .all(|(&v, &pos)| !pos || (v > 0.0 && v.is_finite()))
+}
+
+/// Chain rule from internal to natural coordinates: the columns (column-major, length `n`)
+/// of log-space parameters are divided by P, as d/dP = (d/d ln P) / P.
+fn jacobian_to_natural(s: &Setup, params: &[f64], jac: &mut [f64], n: usize) {
+    for (k, &v) in params.iter().enumerate() {
+        if s.positive[k] {
+            let inv = 1.0 / v;
+            jac[k * n..(k + 1) * n].iter_mut().for_each(|x| *x *= inv);
+        }
+    }
 }
 
 fn covariance_from(
