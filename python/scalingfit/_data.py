@@ -66,6 +66,17 @@ def check_finite(a: np.ndarray, arg: str) -> None:
         raise ValueError(f"{arg} contains a non-finite value ({a.ravel()[i]}) at index {i}; drop or impute NaN/inf first")
 
 
+def require_columns(names: Any, mapping: Mapping[str, str], available: Any, arg: str = "data") -> None:
+    """Raise a ValueError naming the first formula variable whose (mapped) column is missing."""
+    for var in names:
+        col = mapping.get(var, var)
+        if col not in available:
+            raise ValueError(
+                f"{arg} has no column '{col}' (needed for formula variable '{var}'); available columns: "
+                f"{', '.join(available) or 'none'}. Pass columns={{'{var}': '<column>'}} to map it."
+            )
+
+
 def as_columns(
     data: Any,
     names: list[str],
@@ -80,14 +91,10 @@ def as_columns(
     mapping = mapping or {}
     if available is None:
         available = column_names(data)
+    require_columns(names, mapping, available, arg)
     out: dict[str, np.ndarray] = {}
     for var in names:
         col = mapping.get(var, var)
-        if col not in available:
-            raise ValueError(
-                f"{arg} has no column '{col}' (needed for formula variable '{var}'); available columns: "
-                f"{', '.join(available) or 'none'}. Pass columns={{'{var}': '<column>'}} to map it."
-            )
         a = as_float_array(get_column(data, col), f"{arg}['{col}']")
         if check:
             check_finite(a, f"{arg}['{col}']")

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._data import as_columns, as_float_array, check_finite, column_names, fmt, get_column, resolve_threads
+from ._data import as_columns, as_float_array, check_finite, column_names, fmt, get_column, require_columns, resolve_threads
 
 _FORMS = {name: (formula, vars_, pos, desc) for name, formula, vars_, pos, desc in _core.forms()}
 _LOSSES = ("huber", "l2")
@@ -226,7 +226,6 @@ def prepare(
     y_name = y if isinstance(y, str) else None
     if y_name is not None and y_name not in names:
         raise ValueError(f"y: data has no column '{y}'; available columns: {', '.join(names)}")
-    args = (form, tuple(names), y_name, columns, loss, delta, target, positive, bounds, max_iter, ftol, xtol, gtol)
     # everything that depends on the arguments but not on the data values is cached, keyed on
     # hashable forms of the arguments (unhashable ones, e.g. lists in bounds, skip the cache)
     try:
@@ -243,7 +242,10 @@ def prepare(
         hash(key)
     except Exception:
         key = None
-    spec = _spec_cached(key) if key is not None else _spec(*args)
+    if key is not None:
+        spec = _spec_cached(key)
+    else:
+        spec = _spec(form, tuple(names), y_name, columns, loss, delta, target, positive, bounds, max_iter, ftol, xtol, gtol)
     name, f, fixed_vars, column_map, spec_args = spec
     column_map = dict(column_map)
     if y_name is not None:
@@ -319,13 +321,7 @@ def _spec(form, names, y_name, columns, loss, delta, target, positive, bounds, m
     unknown_map = set(column_map) - set(fixed_vars)
     if unknown_map:
         raise ValueError(f"columns: {sorted(unknown_map)} are not variables of the formula (variables: {fixed_vars})")
-    for var in fixed_vars:
-        col = column_map.get(var, var)
-        if col not in names:
-            raise ValueError(
-                f"data has no column '{col}' (needed for formula variable '{var}'); available columns: "
-                f"{', '.join(names) or 'none'}. Pass columns={{'{var}': '<column>'}} to map it."
-            )
+    require_columns(fixed_vars, column_map, names)
     f = _compile(formula_src, tuple(fixed_vars))
     params = list(_names(f)[0])
     loss = "huber" if loss is None else loss
