@@ -3,6 +3,15 @@ use scalingfit::expr::{Data, EvalWs, Formula};
 use scalingfit::fit::{lm, multistart, Loss, Setup, Target, Workspace};
 use std::time::Instant;
 
+/// The Chinchilla optimum (E, A, alpha, B, beta), for the pieces that time work at it.
+const BEST: [f64; 5] = [
+    1.8172180994067317,
+    477.82587086158753,
+    0.34731049921052665,
+    2143.4173614389056,
+    0.36717243258096766,
+];
+
 fn main() {
     let path = std::env::args()
         .nth(1)
@@ -113,66 +122,65 @@ fn main() {
         );
     }
     if std::env::var_os("SF_PIECES").is_some() {
-        let reps1 = 20000;
+        // the parts of a one-start call outside LM, one at a time
+        let reps = 20000;
         let cols = data.cols.clone();
-        let t = Instant::now();
-        for _ in 0..reps1 {
-            std::hint::black_box(
-                Setup::new(
-                    s.formula.clone(),
-                    Loss::Huber(1e-3),
-                    Target::Log,
-                    vec![true, true, false, true, false],
-                )
-                .unwrap(),
+        let positive = vec![true, true, false, true, false];
+        let st = vec![vec![0.5f64.exp(), 5f64.exp(), 0.5, 10f64.exp(), 0.5]];
+        let pieces: Vec<(&str, Box<dyn Fn()>)> = vec![
+            (
+                "setup",
+                Box::new(|| {
+                    drop(std::hint::black_box(
+                        Setup::new(
+                            s.formula.clone(),
+                            Loss::Huber(1e-3),
+                            Target::Log,
+                            positive.clone(),
+                        )
+                        .unwrap(),
+                    ))
+                }),
+            ),
+            (
+                "data",
+                Box::new(|| {
+                    drop(std::hint::black_box(
+                        Data::new(&s.formula, cols.clone()).unwrap(),
+                    ))
+                }),
+            ),
+            (
+                "prepare_y",
+                Box::new(|| drop(std::hint::black_box(s.prepare_y(&y, data.n).unwrap()))),
+            ),
+            (
+                "cov",
+                Box::new(|| {
+                    drop(std::hint::black_box(
+                        scalingfit::fit::covariance_and_residuals(&s, &data, &yt, None, &BEST),
+                    ))
+                }),
+            ),
+            (
+                "multistart(1)",
+                Box::new(|| {
+                    drop(std::hint::black_box(
+                        multistart(&s, &data, &yt, None, &st).unwrap(),
+                    ))
+                }),
+            ),
+        ];
+        for (name, f) in &pieces {
+            let t = Instant::now();
+            for _ in 0..reps {
+                f();
+            }
+            println!(
+                "{name}: {:.2} us",
+                t.elapsed().as_secs_f64() / reps as f64 * 1e6
             );
         }
-        println!(
-            "setup: {:.2} us",
-            t.elapsed().as_secs_f64() / reps1 as f64 * 1e6
-        );
-        let t = Instant::now();
-        for _ in 0..reps1 {
-            std::hint::black_box(Data::new(&s.formula, cols.clone()).unwrap());
-        }
-        println!(
-            "data: {:.2} us",
-            t.elapsed().as_secs_f64() / reps1 as f64 * 1e6
-        );
-        let t = Instant::now();
-        for _ in 0..reps1 {
-            std::hint::black_box(s.prepare_y(&y, data.n).unwrap());
-        }
-        println!(
-            "prepare_y: {:.2} us",
-            t.elapsed().as_secs_f64() / reps1 as f64 * 1e6
-        );
-        let best = [
-            1.8172180994067317,
-            477.82587086158753,
-            0.34731049921052665,
-            2143.4173614389056,
-            0.36717243258096766,
-        ];
-        let t = Instant::now();
-        for _ in 0..reps1 {
-            std::hint::black_box(scalingfit::fit::covariance_and_residuals(
-                &s, &data, &yt, None, &best,
-            ));
-        }
-        println!(
-            "cov: {:.2} us",
-            t.elapsed().as_secs_f64() / reps1 as f64 * 1e6
-        );
-        let st = vec![vec![0.5f64.exp(), 5f64.exp(), 0.5, 10f64.exp(), 0.5]];
-        let t = Instant::now();
-        for _ in 0..reps1 {
-            std::hint::black_box(multistart(&s, &data, &yt, None, &st).unwrap());
-        }
-        println!(
-            "multistart(1): {:.2} us",
-            t.elapsed().as_secs_f64() / reps1 as f64 * 1e6
-        );
         return;
     }
     if std::env::var_os("SF_QUICK").is_some() {
@@ -211,13 +219,6 @@ fn main() {
         return;
     }
     if std::env::var_os("SF_BOOT").is_some() {
-        let best = [
-            1.8172180994067317,
-            477.82587086158753,
-            0.34731049921052665,
-            2143.4173614389056,
-            0.36717243258096766,
-        ];
         let plan = scalingfit::bootstrap::Plan::new(
             s.clone(),
             data.clone(),
@@ -225,7 +226,7 @@ fn main() {
             None,
             scalingfit::bootstrap::Scheme::Pairs,
             0,
-            best.to_vec(),
+            BEST.to_vec(),
             vec![],
             true,
         )
