@@ -938,6 +938,7 @@ impl Formula {
     /// Evaluate the formula at natural parameter values `theta` on `data`, writing the
     /// model values into `value` (length n). With `jac = Some(buf)` also writes the exact
     /// Jacobian column-major: `buf[k*n + i] = d f_i / d theta_k` (length n * p).
+    #[inline(always)]
     pub fn eval(
         &self,
         theta: &[f64],
@@ -1054,6 +1055,7 @@ impl Formula {
 
     /// The exact Jacobian at the point of the last [`Formula::eval`] with this workspace
     /// (reverse pass over the stored forward values): `jac[k*n + i] = d f_i / d theta_k`.
+    #[inline(always)]
     pub fn jacobian(&self, ws: &mut EvalWs, jac: &mut [f64]) {
         let n = ws.n;
         let nn = self.nodes.len();
@@ -1191,7 +1193,7 @@ impl Val<'_> {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn add_scaled(d: &mut [f64], g: &[f64], s: f64) {
     if s == 1.0 {
         for (d, &g) in d.iter_mut().zip(g) {
@@ -1204,7 +1206,7 @@ fn add_scaled(d: &mut [f64], g: &[f64], s: f64) {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn add_mul(d: &mut [f64], g: &[f64], v: Val<'_>) {
     match v {
         Val::S(s) => add_scaled(d, g, s),
@@ -1216,7 +1218,7 @@ fn add_mul(d: &mut [f64], g: &[f64], v: Val<'_>) {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn add_div(d: &mut [f64], g: &[f64], v: Val<'_>) {
     match v {
         Val::S(s) => add_scaled(d, g, 1.0 / s),
@@ -1228,7 +1230,7 @@ fn add_div(d: &mut [f64], g: &[f64], v: Val<'_>) {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn powc(x: f64, c: f64) -> f64 {
     if c == 2.0 {
         x * x

@@ -355,22 +355,16 @@ mod avx512 {
     }
 }
 
+/// AVX-512 exp/ln kernels: the level (see [`crate::simd`]) is AVX-512.
 #[cfg(target_arch = "x86_64")]
 fn has_avx512() -> bool {
-    use std::sync::OnceLock;
-    static F: OnceLock<bool> = OnceLock::new();
-    *F.get_or_init(|| {
-        std::env::var_os("SCALINGFIT_NO_AVX512").is_none()
-            && is_x86_feature_detected!("avx512f")
-            && has_avx2()
-    })
+    crate::simd::level() >= crate::simd::Level::Avx512
 }
 
+/// AVX2+FMA kernels: the level is AVX2 or above.
 #[cfg(target_arch = "x86_64")]
 fn has_avx2() -> bool {
-    use std::sync::OnceLock;
-    static F: OnceLock<bool> = OnceLock::new();
-    *F.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+    crate::simd::level() >= crate::simd::Level::Avx2
 }
 
 fn exp_in_domain(v: f64) -> bool {
@@ -498,10 +492,11 @@ mod tests {
         {
             // every vector kernel this CPU can run (AVX2, and AVX-512 where present)
             let mut kernels: Vec<(&str, FastKernel, FastKernel)> = Vec::new();
-            if has_avx2() {
+            use crate::simd::{cpu_level, Level};
+            if cpu_level() >= Level::Avx2 {
                 kernels.push(("avx2", avx2::exp, avx2::ln));
             }
-            if is_x86_feature_detected!("avx512f") && has_avx2() {
+            if cpu_level() >= Level::Avx512 {
                 kernels.push(("avx512", avx512::exp, avx512::ln));
             }
             let mut seed = 12345u64;

@@ -15,6 +15,9 @@
 
 use crate::error::{Error, Result};
 use crate::expr::{Data, EvalWs, Formula};
+use crate::simd::{dispatched, Isa};
+#[cfg(test)]
+use crate::simd::{Avx2Fma, Portable};
 use rayon::prelude::*;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -140,7 +143,7 @@ impl Setup {
     }
 
     /// The specialised evaluator, if the formula has one for the current positivity flags.
-    #[inline]
+    #[inline(always)]
     fn kernel(&self) -> Option<&crate::sumexp::SumExp> {
         self.fast.as_ref().filter(|k| k.matches(&self.positive))
     }
@@ -190,6 +193,7 @@ impl Setup {
         }
     }
     /// Internal -> natural coordinates.
+    #[inline(always)]
     pub fn to_natural(&self, th: &[f64], out: &mut [f64]) {
         for k in 0..th.len() {
             out[k] = if self.positive[k] { th[k].exp() } else { th[k] };
@@ -346,9 +350,24 @@ fn residuals(
     obj
 }
 
-/// Forward pass: model values `f`, residuals `r` and the objective (+inf if not finite).
+dispatched! {
+    /// Forward pass: model values `f`, residuals `r` and the objective (+inf if not finite).
+    fn residual_values<'a>(
+        s: &'a Setup,
+        data: &'a Data,
+        y: &'a [f64],
+        c: Option<&'a [f64]>,
+        th: &'a [f64],
+        ev: &'a mut EvalWs,
+        nat: &'a mut [f64],
+        f: &'a mut [f64],
+        r: &'a mut [f64],
+    ) -> f64 => residual_values_in
+}
+
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn residual_values(
+fn residual_values_in<I: Isa>(
     s: &Setup,
     data: &Data,
     y: &[f64],
@@ -381,20 +400,36 @@ fn residual_values(
             }
         }
     }
-    let obj = sum_rho(s.loss, &r[..n], c);
+    let obj = sum_rho::<I>(s.loss, &r[..n], c);
     if !obj.is_finite() {
         return f64::INFINITY;
     }
     obj
 }
 
-/// Reverse pass at the point of the last [`residual_values`] with `ev`: the Jacobian of the
-/// residuals `r` with respect to internal coordinates. Overwrites `f` (with 1/f for a log
-/// target). With `wb` and a Huber loss, also the base weights `delta / max(|r_i|, delta)` that
-/// [`build_model`] scales (computed here to share one division per point with 1/f). False when
-/// the Jacobian is not finite.
+dispatched! {
+    /// Reverse pass at the point of the last [`residual_values`] with `ev`: the Jacobian of the
+    /// residuals `r` with respect to internal coordinates. Overwrites `f` (with 1/f for a log
+    /// target). With `wb` and a Huber loss, also the base weights `delta / max(|r_i|, delta)` that
+    /// [`build_model`] scales (computed here to share one division per point with 1/f). False when
+    /// the Jacobian is not finite.
+    fn residual_jacobian<'a>(
+        s: &'a Setup,
+        data: &'a Data,
+        ev: &'a mut EvalWs,
+        nat: &'a [f64],
+        f: &'a mut [f64],
+        r: &'a [f64],
+        jac: &'a mut [f64],
+        wb: Option<&'a mut [f64]>,
+    ) -> bool => residual_jacobian_in
+}
+
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn residual_jacobian(
+// `I` only selects the instantiation: the body is compiled with its instruction set
+#[allow(clippy::extra_unused_type_parameters)]
+fn residual_jacobian_in<I: Isa>(
     s: &Setup,
     data: &Data,
     ev: &mut EvalWs,
@@ -449,6 +484,7 @@ fn residual_jacobian(
 }
 
 /// `wb_i = delta / max(|r_i|, delta)`.
+#[inline(always)]
 fn huber_base_weights(r: &[f64], d: f64, wb: &mut [f64]) {
     for (w, &ri) in wb.iter_mut().zip(r) {
         *w = d / ri.abs().max(d);
@@ -459,6 +495,7 @@ fn huber_base_weights(r: &[f64], d: f64, wb: &mut [f64]) {
 /// `q = 1/(f a)`, `1/f = q a`, `delta/a = delta f q` (a = max(|r|, delta)). False, with `f`
 /// and `wb` untouched, when some product `f a` is not a normal finite number (the caller then
 /// divides separately).
+#[inline(always)]
 fn invert_with_weights(f: &mut [f64], r: &[f64], d: f64, wb: &mut [f64]) -> bool {
     let ok = f.iter().zip(r).fold(true, |ok, (&fi, &ri)| {
         ok & (fi * ri.abs().max(d)).is_normal()
@@ -588,13 +625,31 @@ pub fn spd_inverse(a: &[f64], p: usize) -> Option<Vec<f64>> {
     Some(out)
 }
 
-/// Gradient `g = J' C psi` and model matrix `A = J' C W J`. For Huber, points inside delta
-/// get weight 1 (rho'') and points outside `kappa * delta/|r|`: `kappa = 1` gives the IRLS
-/// weights whose model majorises the objective, `kappa -> 0` the exact Gauss-Newton curvature.
-/// `wb` holds the base weights `delta/max(|r|, delta)` (see [`residual_jacobian`]); `w` and
-/// `cp` are n-length scratch buffers.
+dispatched! {
+    /// Gradient `g = J' C psi` and model matrix `A = J' C W J`. For Huber, points inside delta
+    /// get weight 1 (rho'') and points outside `kappa * delta/|r|`: `kappa = 1` gives the IRLS
+    /// weights whose model majorises the objective, `kappa -> 0` the exact Gauss-Newton curvature.
+    /// `wb` holds the base weights `delta/max(|r|, delta)` (see [`residual_jacobian`]); `w` and
+    /// `cp` are n-length scratch buffers.
+    fn build_model<'a>(
+        loss: Loss,
+        kappa: f64,
+        c: Option<&'a [f64]>,
+        r: &'a [f64],
+        wb: &'a [f64],
+        jac: &'a [f64],
+        n: usize,
+        p: usize,
+        w: &'a mut [f64],
+        cp: &'a mut [f64],
+        a: &'a mut [f64],
+        g: &'a mut [f64],
+    ) -> () => build_model_in
+}
+
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn build_model(
+fn build_model_in<I: Isa>(
     loss: Loss,
     kappa: f64,
     c: Option<&[f64]>,
@@ -631,12 +686,13 @@ fn build_model(
             *pi *= ci;
         }
     }
-    normal_equations(jac, w, cp, n, p, a, g);
+    normal_equations::<I>(jac, w, cp, n, p, a, g);
 }
 
 /// `g = J' psi` and `A = J' W J` (column-major `jac`, p x p row-major `a`). `psi` is
 /// overwritten (scratch) on the portable path.
-fn normal_equations(
+#[inline(always)]
+fn normal_equations<I: Isa>(
     jac: &[f64],
     w: &[f64],
     psi: &mut [f64],
@@ -645,25 +701,23 @@ fn normal_equations(
     a: &mut [f64],
     g: &mut [f64],
 ) {
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    ))]
-    {
+    #[cfg(target_arch = "x86_64")]
+    if I::AVX2_FMA {
+        // SAFETY (each arm): I::AVX2_FMA holds only inside a function compiled with AVX2+FMA,
+        // which `simd::dispatch` enters only when the CPU has them.
         match p {
-            1 => return normal_eq_avx::<1>(jac, w, psi, n, a, g),
-            2 => return normal_eq_avx::<2>(jac, w, psi, n, a, g),
-            3 => return normal_eq_avx::<3>(jac, w, psi, n, a, g),
-            4 => return normal_eq_avx::<4>(jac, w, psi, n, a, g),
-            5 => return normal_eq_avx::<5>(jac, w, psi, n, a, g),
-            6 => return normal_eq_avx::<6>(jac, w, psi, n, a, g),
+            1 => return unsafe { normal_eq_avx::<1>(jac, w, psi, n, a, g) },
+            2 => return unsafe { normal_eq_avx::<2>(jac, w, psi, n, a, g) },
+            3 => return unsafe { normal_eq_avx::<3>(jac, w, psi, n, a, g) },
+            4 => return unsafe { normal_eq_avx::<4>(jac, w, psi, n, a, g) },
+            5 => return unsafe { normal_eq_avx::<5>(jac, w, psi, n, a, g) },
+            6 => return unsafe { normal_eq_avx::<6>(jac, w, psi, n, a, g) },
             _ => {}
         }
     }
     for k in 0..p {
         let ck = &jac[k * n..(k + 1) * n];
-        g[k] = dot(ck, psi);
+        g[k] = dot::<I>(ck, psi);
     }
     // psi is free now: hold w * J[:, k] for the current k
     for k in 0..p {
@@ -672,23 +726,36 @@ fn normal_equations(
             *o = x * wi;
         }
         for l in 0..=k {
-            let acc = dot(&psi[..n], &jac[l * n..(l + 1) * n]);
+            let acc = dot::<I>(&psi[..n], &jac[l * n..(l + 1) * n]);
             a[k * p + l] = acc;
             a[l * p + k] = acc;
         }
     }
 }
 
+dispatched! {
+    /// [`normal_equations`] at the best instruction set, for callers outside a kernel.
+    fn gram<'a>(
+        jac: &'a [f64],
+        w: &'a [f64],
+        psi: &'a mut [f64],
+        n: usize,
+        p: usize,
+        a: &'a mut [f64],
+        g: &'a mut [f64],
+    ) -> () => normal_equations
+}
+
 /// `g = J' psi` and `A = J' W J` for a small fixed p, with one 4-lane FMA accumulator per
 /// entry (fixed order: the result does not depend on threads). Rows 0..3 are done in one sweep
 /// over the points and each further row in its own, so the accumulators stay in registers.
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma"
-))]
-#[inline(always)]
-fn normal_eq_avx<const P: usize>(
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn normal_eq_avx<const P: usize>(
     jac: &[f64],
     w: &[f64],
     psi: &[f64],
@@ -702,15 +769,16 @@ fn normal_eq_avx<const P: usize>(
     }
 }
 
-/// Rows `k0..k1` of [`normal_eq_avx`] (entries `a[k][q]`, q <= k, and `g[k]`).
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma"
-))]
+/// Rows `k0..k1` of [`normal_eq_avx`] (entries `a[k][q]`, q <= k, and `g[k]`). Always
+/// inlined into [`normal_eq_avx`], which enables AVX2+FMA, so that with constant row bounds the
+/// accumulators stay in registers.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn normal_eq_rows<const P: usize>(
+unsafe fn normal_eq_rows<const P: usize>(
     k0: usize,
     k1: usize,
     jac: &[f64],
@@ -730,8 +798,9 @@ fn normal_eq_rows<const P: usize>(
             && g.len() >= P
     );
     let m = n / 4 * 4;
-    // SAFETY: AVX2 and FMA are enabled at compile time; every load reads index q*n + i + 3 <
-    // P*n of jac (q < k1 <= P, i + 3 < m <= n) or i + 3 < n of w and psi (lengths asserted).
+    // SAFETY: AVX2 and FMA are enabled (the caller's contract); every load reads index
+    // q*n + i + 3 < P*n of jac (q < k1 <= P, i + 3 < m <= n) or i + 3 < n of w and psi
+    // (lengths asserted).
     unsafe {
         let mut ga = [_mm256_setzero_pd(); P];
         let mut aa = [[_mm256_setzero_pd(); P]; P];
@@ -775,18 +844,45 @@ fn normal_eq_rows<const P: usize>(
 
 /// Dot product with eight fixed-order partial sums: lanes j and j+4 of two 4-wide
 /// accumulators, combined in a fixed order (the AVX and portable versions agree bit for bit).
-#[inline]
-pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+#[inline(always)]
+pub(crate) fn dot<I: Isa>(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len());
     let m = n / 8 * 8;
     let mut s = [0.0f64; 8];
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
-    // SAFETY: AVX is enabled at compile time; loads stay within a[..m] and b[..m].
+    #[cfg(target_arch = "x86_64")]
+    if I::AVX2_FMA {
+        // SAFETY: AVX2 is available (see `normal_equations`); loads stay within a[..m], b[..m].
+        unsafe { dot_lanes_avx(&a[..m], &b[..m], &mut s) };
+    }
+    if !(cfg!(target_arch = "x86_64") && I::AVX2_FMA) {
+        for (x, y) in a[..m].chunks_exact(8).zip(b[..m].chunks_exact(8)) {
+            for j in 0..8 {
+                s[j] += x[j] * y[j];
+            }
+        }
+    }
+    let mut t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+    for i in m..n {
+        t += a[i] * b[i];
+    }
+    t
+}
+
+/// The eight partial sums of [`dot`] over `a` and `b` (equal lengths, a multiple of 8).
+///
+/// # Safety
+/// The CPU must support AVX.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn dot_lanes_avx(a: &[f64], b: &[f64], s: &mut [f64; 8]) {
+    use std::arch::x86_64::*;
+    let m = a.len().min(b.len()) / 8 * 8;
+    let (mut s0, mut s1) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut i = 0;
+    // SAFETY: i + 8 <= m <= len of both slices
     unsafe {
-        use std::arch::x86_64::*;
-        let (mut s0, mut s1) = (_mm256_setzero_pd(), _mm256_setzero_pd());
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let mut i = 0;
         while i < m {
             s0 = _mm256_add_pd(
                 s0,
@@ -804,79 +900,98 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
         _mm256_storeu_pd(s.as_mut_ptr(), s0);
         _mm256_storeu_pd(s.as_mut_ptr().add(4), s1);
     }
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
-    for (x, y) in a[..m].chunks_exact(8).zip(b[..m].chunks_exact(8)) {
-        for j in 0..8 {
-            s[j] += x[j] * y[j];
-        }
-    }
-    let mut t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
-    for i in m..n {
-        t += a[i] * b[i];
-    }
-    t
 }
 
 /// True when every value is finite. `x * 0` is +-0 for finite x and NaN otherwise, so OR-ing
 /// the products and testing the exponent bits once at the end needs two cheap operations per
 /// four values and no compare-and-pack per element.
-#[inline]
+#[inline(always)]
 pub(crate) fn all_finite(a: &[f64]) -> bool {
     // integer OR is associative, so this reduction vectorises as it stands
     a.iter().fold(0u64, |acc, x| acc | (x * 0.0).to_bits()) & 0x7ff0_0000_0000_0000 == 0
 }
 
 /// True when every value is > 0 (false for NaN), branch-free.
-#[inline]
+#[inline(always)]
 pub(crate) fn all_positive(a: &[f64]) -> bool {
     a.iter().fold(true, |ok, &v| ok & (v > 0.0))
+}
+
+/// `rho(x)` for a Huber threshold `d` (`d = inf`: `x^2/2`).
+#[inline(always)]
+fn rho_d(x: f64, d: f64) -> f64 {
+    let a = x.abs();
+    let quad = 0.5 * x * x;
+    let lin = d * (a - 0.5 * d);
+    if a > d {
+        lin
+    } else {
+        quad
+    }
 }
 
 /// `sum_i c_i rho(r_i)` with eight fixed-order partial sums: lane j sums the points i = j mod
 /// 8 of the first n - n mod 8, the lanes are combined in a fixed order and the rest added in
 /// turn (the AVX2 and portable versions agree bit for bit).
-#[inline]
-fn sum_rho(loss: Loss, r: &[f64], c: Option<&[f64]>) -> f64 {
+#[inline(always)]
+fn sum_rho<I: Isa>(loss: Loss, r: &[f64], c: Option<&[f64]>) -> f64 {
     // L2 is Huber with an infinite threshold: the quadratic branch is always taken
     let d = match loss {
         Loss::L2 => f64::INFINITY,
         Loss::Huber(d) => d,
     };
-    #[inline(always)]
-    fn rho_d(x: f64, d: f64) -> f64 {
-        let a = x.abs();
-        let quad = 0.5 * x * x;
-        let lin = d * (a - 0.5 * d);
-        if a > d {
-            lin
-        } else {
-            quad
-        }
-    }
     let n = r.len();
     let m = n / 8 * 8;
     let mut s = [0.0f64; 8];
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
-    // SAFETY: AVX2 is enabled at compile time; loads stay within r[..m] and c[..m] (c is at
-    // least as long as r: asserted).
+    if let Some(c) = c {
+        assert!(c.len() >= n, "weights shorter than the residuals");
+    }
+    #[cfg(target_arch = "x86_64")]
+    if I::AVX2_FMA {
+        // SAFETY: AVX2 is available (see `normal_equations`); lengths are checked above.
+        unsafe { rho_lanes_avx(d, &r[..m], c.map(|c| &c[..m]), &mut s) };
+    }
+    if !(cfg!(target_arch = "x86_64") && I::AVX2_FMA) {
+        for i in 0..m {
+            s[i % 8] += c.map_or(1.0, |c| c[i]) * rho_d(r[i], d);
+        }
+    }
+    let mut t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+    for i in m..n {
+        t += c.map_or(1.0, |c| c[i]) * rho_d(r[i], d);
+    }
+    t
+}
+
+/// The eight partial sums of [`sum_rho`] over `r` (length a multiple of 8) and `c` (the same
+/// length).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn rho_lanes_avx(d: f64, r: &[f64], c: Option<&[f64]>, s: &mut [f64; 8]) {
+    use std::arch::x86_64::*;
+    let m = r.len() / 8 * 8;
+    assert!(c.is_none_or(|c| c.len() >= m));
+    let (dv, hv, half, sign) = (
+        _mm256_set1_pd(d),
+        _mm256_set1_pd(0.5 * d),
+        _mm256_set1_pd(0.5),
+        _mm256_set1_pd(-0.0),
+    );
+    let rho4 = |x: __m256d| {
+        let a = _mm256_andnot_pd(sign, x);
+        let quad = _mm256_mul_pd(_mm256_mul_pd(half, x), x);
+        let lin = _mm256_mul_pd(dv, _mm256_sub_pd(a, hv));
+        _mm256_blendv_pd(quad, lin, _mm256_cmp_pd::<_CMP_GT_OQ>(a, dv))
+    };
+    let (mut s0, mut s1) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+    let pr = r.as_ptr();
+    let mut i = 0;
+    // SAFETY: i + 8 <= m <= r.len() and c.len() (asserted)
     unsafe {
-        use std::arch::x86_64::*;
-        assert!(c.is_none_or(|c| c.len() >= n));
-        let (dv, hv, half, sign) = (
-            _mm256_set1_pd(d),
-            _mm256_set1_pd(0.5 * d),
-            _mm256_set1_pd(0.5),
-            _mm256_set1_pd(-0.0),
-        );
-        let rho4 = |x: __m256d| {
-            let a = _mm256_andnot_pd(sign, x);
-            let quad = _mm256_mul_pd(_mm256_mul_pd(half, x), x);
-            let lin = _mm256_mul_pd(dv, _mm256_sub_pd(a, hv));
-            _mm256_blendv_pd(quad, lin, _mm256_cmp_pd::<_CMP_GT_OQ>(a, dv))
-        };
-        let (mut s0, mut s1) = (_mm256_setzero_pd(), _mm256_setzero_pd());
-        let pr = r.as_ptr();
-        let mut i = 0;
         match c {
             None => {
                 while i < m {
@@ -906,15 +1021,6 @@ fn sum_rho(loss: Loss, r: &[f64], c: Option<&[f64]>) -> f64 {
         _mm256_storeu_pd(s.as_mut_ptr(), s0);
         _mm256_storeu_pd(s.as_mut_ptr().add(4), s1);
     }
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
-    for i in 0..m {
-        s[i % 8] += c.map_or(1.0, |c| c[i]) * rho_d(r[i], d);
-    }
-    let mut t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
-    for i in m..n {
-        t += c.map_or(1.0, |c| c[i]) * rho_d(r[i], d);
-    }
-    t
 }
 
 /// Levenberg-Marquardt from natural start `start`. `y` is the prepared target (ln y for log).
@@ -1808,8 +1914,8 @@ fn covariance_from(
     let mut b = vec![0.0; p * p];
     let mut g = vec![0.0; p];
     let mut scratch = r.to_vec();
-    normal_equations(jac, &wa, &mut scratch, n, p, &mut a, &mut g);
-    normal_equations(jac, &wb, &mut scratch, n, p, &mut b, &mut g);
+    gram(jac, &wa, &mut scratch, n, p, &mut a, &mut g);
+    gram(jac, &wb, &mut scratch, n, p, &mut b, &mut g);
     let ainv = spd_inverse(&a, p)?;
     let dof = n_eff / (n_eff - p as f64);
     let mut cov = vec![0.0; p * p];
@@ -1914,12 +2020,23 @@ mod tests {
                     for i in m..n {
                         t += cw.map_or(1.0, |c| c[i]) * rho(r[i]);
                     }
-                    assert_eq!(
-                        sum_rho(loss, &r, cw).to_bits(),
-                        t.to_bits(),
-                        "n={n} {loss:?} weighted={}",
-                        cw.is_some()
-                    );
+                    // both instantiations (the AVX2 one where this CPU can run it)
+                    let mut got = vec![sum_rho::<Portable>(loss, &r, cw)];
+                    if crate::simd::cpu_level() >= crate::simd::Level::Avx2 {
+                        got.push(sum_rho::<Avx2Fma>(loss, &r, cw));
+                    }
+                    for g in got {
+                        assert_eq!(
+                            g.to_bits(),
+                            t.to_bits(),
+                            "n={n} {loss:?} weighted={}",
+                            cw.is_some()
+                        );
+                    }
+                    let portable = dot::<Portable>(&r, &c);
+                    if crate::simd::cpu_level() >= crate::simd::Level::Avx2 {
+                        assert_eq!(dot::<Avx2Fma>(&r, &c).to_bits(), portable.to_bits());
+                    }
                 }
             }
         }

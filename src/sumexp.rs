@@ -55,6 +55,7 @@ impl Term {
 
 impl Src {
     /// The data column this source reads (None for the constant 1).
+    #[inline(always)]
     fn column(self, data: &Data) -> Option<&[f64]> {
         match self {
             Src::One => None,
@@ -66,6 +67,7 @@ impl Src {
 
 /// `col (=|+=) a * x * e` (x = 1 when None): assigns on the first contribution (`*first`),
 /// accumulates afterwards, so a column needs no separate zeroing pass.
+#[inline(always)]
 fn accumulate(col: &mut [f64], first: &mut bool, a: f64, x: Option<&[f64]>, e: &[f64]) {
     match (x, std::mem::replace(first, false)) {
         (Some(x), true) => col
@@ -337,7 +339,7 @@ impl SumExp {
         self.positive == positive
     }
 
-    #[inline]
+    #[inline(always)]
     fn q(&self, p: &Piece, th: &[f64], nat: &[f64]) -> f64 {
         match p.param {
             None => 1.0,
@@ -347,7 +349,7 @@ impl SumExp {
     }
 
     /// The data-independent part of a term's exponent.
-    #[inline]
+    #[inline(always)]
     fn scalar_part(&self, t: &Term, th: &[f64], nat: &[f64]) -> f64 {
         t.pieces
             .iter()
@@ -358,6 +360,7 @@ impl SumExp {
 
     /// `value[i] = f(x_i)` at internal coordinates `th` (natural values `nat`). Keeps the terms
     /// in `ws` for [`SumExp::jacobian`].
+    #[inline(always)]
     pub fn eval(&self, th: &[f64], nat: &[f64], data: &Data, ws: &mut SumExpWs, value: &mut [f64]) {
         let n = data.n;
         let kv = self.terms.iter().filter(|t| t.is_vector()).count();
@@ -422,6 +425,7 @@ impl SumExp {
     /// Jacobian of f with respect to the internal coordinates at the point of the last
     /// [`SumExp::eval`], column-major (`jac[j*n + i]`), each column multiplied by `scale`
     /// when given (1/f for a log target).
+    #[inline(always)]
     pub fn jacobian(
         &self,
         nat: &[f64],

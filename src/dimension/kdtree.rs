@@ -186,10 +186,11 @@ impl KdTree {
             .for_each_init(
                 || vec![(0.0, 0usize); k],
                 |best, (c, (dc, ic))| {
-                    if aborted() {
-                        return;
-                    }
                     for r in 0..dc.len() / k {
+                        // per query: in high dimension one query can cost a scan of all points
+                        if aborted() {
+                            return;
+                        }
                         self.query(c * CHUNK + r, best);
                         for (t, &(d, j)) in best.iter().enumerate() {
                             dc[r * k + t] = d;

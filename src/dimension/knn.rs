@@ -29,6 +29,7 @@
 //! Results are bit-identical for any number of threads.
 
 use crate::error::{check_finite, Error, Result};
+use crate::simd::{dispatched, Isa};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Mutex;
@@ -69,7 +70,7 @@ struct Heaps {
     idx: Vec<usize>,
 }
 
-#[inline]
+#[inline(always)]
 fn less(d1: f64, i1: usize, d2: f64, i2: usize) -> bool {
     d1 < d2 || (d1 == d2 && i1 < i2)
 }
@@ -83,12 +84,12 @@ impl Heaps {
         }
     }
     /// Current worst (last) distance of row r.
-    #[inline]
+    #[inline(always)]
     fn worst(&self, r: usize) -> f64 {
         self.d[(r + 1) * self.kc - 1]
     }
     /// Offer (dist, j) to row r; returns the new worst distance.
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, r: usize, dist: f64, j: usize) -> f64 {
         let kc = self.kc;
         let d = &mut self.d[r * kc..(r + 1) * kc];
@@ -135,7 +136,7 @@ const LANES: usize = 8;
 /// `offer` (which rechecks exactly) accepts: the candidate sets are those of offering every pair.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn scan_row(
+fn scan_row<I: Isa>(
     m: usize,
     b0: usize,
     sqa: f64,
@@ -150,56 +151,16 @@ fn scan_row(
     let mut b = b0;
     // scalar head up to a lane boundary, full lane groups, scalar tail
     let head = (b0.div_ceil(LANES) * LANES).min(m);
-    let scalar = |b: usize,
-                  ta: &mut f64,
-                  thr: &mut [f64],
-                  offer: &mut dyn FnMut(usize, f64, &mut f64, &mut f64)| {
-        offer(b, grid.snap(sqa + sqj[b] - 2.0 * g[b]), ta, &mut thr[b]);
-    };
     while b < head {
-        scalar(b, ta, thr, &mut offer);
+        offer(b, grid.snap(sqa + sqj[b] - 2.0 * g[b]), ta, &mut thr[b]);
         b += 1;
     }
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
-    // SAFETY: AVX2 is enabled at compile time; loads are unaligned and within bounds
-    // (b + LANES <= m and every slice has length m).
-    unsafe {
-        use std::arch::x86_64::*;
-        let (vsqa, two, vq, vinv, zero) = (
-            _mm256_set1_pd(sqa),
-            _mm256_set1_pd(2.0),
-            _mm256_set1_pd(grid.q),
-            _mm256_set1_pd(grid.inv_q),
-            _mm256_setzero_pd(),
-        );
-        while b + LANES <= m {
-            let va = _mm256_set1_pd(*ta);
-            let mut d = [_mm256_setzero_pd(); 2];
-            let mut mask = 0;
-            for (h, dh) in d.iter_mut().enumerate() {
-                let o = b + 4 * h;
-                // same operations in the same order as Grid::snap(sqa + s - 2 g)
-                let raw = _mm256_sub_pd(
-                    _mm256_add_pd(vsqa, _mm256_loadu_pd(sqj.as_ptr().add(o))),
-                    _mm256_mul_pd(two, _mm256_loadu_pd(g.as_ptr().add(o))),
-                );
-                let r = _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
-                    _mm256_mul_pd(raw, vinv),
-                );
-                *dh = _mm256_max_pd(_mm256_mul_pd(r, vq), zero);
-                let th = _mm256_max_pd(va, _mm256_loadu_pd(thr.as_ptr().add(o)));
-                mask |= _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LE_OQ>(*dh, th));
-            }
-            if mask != 0 {
-                let mut dv = [0.0f64; LANES];
-                _mm256_storeu_pd(dv.as_mut_ptr(), d[0]);
-                _mm256_storeu_pd(dv.as_mut_ptr().add(4), d[1]);
-                for (l, &dl) in dv.iter().enumerate() {
-                    offer(b + l, dl, ta, &mut thr[b + l]);
-                }
-            }
-            b += LANES;
-        }
+    #[cfg(target_arch = "x86_64")]
+    if I::AVX2_FMA {
+        // SAFETY: I::AVX2_FMA holds only inside a function compiled with AVX2 (entered by
+        // `simd::dispatch` when the CPU has it); loads are unaligned and within bounds
+        // (b + LANES <= m and every slice has length m).
+        unsafe { scan_groups_avx(m, sqa, sqj, g, grid, ta, thr, &mut offer, &mut b) };
     }
     while b + LANES <= m {
         let s: &[f64; LANES] = sqj[b..b + LANES].try_into().unwrap();
@@ -231,22 +192,85 @@ fn scan_row(
         b += LANES;
     }
     while b < m {
-        scalar(b, ta, thr, &mut offer);
+        offer(b, grid.snap(sqa + sqj[b] - 2.0 * g[b]), ta, &mut thr[b]);
         b += 1;
     }
+}
+
+/// The lane groups of [`scan_row`] with AVX2 intrinsics, from `*b` while a whole group fits
+/// (advances `*b`). Always inlined into an AVX2 kernel.
+///
+/// # Safety
+/// The CPU must support AVX2; every slice has length at least `m`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn scan_groups_avx(
+    m: usize,
+    sqa: f64,
+    sqj: &[f64],
+    g: &[f64],
+    grid: Grid,
+    ta: &mut f64,
+    thr: &mut [f64],
+    offer: &mut impl FnMut(usize, f64, &mut f64, &mut f64),
+    b: &mut usize,
+) {
+    assert!(sqj.len() >= m && g.len() >= m && thr.len() >= m);
+    let mut bb = *b;
+    // SAFETY: the caller's contract; loads read bb + LANES <= m elements.
+    unsafe {
+        use std::arch::x86_64::*;
+        let (vsqa, two, vq, vinv, zero) = (
+            _mm256_set1_pd(sqa),
+            _mm256_set1_pd(2.0),
+            _mm256_set1_pd(grid.q),
+            _mm256_set1_pd(grid.inv_q),
+            _mm256_setzero_pd(),
+        );
+        while bb + LANES <= m {
+            let va = _mm256_set1_pd(*ta);
+            let mut d = [_mm256_setzero_pd(); 2];
+            let mut mask = 0;
+            for (h, dh) in d.iter_mut().enumerate() {
+                let o = bb + 4 * h;
+                // same operations in the same order as Grid::snap(sqa + s - 2 g)
+                let raw = _mm256_sub_pd(
+                    _mm256_add_pd(vsqa, _mm256_loadu_pd(sqj.as_ptr().add(o))),
+                    _mm256_mul_pd(two, _mm256_loadu_pd(g.as_ptr().add(o))),
+                );
+                let r = _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+                    _mm256_mul_pd(raw, vinv),
+                );
+                *dh = _mm256_max_pd(_mm256_mul_pd(r, vq), zero);
+                let th = _mm256_max_pd(va, _mm256_loadu_pd(thr.as_ptr().add(o)));
+                mask |= _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LE_OQ>(*dh, th));
+            }
+            if mask != 0 {
+                let mut dv = [0.0f64; LANES];
+                _mm256_storeu_pd(dv.as_mut_ptr(), d[0]);
+                _mm256_storeu_pd(dv.as_mut_ptr().add(4), d[1]);
+                for (l, &dl) in dv.iter().enumerate() {
+                    offer(bb + l, dl, ta, &mut thr[bb + l]);
+                }
+            }
+            bb += LANES;
+        }
+    }
+    *b = bb;
 }
 
 /// Exact Euclidean distance `sqrt(sum (a_t - b_t)^2)`, summed in a fixed order: 8 interleaved
 /// partial sums (lane `l` takes the terms `t = l (mod 8)`), combined pairwise, then the tail.
 /// The order depends only on the length, so every caller (brute force, k-d tree) gets the same
 /// bits for the same pair; the interleaving breaks the serial add chain and vectorises.
-#[inline]
+#[inline(always)]
 pub fn exact_dist(a: &[f64], b: &[f64]) -> f64 {
     exact_d2(a, b).sqrt()
 }
 
 /// Squared distance of [`exact_dist`] (same summation order).
-#[inline]
+#[inline(always)]
 pub fn exact_d2(a: &[f64], b: &[f64]) -> f64 {
     let m = a.len().min(b.len());
     let (a, b) = (&a[..m], &b[..m]);
@@ -265,6 +289,40 @@ pub fn exact_d2(a: &[f64], b: &[f64]) -> f64 {
         s += t * t;
     }
     s
+}
+
+dispatched! {
+    /// `out[c] = exact_d2(xi, x_j)` for the rows `j = js[c]` of `x` (row length `dim`).
+    pub(crate) fn exact_d2_many<'a>(
+        x: &'a [f64],
+        dim: usize,
+        xi: &'a [f64],
+        js: &'a [usize],
+        out: &'a mut [f64],
+    ) -> () => exact_d2_many_in
+}
+
+#[inline(always)]
+// `I` only selects the instantiation: the body is compiled with its instruction set
+#[allow(clippy::extra_unused_type_parameters)]
+fn exact_d2_many_in<I: Isa>(x: &[f64], dim: usize, xi: &[f64], js: &[usize], out: &mut [f64]) {
+    for (o, &j) in out.iter_mut().zip(js) {
+        *o = exact_d2(xi, &x[j * dim..(j + 1) * dim]);
+    }
+}
+
+dispatched! {
+    /// `out[j] = exact_d2(xi, x_j)` for every row `j` of `x` (row length `dim`).
+    pub(crate) fn exact_d2_rows<'a>(x: &'a [f64], dim: usize, xi: &'a [f64], out: &'a mut [f64]) -> () => exact_d2_rows_in
+}
+
+#[inline(always)]
+// `I` only selects the instantiation: the body is compiled with its instruction set
+#[allow(clippy::extra_unused_type_parameters)]
+fn exact_d2_rows_in<I: Isa>(x: &[f64], dim: usize, xi: &[f64], out: &mut [f64]) {
+    for (o, xj) in out.iter_mut().zip(x.chunks_exact(dim)) {
+        *o = exact_d2(xi, xj);
+    }
 }
 
 /// A permutation of the points that keeps nearby points at nearby positions: recursive
@@ -605,58 +663,15 @@ pub(crate) fn knn_blocked(
                 1,
                 dim,
             );
-            let sqj = &sq[sj..ej];
-            if bi == bj {
-                let mut h = heaps[bi].lock().unwrap_or_else(|e| e.into_inner());
-                let mut thr: Vec<f64> = (0..mj).map(|b| h.worst(b)).collect();
-                for a in 0..mi {
-                    let mut ta = thr[a];
-                    scan_row(
-                        mj,
-                        a + 1,
-                        sq[si + a],
-                        sqj,
-                        &g[a * mj..(a + 1) * mj],
-                        grid,
-                        &mut ta,
-                        &mut thr,
-                        |b, d, ta: &mut f64, tb: &mut f64| {
-                            if d <= *ta {
-                                *ta = h.push(a, d, order[sj + b]);
-                            }
-                            if d <= *tb {
-                                *tb = h.push(b, d, order[si + a]);
-                            }
-                        },
-                    );
-                    thr[a] = ta;
-                }
-            } else {
-                let mut hi = heaps[bi].lock().unwrap_or_else(|e| e.into_inner());
-                let mut hj = heaps[bj].lock().unwrap_or_else(|e| e.into_inner());
-                let mut thr: Vec<f64> = (0..mj).map(|b| hj.worst(b)).collect();
-                for a in 0..mi {
-                    let mut ta = hi.worst(a);
-                    scan_row(
-                        mj,
-                        0,
-                        sq[si + a],
-                        sqj,
-                        &g[a * mj..(a + 1) * mj],
-                        grid,
-                        &mut ta,
-                        &mut thr,
-                        |b, d, ta: &mut f64, tb: &mut f64| {
-                            if d <= *ta {
-                                *ta = hi.push(a, d, order[sj + b]);
-                            }
-                            if d <= *tb {
-                                *tb = hj.push(b, d, order[si + a]);
-                            }
-                        },
-                    );
-                }
-            }
+            scan_tile(
+                &g[..mi * mj],
+                &sq,
+                &order,
+                &heaps,
+                (bi, si, ei),
+                (bj, sj, ej),
+                grid,
+            );
         }
     });
     drop(xc);
@@ -680,16 +695,16 @@ pub(crate) fn knn_blocked(
         .zip(indices.par_chunks_mut(k))
         .enumerate()
         .for_each_init(
-            Vec::new,
-            |cand: &mut Vec<(f64, usize)>, (i, (dout, iout))| {
+            || (Vec::new(), Vec::new()),
+            |(cand, d2): &mut (Vec<(f64, usize)>, Vec<f64>), (i, (dout, iout))| {
                 let h = &heaps[pos[i] / bs];
                 let r = pos[i] % bs;
                 let xi = &x[i * dim..(i + 1) * dim];
+                let js = &h.idx[r * kc..(r + 1) * kc];
+                d2.resize(kc, 0.0);
+                exact_d2_many(x, dim, xi, js, d2);
                 cand.clear();
-                for c in 0..kc {
-                    let j = h.idx[r * kc + c];
-                    cand.push((exact_dist(xi, &x[j * dim..(j + 1) * dim]), j));
-                }
+                cand.extend(d2.iter().zip(js).map(|(&v, &j)| (v.sqrt(), j)));
                 cand.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
                 for c in 0..k {
                     dout[c] = cand[c].0;
@@ -703,6 +718,89 @@ pub(crate) fn knn_blocked(
         distances,
         indices,
     })
+}
+
+dispatched! {
+    /// Offer the pairs of one tile to the candidate lists of both its blocks: `g` is the Gram
+    /// block of rows `si..ei` (block `bi`) and columns `sj..ej` (block `bj`).
+    fn scan_tile<'a>(
+        g: &'a [f64],
+        sq: &'a [f64],
+        order: &'a [usize],
+        heaps: &'a [Mutex<Heaps>],
+        rows: (usize, usize, usize),
+        cols: (usize, usize, usize),
+        grid: Grid,
+    ) -> () => scan_tile_in
+}
+
+#[inline(always)]
+fn scan_tile_in<I: Isa>(
+    g: &[f64],
+    sq: &[f64],
+    order: &[usize],
+    heaps: &[Mutex<Heaps>],
+    (bi, si, ei): (usize, usize, usize),
+    (bj, sj, ej): (usize, usize, usize),
+    grid: Grid,
+) {
+    let (mi, mj) = (ei - si, ej - sj);
+    let sqj = &sq[sj..ej];
+    if bi == bj {
+        let mut h = heaps[bi].lock().unwrap_or_else(|e| e.into_inner());
+        let mut thr: Vec<f64> = (0..mj).map(|b| h.worst(b)).collect();
+        for a in 0..mi {
+            let mut ta = thr[a];
+            scan_row::<I>(
+                mj,
+                a + 1,
+                sq[si + a],
+                sqj,
+                &g[a * mj..(a + 1) * mj],
+                grid,
+                &mut ta,
+                &mut thr,
+                // inlined, so that it is compiled with the kernel's instruction set
+                #[inline(always)]
+                |b, d, ta: &mut f64, tb: &mut f64| {
+                    if d <= *ta {
+                        *ta = h.push(a, d, order[sj + b]);
+                    }
+                    if d <= *tb {
+                        *tb = h.push(b, d, order[si + a]);
+                    }
+                },
+            );
+            thr[a] = ta;
+        }
+    } else {
+        let mut hi = heaps[bi].lock().unwrap_or_else(|e| e.into_inner());
+        let mut hj = heaps[bj].lock().unwrap_or_else(|e| e.into_inner());
+        let mut thr: Vec<f64> = (0..mj).map(|b| hj.worst(b)).collect();
+        for a in 0..mi {
+            let mut ta = hi.worst(a);
+            scan_row::<I>(
+                mj,
+                0,
+                sq[si + a],
+                sqj,
+                &g[a * mj..(a + 1) * mj],
+                grid,
+                &mut ta,
+                &mut thr,
+                // inlined, so that it is compiled with the kernel's instruction set
+                #[inline(always)]
+                |b, d, ta: &mut f64, tb: &mut f64| {
+                    if d <= *ta {
+                        *ta = hi.push(a, d, order[sj + b]);
+                    }
+                    if d <= *tb {
+                        *tb = hj.push(b, d, order[si + a]);
+                    }
+                },
+            );
+        }
+    }
 }
 
 #[cfg(test)]

@@ -28,7 +28,9 @@
 //! count. When the subsample shows no low-dimensional structure,
 //! or too many rows fail step 3, [`knn_projected`] declines and the caller runs brute force.
 
-use super::knn::{column_mean, exact_d2, gemm_into, knn_unchecked, Algorithm, Knn, KnnControl};
+use super::knn::{
+    column_mean, exact_d2_many, exact_d2_rows, gemm_into, knn_unchecked, Algorithm, Knn, KnnControl,
+};
 use super::mix64;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -324,13 +326,17 @@ fn run(
     // squares could break such ties differently), as (squared distance, index)
     let exact_row = |i: usize, extra: &[usize]| -> Vec<(f64, usize)> {
         let xi = &x[i * dim..(i + 1) * dim];
-        let mut c: Vec<(f64, f64, usize)> = cand.indices[i * kp..(i + 1) * kp]
+        let js: Vec<usize> = cand.indices[i * kp..(i + 1) * kp]
             .iter()
             .chain(extra)
-            .map(|&j| {
-                let d2 = exact_d2(xi, &x[j * dim..(j + 1) * dim]);
-                (d2.sqrt(), d2, j)
-            })
+            .copied()
+            .collect();
+        let mut d2 = vec![0.0; js.len()];
+        exact_d2_many(x, dim, xi, &js, &mut d2);
+        let mut c: Vec<(f64, f64, usize)> = d2
+            .iter()
+            .zip(&js)
+            .map(|(&d2, &j)| (d2.sqrt(), d2, j))
             .collect();
         c.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2)));
         c.dedup_by_key(|e| e.2);
@@ -368,9 +374,9 @@ fn run(
             }
             let tau2 = tau2_of(&rows[i].0);
             let ai = &aug[i * w..(i + 1) * w];
-            (0..n)
-                .filter(|&j| j != i && exact_d2(ai, &aug[j * w..(j + 1) * w]) <= tau2 + tol)
-                .collect()
+            let mut d2 = vec![0.0; n];
+            exact_d2_rows(&aug, w, ai, &mut d2);
+            (0..n).filter(|&j| j != i && d2[j] <= tau2 + tol).collect()
         })
         .collect();
     if aborted() {

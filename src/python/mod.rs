@@ -20,9 +20,17 @@ pub(crate) fn to_py(e: Error) -> PyErr {
     }
 }
 
+/// The instruction-set level the kernels run at on this CPU: "portable", "avx2" or "avx512"
+/// (chosen once at first use; `SCALINGFIT_SIMD` caps it).
+#[pyfunction]
+fn simd_level() -> &'static str {
+    crate::simd::level().name()
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     fit::register(m)?;
     bootstrap::register(m)?;
     dimension::register(m)?;
