@@ -154,7 +154,7 @@ impl Plan {
             let mut f = vec![0.0; n];
             setup.formula.eval(&theta_hat, &data, &mut ev, &mut f, None);
             if setup.target == Target::Log {
-                if !crate::fit::all_positive(&f) {
+                if !crate::fit::residuals::all_positive(&f) {
                     return Err(Error::arg(
                         "scheme",
                         "the fitted model is not positive everywhere; use target='linear'",

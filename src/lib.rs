@@ -13,6 +13,7 @@ pub mod expr;
 pub mod fastmath;
 pub mod fit;
 pub mod forms;
+pub mod parallel;
 pub mod simd;
 pub mod sumexp;
 

@@ -1,0 +1,184 @@
+//! Covariance of the fitted parameters (l2: `s^2 (J'CJ)^-1`; Huber: a sandwich).
+
+use super::linalg::{gram, spd_inverse};
+use super::problem::{LmResult, Loss, Setup, Workspace};
+use super::residuals::{psi_w, residuals};
+use crate::expr::Data;
+
+/// Covariance of the natural parameters at `params` (row-major p x p), or None when the
+/// information matrix is singular. l2: `s^2 (J'CJ)^-1` with `s^2 = 2F/(n-p)`. Huber: the
+/// sandwich `A^-1 B A^-1 * n/(n-p)` with `A = J'C W J` (IRLS weights `psi(r)/r`) and
+/// `B = J'C psi(r)^2 J` (Huber 1967 form with the IRLS bread, as in robust regression).
+pub fn covariance(
+    s: &Setup,
+    data: &Data,
+    y: &[f64],
+    c: Option<&[f64]>,
+    params: &[f64],
+) -> Option<Vec<f64>> {
+    covariance_and_residuals(s, data, y, c, params).0
+}
+
+/// [`covariance`] and the residuals at `params` (NaN when the model is not finite there), from
+/// one evaluation.
+pub fn covariance_and_residuals(
+    s: &Setup,
+    data: &Data,
+    y: &[f64],
+    c: Option<&[f64]>,
+    params: &[f64],
+) -> (Option<Vec<f64>>, Vec<f64>) {
+    let n = data.n;
+    let p = params.len();
+    let mut ws = Workspace::default();
+    let (mut f, mut r, mut jac) = (vec![0.0; n], vec![0.0; n], vec![0.0; n * p]);
+    let mut nat = vec![0.0; p];
+    let mut th = vec![0.0; p];
+    s.to_internal(params, &mut th);
+    // the Jacobian with respect to natural parameters: the solver's internal Jacobian with the
+    // columns of log-space parameters divided by P (chain rule), unless some P is 0 or not
+    // finite, in which case the formula is differentiated without the log transform
+    let via_internal = chain_rule_applies(s, params);
+    let obj = if via_internal {
+        let obj = residuals(
+            s,
+            data,
+            y,
+            c,
+            &th,
+            &mut ws.ev,
+            &mut nat,
+            &mut f,
+            &mut r,
+            Some(&mut jac),
+            None,
+        );
+        jacobian_to_natural(s, params, &mut jac, n);
+        obj
+    } else {
+        let mut nat_setup = s.clone();
+        nat_setup.positive = vec![false; p];
+        residuals(
+            &nat_setup,
+            data,
+            y,
+            c,
+            params,
+            &mut ws.ev,
+            &mut nat,
+            &mut f,
+            &mut r,
+            Some(&mut jac),
+            None,
+        )
+    };
+    if !obj.is_finite() {
+        return (None, vec![f64::NAN; n]);
+    }
+    (covariance_from(s.loss, obj, &r, &jac, c, n, p), r)
+}
+
+/// [`covariance_and_residuals`] from the residuals and Jacobian an LM run left in `ws` at its
+/// returned point (saves an evaluation); None when a log-space parameter is 0 or not finite
+/// there (then the chain rule through the log does not apply).
+pub(crate) fn covariance_at_lm_point(
+    s: &Setup,
+    ws: &mut Workspace,
+    c: Option<&[f64]>,
+    best: &LmResult,
+) -> Option<(Option<Vec<f64>>, Vec<f64>)> {
+    let params = &best.params;
+    let p = params.len();
+    let n = ws.r.len();
+    if ws.jac.len() != n * p || !chain_rule_applies(s, params) {
+        return None;
+    }
+    let mut jac = std::mem::take(&mut ws.jac);
+    jacobian_to_natural(s, params, &mut jac, n);
+    let r = std::mem::take(&mut ws.r);
+    Some((
+        covariance_from(s.loss, best.objective, &r, &jac, c, n, p),
+        r,
+    ))
+}
+
+/// Whether a Jacobian in the solver's coordinates converts to natural parameters by the
+/// chain rule at `params`: every log-space parameter positive and finite there (then its
+/// internal value ln P is finite too).
+fn chain_rule_applies(s: &Setup, params: &[f64]) -> bool {
+    params
+        .iter()
+        .zip(&s.positive)
+        .all(|(&v, &pos)| !pos || (v > 0.0 && v.is_finite()))
+}
+
+/// Chain rule from internal to natural coordinates: the columns (column-major, length `n`)
+/// of log-space parameters are divided by P, as d/dP = (d/d ln P) / P.
+fn jacobian_to_natural(s: &Setup, params: &[f64], jac: &mut [f64], n: usize) {
+    for (k, &v) in params.iter().enumerate() {
+        if s.positive[k] {
+            let inv = 1.0 / v;
+            jac[k * n..(k + 1) * n].iter_mut().for_each(|x| *x *= inv);
+        }
+    }
+}
+
+fn covariance_from(
+    loss: Loss,
+    obj: f64,
+    r: &[f64],
+    jac: &[f64],
+    c: Option<&[f64]>,
+    n: usize,
+    p: usize,
+) -> Option<Vec<f64>> {
+    let n_eff: f64 = c.map_or(n as f64, |c| c.iter().sum());
+    if n_eff <= p as f64 {
+        return None;
+    }
+    // per-point weights of the bread (c w) and the meat (c psi^2), then one weighted Gram
+    // matrix each
+    let mut wa = vec![0.0; n];
+    let mut wb = vec![0.0; n];
+    for i in 0..n {
+        let (ps, w) = psi_w(loss, r[i]);
+        let ci = c.map_or(1.0, |c| c[i]);
+        wa[i] = ci * w;
+        wb[i] = ci * ps * ps;
+    }
+    let mut a = vec![0.0; p * p];
+    let mut b = vec![0.0; p * p];
+    let mut g = vec![0.0; p];
+    let mut scratch = r.to_vec();
+    gram(jac, &wa, &mut scratch, n, p, &mut a, &mut g);
+    gram(jac, &wb, &mut scratch, n, p, &mut b, &mut g);
+    let ainv = spd_inverse(&a, p)?;
+    let dof = n_eff / (n_eff - p as f64);
+    let mut cov = vec![0.0; p * p];
+    match loss {
+        Loss::L2 => {
+            let s2 = 2.0 * obj / (n_eff - p as f64);
+            for v in 0..p * p {
+                cov[v] = s2 * ainv[v];
+            }
+        }
+        Loss::Huber(_) => {
+            // A^-1 B A^-1
+            let mut tmp = vec![0.0; p * p];
+            for i in 0..p {
+                for j in 0..p {
+                    tmp[i * p + j] = (0..p).map(|k| ainv[i * p + k] * b[k * p + j]).sum();
+                }
+            }
+            for i in 0..p {
+                for j in 0..p {
+                    cov[i * p + j] = dof
+                        * (0..p)
+                            .map(|k| tmp[i * p + k] * ainv[k * p + j])
+                            .sum::<f64>();
+                }
+            }
+        }
+    }
+    cov.iter().all(|v| v.is_finite()).then_some(cov)
+}

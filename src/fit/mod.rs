@@ -1,0 +1,130 @@
+//! Levenberg-Marquardt on squared or Huber loss, multi-start, automatic starts by variable
+//! projection, and covariance estimates.
+//!
+//! Objective: `F(theta) = sum_i c_i rho(r_i)`, with `r_i = f_i - y_i` (linear target) or
+//! `r_i = ln f_i - ln y_i` (log target), `c_i` optional point weights, and
+//! `rho(r) = r^2/2` (l2) or Huber's `rho(r) = r^2/2 if |r| <= delta else delta (|r| - delta/2)`
+//! (the same as `scipy.special.huber(delta, r)`).
+//!
+//! Huber is handled by iteratively reweighted Gauss-Newton inside LM: the step solves
+//! `(J' C W J + lambda D) h = -J' C psi(r)` with `W = psi(r)/r`; the quadratic model with those
+//! weights majorises the Huber objective, so accepted steps always decrease F (Nielsen's
+//! damping update with the gain ratio measured on the true objective).
+//!
+//! Parameters flagged positive are fitted as `ln P` (the solver's internal coordinates).
+
+mod covariance;
+mod linalg;
+mod lm;
+mod multistart;
+mod problem;
+pub(crate) mod residuals;
+mod starts;
+#[cfg(test)]
+mod tests;
+
+pub use crate::parallel::with_threads;
+pub use covariance::{covariance, covariance_and_residuals};
+pub use linalg::spd_inverse;
+pub use lm::lm;
+pub use multistart::{grid, multistart, MultiFit, SCREEN_MIN_STARTS};
+pub use problem::{LmOptions, LmResult, Loss, Setup, Status, Target, Workspace};
+pub use residuals::objective;
+pub use starts::auto_starts;
+
+use crate::error::{Error, Result};
+use crate::expr::Data;
+use covariance::covariance_at_lm_point;
+use multistart::multistart_in;
+
+/// Everything a fit reports (natural coordinates).
+#[derive(Debug, Clone)]
+pub struct FitReport {
+    pub multi: MultiFit,
+    /// covariance of the natural parameters (row-major), None if singular
+    pub cov: Option<Vec<f64>>,
+    /// residuals on the target scale at the optimum
+    pub residuals: Vec<f64>,
+    /// the starts that were run (natural coordinates)
+    pub starts: Vec<Vec<f64>>,
+    /// true when the starts were derived automatically
+    pub auto_starts: bool,
+}
+
+/// Validate inputs and run a complete fit: starts (given, or automatic by variable
+/// projection keeping `n_auto`), parallel multi-start LM, covariance, residuals.
+pub fn fit_full(
+    s: &Setup,
+    data: &Data,
+    y_raw: &[f64],
+    weights: Option<&[f64]>,
+    starts: Option<Vec<Vec<f64>>>,
+    n_auto: usize,
+) -> Result<FitReport> {
+    let p = s.n_params();
+    let y = s.prepare_y(y_raw, data.n)?;
+    if let Some(w) = weights {
+        Setup::check_weights(w, data.n)?;
+    }
+    let n_eff = weights.map_or(data.n, |w| w.iter().filter(|&&v| v > 0.0).count());
+    if n_eff < p {
+        return Err(Error::arg(
+            "y",
+            format!(
+                "{n_eff} data points cannot determine {p} parameters ({}); give at least {p} points",
+                s.formula.param_names().join(", ")
+            ),
+        ));
+    }
+    let auto = starts.is_none();
+    let starts = match starts {
+        Some(st) => {
+            for (i, v) in st.iter().enumerate() {
+                if v.len() != p {
+                    return Err(Error::arg(
+                        "starts",
+                        format!("start {i} has {} values, expected {p}", v.len()),
+                    ));
+                }
+                if let Some(k) = v.iter().position(|x| !x.is_finite()) {
+                    return Err(Error::arg(
+                        "starts",
+                        format!(
+                            "start {i} has a non-finite value for '{}'",
+                            s.formula.param_names()[k]
+                        ),
+                    ));
+                }
+                for k in 0..p {
+                    if s.positive[k] && v[k] <= 0.0 {
+                        return Err(Error::arg(
+                            "starts",
+                            format!("start {i}: '{}' is fitted in log space and must start positive, got {}", s.formula.param_names()[k], v[k]),
+                        ));
+                    }
+                }
+            }
+            st
+        }
+        None => auto_starts(s, data, y_raw, &y, n_auto.max(1)),
+    };
+    let mut ws = Workspace::default();
+    let multi = multistart_in(s, data, &y, weights, &starts, &mut ws)?;
+    let (cov, residuals) = if !multi.best.objective.is_finite() {
+        (None, vec![f64::NAN; data.n])
+    } else if let Some(cr) = (starts.len() == 1)
+        .then(|| covariance_at_lm_point(s, &mut ws, weights, &multi.best))
+        .flatten()
+    {
+        cr
+    } else {
+        covariance_and_residuals(s, data, &y, weights, &multi.best.params)
+    };
+    Ok(FitReport {
+        multi,
+        cov,
+        residuals,
+        starts,
+        auto_starts: auto,
+    })
+}

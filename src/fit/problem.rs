@@ -1,0 +1,295 @@
+//! The fitting problem: formula, loss, target scale, positivity (log-space parameters) and
+//! bounds, with the coordinate maps and input checks; the solver's options, workspace and
+//! per-start result.
+
+use crate::error::{Error, Result};
+use crate::expr::{EvalWs, Formula};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Loss {
+    L2,
+    Huber(f64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Linear,
+    Log,
+}
+
+/// Termination of one LM run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// relative decrease of the objective below ftol
+    Ftol = 0,
+    /// relative step below xtol
+    Xtol = 1,
+    /// gradient below gtol (includes an exactly zero objective)
+    Gtol = 2,
+    /// no step decreases the objective any further at machine precision
+    Stalled = 3,
+    /// iteration limit reached
+    MaxIter = 4,
+    /// the model is not finite (or not positive for a log target) at the start
+    Failed = 5,
+}
+
+impl Status {
+    pub fn converged(self) -> bool {
+        matches!(
+            self,
+            Status::Ftol | Status::Xtol | Status::Gtol | Status::Stalled
+        )
+    }
+    pub fn message(self) -> &'static str {
+        match self {
+            Status::Ftol => "converged: relative reduction of the objective below ftol",
+            Status::Xtol => "converged: relative step size below xtol",
+            Status::Gtol => "converged: gradient below gtol",
+            Status::Stalled => "converged: no step decreases the objective at machine precision",
+            Status::MaxIter => "not converged: iteration limit (max_iter) reached",
+            Status::Failed => {
+                "failed: the model is not finite (or not positive, with target='log') at the start"
+            }
+        }
+    }
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct LmOptions {
+    pub max_iter: usize,
+    pub ftol: f64,
+    pub xtol: f64,
+    pub gtol: f64,
+}
+
+impl Default for LmOptions {
+    fn default() -> Self {
+        LmOptions {
+            max_iter: 500,
+            ftol: 1e-14,
+            xtol: 1e-12,
+            gtol: 1e-12,
+        }
+    }
+}
+
+/// The fixed part of a fitting problem: formula, loss, target, parameterisation and bounds.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub formula: Formula,
+    pub loss: Loss,
+    pub target: Target,
+    /// fitted as ln P
+    pub positive: Vec<bool>,
+    /// natural-space bounds (lower, upper); infinite for none
+    pub lower: Vec<f64>,
+    pub upper: Vec<f64>,
+    pub opts: LmOptions,
+    /// the specialised evaluator when the formula is a sum of exponential-affine terms
+    pub fast: Option<crate::sumexp::SumExp>,
+}
+
+impl Setup {
+    pub fn new(formula: Formula, loss: Loss, target: Target, positive: Vec<bool>) -> Result<Setup> {
+        let p = formula.n_params();
+        if positive.len() != p {
+            return Err(Error::arg(
+                "positive",
+                format!("expected {p} flags, got {}", positive.len()),
+            ));
+        }
+        if let Loss::Huber(d) = loss {
+            if !(d > 0.0 && d.is_finite()) {
+                return Err(Error::arg(
+                    "delta",
+                    format!("must be a positive finite number, got {d}"),
+                ));
+            }
+        }
+        let fast = crate::sumexp::SumExp::detect(&formula, &positive);
+        Ok(Setup {
+            fast,
+            formula,
+            loss,
+            target,
+            positive,
+            lower: vec![f64::NEG_INFINITY; p],
+            upper: vec![f64::INFINITY; p],
+            opts: LmOptions::default(),
+        })
+    }
+
+    pub fn n_params(&self) -> usize {
+        self.formula.n_params()
+    }
+
+    /// The specialised evaluator, if the formula has one for the current positivity flags.
+    #[inline(always)]
+    pub(crate) fn kernel(&self) -> Option<&crate::sumexp::SumExp> {
+        self.fast.as_ref().filter(|k| k.matches(&self.positive))
+    }
+
+    pub fn set_bounds(&mut self, lower: Vec<f64>, upper: Vec<f64>) -> Result<()> {
+        let p = self.n_params();
+        if lower.len() != p || upper.len() != p {
+            return Err(Error::arg(
+                "bounds",
+                format!("expected {p} lower and upper bounds"),
+            ));
+        }
+        for k in 0..p {
+            let name = &self.formula.param_names()[k];
+            if lower[k].is_nan() || upper[k].is_nan() || lower[k] >= upper[k] {
+                return Err(Error::arg(
+                    "bounds",
+                    format!(
+                        "for '{name}' the lower bound must be below the upper bound (got {} >= {})",
+                        lower[k], upper[k]
+                    ),
+                ));
+            }
+            if self.positive[k] && upper[k] <= 0.0 {
+                return Err(Error::arg(
+                    "bounds",
+                    format!(
+                        "'{name}' is declared positive but its upper bound is {}",
+                        upper[k]
+                    ),
+                ));
+            }
+        }
+        self.lower = lower;
+        self.upper = upper;
+        Ok(())
+    }
+
+    /// Natural -> internal coordinates.
+    pub fn to_internal(&self, nat: &[f64], out: &mut [f64]) {
+        for k in 0..nat.len() {
+            out[k] = if self.positive[k] {
+                nat[k].ln()
+            } else {
+                nat[k]
+            };
+        }
+    }
+    /// Internal -> natural coordinates.
+    #[inline(always)]
+    pub fn to_natural(&self, th: &[f64], out: &mut [f64]) {
+        for k in 0..th.len() {
+            out[k] = if self.positive[k] { th[k].exp() } else { th[k] };
+        }
+    }
+    pub(crate) fn internal_bounds(&self) -> (Vec<f64>, Vec<f64>) {
+        let p = self.n_params();
+        let mut lo = vec![f64::NEG_INFINITY; p];
+        let mut hi = vec![f64::INFINITY; p];
+        for k in 0..p {
+            if self.positive[k] {
+                lo[k] = if self.lower[k] > 0.0 {
+                    self.lower[k].ln()
+                } else {
+                    f64::NEG_INFINITY
+                };
+                hi[k] = self.upper[k].ln();
+            } else {
+                lo[k] = self.lower[k];
+                hi[k] = self.upper[k];
+            }
+        }
+        (lo, hi)
+    }
+
+    /// Validate and transform the response: ln y for a log target.
+    pub fn prepare_y(&self, y: &[f64], n: usize) -> Result<Vec<f64>> {
+        if y.len() != n {
+            return Err(Error::arg(
+                "y",
+                format!("has length {} but the data has {n} rows", y.len()),
+            ));
+        }
+        crate::error::check_finite("y", y)?;
+        match self.target {
+            Target::Linear => Ok(y.to_vec()),
+            Target::Log => {
+                if let Some(i) = y.iter().position(|&v| v <= 0.0) {
+                    return Err(Error::arg(
+                        "y",
+                        format!("must be positive with target='log' but has {} at index {i}; use target='linear' for signed responses", y[i]),
+                    ));
+                }
+                let mut out = vec![0.0; n];
+                crate::fastmath::ln_slice(y, &mut out);
+                Ok(out)
+            }
+        }
+    }
+
+    pub fn check_weights(w: &[f64], n: usize) -> Result<()> {
+        if w.len() != n {
+            return Err(Error::arg(
+                "weights",
+                format!("has length {} but the data has {n} rows", w.len()),
+            ));
+        }
+        crate::error::check_finite("weights", w)?;
+        if let Some(i) = w.iter().position(|&v| v < 0.0) {
+            return Err(Error::arg(
+                "weights",
+                format!("must be non-negative, got {} at index {i}", w[i]),
+            ));
+        }
+        if !w.iter().any(|&v| v > 0.0) {
+            return Err(Error::arg("weights", "all weights are zero"));
+        }
+        Ok(())
+    }
+}
+
+/// Reusable buffers for one LM run (one per thread).
+#[derive(Debug, Default, Clone)]
+pub struct Workspace {
+    pub(crate) ev: EvalWs,
+    pub(crate) f: Vec<f64>,
+    pub(crate) jac: Vec<f64>,
+    pub(crate) r: Vec<f64>,
+    pub(crate) jr: Vec<f64>,
+    pub(crate) f2: Vec<f64>,
+    pub(crate) jac2: Vec<f64>,
+    pub(crate) r2: Vec<f64>,
+    /// Huber base weights `delta / max(|r_i|, delta)` at the current point, and at the trial
+    pub(crate) wb: Vec<f64>,
+    pub(crate) wb2: Vec<f64>,
+    pub(crate) nat: Vec<f64>,
+    pub(crate) a: Vec<f64>,
+    pub(crate) m: Vec<f64>,
+    pub(crate) g: Vec<f64>,
+    pub(crate) h: Vec<f64>,
+    pub(crate) th_try: Vec<f64>,
+}
+
+/// Outcome of one LM run, in natural coordinates.
+#[derive(Debug, Clone)]
+pub struct LmResult {
+    pub params: Vec<f64>,
+    pub objective: f64,
+    pub status: Status,
+    pub n_iter: usize,
+    pub n_eval: usize,
+}
+
+impl LmResult {
+    pub(crate) fn failed(p: usize) -> LmResult {
+        LmResult {
+            params: vec![f64::NAN; p],
+            objective: f64::INFINITY,
+            status: Status::Failed,
+            n_iter: 0,
+            n_eval: 1,
+        }
+    }
+}

@@ -1,0 +1,194 @@
+use super::linalg::dot;
+use super::residuals::sum_rho;
+use super::*;
+use crate::expr::Formula;
+use crate::simd::{Avx2Fma, Portable};
+
+fn setup(src: &str, vars: &[&str], loss: Loss, target: Target, pos: &[&str]) -> Setup {
+    let vars: Vec<String> = vars.iter().map(|s| s.to_string()).collect();
+    let f = Formula::new(src, &vars).unwrap();
+    let positive = f
+        .param_names()
+        .iter()
+        .map(|n| pos.contains(&n.as_str()))
+        .collect();
+    Setup::new(f, loss, target, positive).unwrap()
+}
+
+#[test]
+fn recovers_power_law_plus_constant_noiseless() {
+    let s = setup("E + A*x^-alpha", &["x"], Loss::L2, Target::Log, &["E", "A"]);
+    let xs: Vec<f64> = (0..30).map(|i| 1e6 * 1.5f64.powi(i)).collect();
+    let truth = [1.7, 400.0, 0.33];
+    let y: Vec<f64> = xs
+        .iter()
+        .map(|x| truth[0] + truth[1] * x.powf(-truth[2]))
+        .collect();
+    let data = Data::new(&s.formula, vec![xs]).unwrap();
+    let yt = s.prepare_y(&y, data.n).unwrap();
+    let starts = auto_starts(&s, &data, &y, &yt, 8);
+    let fit = multistart(&s, &data, &yt, None, &starts).unwrap();
+    for k in 0..3 {
+        assert!(
+            (fit.best.params[k] - truth[k]).abs() <= 1e-8 * truth[k],
+            "{:?}",
+            fit.best.params
+        );
+    }
+    assert!(fit.best.status.converged());
+}
+
+/// The vectorised sum of rho has the documented lanes and order, bit for bit.
+#[test]
+fn sum_rho_matches_its_lane_definition() {
+    let mut seed = 7u64;
+    let mut rnd = || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    };
+    for n in 0..41 {
+        let r: Vec<f64> = (0..n).map(|_| rnd() * 0.01).collect();
+        let c: Vec<f64> = (0..n).map(|_| rnd() + 0.5).collect();
+        for loss in [Loss::L2, Loss::Huber(1e-3)] {
+            let d = match loss {
+                Loss::L2 => f64::INFINITY,
+                Loss::Huber(d) => d,
+            };
+            let rho = |x: f64| {
+                if x.abs() > d {
+                    d * (x.abs() - 0.5 * d)
+                } else {
+                    0.5 * x * x
+                }
+            };
+            for cw in [None, Some(&c[..])] {
+                let m = n / 8 * 8;
+                let mut s = [0.0f64; 8];
+                for i in 0..m {
+                    s[i % 8] += cw.map_or(1.0, |c| c[i]) * rho(r[i]);
+                }
+                let mut t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+                for i in m..n {
+                    t += cw.map_or(1.0, |c| c[i]) * rho(r[i]);
+                }
+                // both instantiations (the AVX2 one where this CPU can run it)
+                let mut got = vec![sum_rho::<Portable>(loss, &r, cw)];
+                if crate::simd::cpu_level() >= crate::simd::Level::Avx2 {
+                    got.push(sum_rho::<Avx2Fma>(loss, &r, cw));
+                }
+                for g in got {
+                    assert_eq!(
+                        g.to_bits(),
+                        t.to_bits(),
+                        "n={n} {loss:?} weighted={}",
+                        cw.is_some()
+                    );
+                }
+                let portable = dot::<Portable>(&r, &c);
+                if crate::simd::cpu_level() >= crate::simd::Level::Avx2 {
+                    assert_eq!(dot::<Avx2Fma>(&r, &c).to_bits(), portable.to_bits());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn huber_objective_decreases_monotonically_and_matches_definition() {
+    let s = setup("A*x^-alpha", &["x"], Loss::Huber(1e-3), Target::Log, &["A"]);
+    let xs: Vec<f64> = (1..50).map(|i| i as f64).collect();
+    let y: Vec<f64> = xs
+        .iter()
+        .enumerate()
+        .map(|(i, x)| 3.0 * x.powf(-0.5) * (1.0 + 0.01 * ((i * 7919) % 13) as f64 / 13.0))
+        .collect();
+    let data = Data::new(&s.formula, vec![xs]).unwrap();
+    let yt = s.prepare_y(&y, data.n).unwrap();
+    let mut ws = Workspace::default();
+    let r = lm(&s, &data, &yt, None, &[1.0, 0.1], &mut ws);
+    let o = objective(&s, &data, &yt, None, &r.params, &mut ws);
+    assert_eq!(o, r.objective);
+    assert!(o < objective(&s, &data, &yt, None, &[1.0, 0.1], &mut ws));
+    assert!(r.status.converged(), "{:?}", r.status);
+}
+
+#[test]
+fn failed_start_is_reported() {
+    let s = setup("a - x", &["x"], Loss::L2, Target::Log, &[]);
+    let data = Data::new(&s.formula, vec![vec![5.0, 6.0]]).unwrap();
+    let yt = s.prepare_y(&[1.0, 2.0], 2).unwrap();
+    let mut ws = Workspace::default();
+    let r = lm(&s, &data, &yt, None, &[0.0], &mut ws);
+    assert_eq!(r.status, Status::Failed);
+    assert!(!r.status.converged());
+}
+
+#[test]
+fn covariance_matches_linear_regression() {
+    // y = a + b x with l2: cov = s^2 (X'X)^-1
+    let s = setup("a + b*x", &["x"], Loss::L2, Target::Linear, &[]);
+    let xs: Vec<f64> = (0..10).map(|i| i as f64).collect();
+    let y: Vec<f64> = xs
+        .iter()
+        .enumerate()
+        .map(|(i, x)| 1.0 + 2.0 * x + if i % 2 == 0 { 0.1 } else { -0.1 })
+        .collect();
+    let data = Data::new(&s.formula, vec![xs.clone()]).unwrap();
+    let yt = s.prepare_y(&y, 10).unwrap();
+    let mut ws = Workspace::default();
+    let r = lm(&s, &data, &yt, None, &[0.0, 0.0], &mut ws);
+    let cov = covariance(&s, &data, &yt, None, &r.params).unwrap();
+    let n = 10.0;
+    let sx: f64 = xs.iter().sum();
+    let sxx: f64 = xs.iter().map(|x| x * x).sum();
+    let rss = 2.0 * r.objective;
+    let s2 = rss / (n - 2.0);
+    let det = n * sxx - sx * sx;
+    assert!((cov[0] - s2 * sxx / det).abs() < 1e-10);
+    assert!((cov[3] - s2 * n / det).abs() < 1e-10);
+}
+
+#[test]
+fn one_start_covariance_matches_a_fresh_evaluation() {
+    // the single-start path takes the covariance from the solver's last Jacobian
+    let s = setup(
+        "E + A*x^-alpha",
+        &["x"],
+        Loss::Huber(1e-2),
+        Target::Log,
+        &["E", "A"],
+    );
+    let xs: Vec<f64> = (0..30).map(|i| 10f64.powf(i as f64 / 7.0)).collect();
+    let y: Vec<f64> = xs
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (1.0 + 3.0 * x.powf(-0.4)) * (1.0 + 0.02 * ((i * 7 % 11) as f64 - 5.0) / 5.0))
+        .collect();
+    let data = Data::new(&s.formula, vec![xs]).unwrap();
+    let rep = fit_full(&s, &data, &y, None, Some(vec![vec![0.5, 2.0, 0.3]]), 1).unwrap();
+    assert!(rep.multi.best.status.converged());
+    let yt = s.prepare_y(&y, data.n).unwrap();
+    let (cov, r) = covariance_and_residuals(&s, &data, &yt, None, &rep.multi.best.params);
+    let (cov, cov1) = (cov.unwrap(), rep.cov.unwrap());
+    for (a, b) in cov.iter().zip(&cov1) {
+        assert!((a - b).abs() <= 1e-9 * a.abs().max(1e-300), "{a} vs {b}");
+    }
+    for (a, b) in r.iter().zip(&rep.residuals) {
+        assert!((a - b).abs() <= 1e-13, "{a} vs {b}");
+    }
+}
+
+#[test]
+fn bounds_are_respected() {
+    let mut s = setup("a + b*x", &["x"], Loss::L2, Target::Linear, &[]);
+    s.set_bounds(vec![f64::NEG_INFINITY, 0.0], vec![f64::INFINITY, 1.0])
+        .unwrap();
+    let xs: Vec<f64> = (0..10).map(|i| i as f64).collect();
+    let y: Vec<f64> = xs.iter().map(|x| 1.0 + 2.0 * x).collect();
+    let data = Data::new(&s.formula, vec![xs]).unwrap();
+    let yt = s.prepare_y(&y, 10).unwrap();
+    let r = lm(&s, &data, &yt, None, &[0.0, 0.5], &mut Workspace::default());
+    assert!((r.params[1] - 1.0).abs() < 1e-12);
+}
