@@ -1,6 +1,6 @@
 //! Timing of the Chinchilla fit on the Epoch data: `cargo run --release --example chinchilla_timing`.
 use scalingfit::expr::{Data, EvalWs, Formula};
-use scalingfit::fit::{lm, multistart, Loss, Setup, Target, Workspace};
+use scalingfit::fit::{lm, multistart, Loss, Problem, Target, Workspace};
 use std::time::Instant;
 
 /// The Chinchilla optimum (E, A, alpha, B, beta), for the pieces that time work at it.
@@ -37,7 +37,7 @@ fn main() {
     let d: Vec<f64> = rows.iter().map(|r| r.1 / (6.0 * r.0)).collect();
     let y: Vec<f64> = rows.iter().map(|r| r.2).collect();
     let f = Formula::new("E + A * N^-alpha + B * D^-beta", &["N".into(), "D".into()]).unwrap();
-    let s = Setup::new(
+    let s = Problem::new(
         f,
         Loss::Huber(1e-3),
         Target::Log,
@@ -104,7 +104,7 @@ fn main() {
         let st = vec![0.5f64.exp(), 5f64.exp(), 0.5, 10f64.exp(), 0.5];
         let t = Instant::now();
         for _ in 0..reps1 {
-            let s2 = Setup::new(
+            let s2 = Problem::new(
                 s.formula.clone(),
                 Loss::Huber(1e-3),
                 Target::Log,
@@ -132,7 +132,7 @@ fn main() {
                 "setup",
                 Box::new(|| {
                     drop(std::hint::black_box(
-                        Setup::new(
+                        Problem::new(
                             s.formula.clone(),
                             Loss::Huber(1e-3),
                             Target::Log,

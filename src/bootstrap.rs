@@ -12,7 +12,7 @@
 
 use crate::error::{Error, Result};
 use crate::expr::{Data, EvalWs};
-use crate::fit::{lm, LmResult, Setup, Status, Target, Workspace};
+use crate::fit::{lm, LmResult, Problem, Target, Termination, Workspace};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
@@ -71,7 +71,7 @@ pub fn normal<R: Rng>(rng: &mut R) -> f64 {
 /// (validation, and fitted values and residual scale for the residual/parametric schemes),
 /// then any number of index ranges run from it.
 pub struct Plan {
-    pub setup: Setup,
+    pub setup: Problem,
     pub data: Data,
     /// prepared target (ln y for a log target)
     pub y: Vec<f64>,
@@ -105,7 +105,7 @@ pub struct Chunk {
 impl Plan {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        setup: Setup,
+        setup: Problem,
         data: Data,
         y: Vec<f64>,
         weights: Option<Vec<f64>>,
@@ -218,9 +218,9 @@ impl Plan {
             n_iter: Vec::with_capacity(count),
         };
         for r in results {
-            if r.status == Status::Failed || r.params.iter().any(|v| !v.is_finite()) {
+            if r.status == Termination::Failed || r.params.iter().any(|v| !v.is_finite()) {
                 out.samples.extend(std::iter::repeat_n(f64::NAN, p));
-                out.status.push(Status::Failed.code());
+                out.status.push(Termination::Failed.code());
             } else {
                 out.samples.extend_from_slice(&r.params);
                 out.status.push(r.status.code());
@@ -347,7 +347,7 @@ impl Plan {
                     &self.theta_hat,
                     ws,
                 );
-                if r.status == Status::Failed || r.params.iter().any(|v| !v.is_finite()) {
+                if r.status == Termination::Failed || r.params.iter().any(|v| !v.is_finite()) {
                     vec![f64::NAN; p]
                 } else {
                     r.params
@@ -373,11 +373,11 @@ struct Local {
 mod tests {
     use super::*;
     use crate::expr::Formula;
-    use crate::fit::{Loss, Setup};
+    use crate::fit::{Loss, Problem};
 
-    fn problem() -> (Setup, Data, Vec<f64>) {
+    fn problem() -> (Problem, Data, Vec<f64>) {
         let f = Formula::new("E + A * x^-alpha", &["x".into()]).unwrap();
-        let s = Setup::new(f, Loss::Huber(1e-3), Target::Log, vec![true, true, false]).unwrap();
+        let s = Problem::new(f, Loss::Huber(1e-3), Target::Log, vec![true, true, false]).unwrap();
         let xs: Vec<f64> = (0..40).map(|i| 1e6 * 1.3f64.powi(i)).collect();
         let y: Vec<f64> = xs
             .iter()

@@ -34,7 +34,7 @@ use super::knn::{check_points, knn_unchecked, Knn, KnnControl};
 use super::stream_seed;
 use crate::error::{Error, Result};
 use crate::expr::{Data, Formula};
-use crate::fit::{fit_full, Loss, Setup, Target};
+use crate::fit::{fit_full, Loss, Problem, Target};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
@@ -420,14 +420,14 @@ pub fn default_sizes(n: usize, k: usize, m: usize) -> Vec<usize> {
 /// Least-squares line y = c + slope x with the package fitter (Levenberg-Marquardt on the
 /// linear model `c + slope * x`, which it solves exactly; this is ordinary least squares).
 struct LineFitter {
-    setup: Setup,
+    setup: Problem,
 }
 
 impl LineFitter {
     fn new() -> Result<LineFitter> {
         let f = Formula::new("c + slope * x", &["x".to_string()])?;
         Ok(LineFitter {
-            setup: Setup::new(f, Loss::L2, Target::Linear, vec![false, false])?,
+            setup: Problem::new(f, Loss::L2, Target::Linear, vec![false, false])?,
         })
     }
     fn fit(&self, x: &[f64], y: &[f64]) -> Result<(f64, f64)> {

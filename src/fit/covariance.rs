@@ -1,7 +1,7 @@
 //! Covariance of the fitted parameters (l2: `s^2 (J'CJ)^-1`; Huber: a sandwich).
 
 use super::linalg::{gram, spd_inverse};
-use super::problem::{LmResult, Loss, Setup, Workspace};
+use super::problem::{LmResult, Loss, Problem, Workspace};
 use super::residuals::{psi_w, residuals};
 use crate::expr::Data;
 
@@ -10,7 +10,7 @@ use crate::expr::Data;
 /// sandwich `A^-1 B A^-1 * n/(n-p)` with `A = J'C W J` (IRLS weights `psi(r)/r`) and
 /// `B = J'C psi(r)^2 J` (Huber 1967 form with the IRLS bread, as in robust regression).
 pub fn covariance(
-    s: &Setup,
+    s: &Problem,
     data: &Data,
     y: &[f64],
     c: Option<&[f64]>,
@@ -22,7 +22,7 @@ pub fn covariance(
 /// [`covariance`] and the residuals at `params` (NaN when the model is not finite there), from
 /// one evaluation.
 pub fn covariance_and_residuals(
-    s: &Setup,
+    s: &Problem,
     data: &Data,
     y: &[f64],
     c: Option<&[f64]>,
@@ -82,7 +82,7 @@ pub fn covariance_and_residuals(
 /// returned point (saves an evaluation); None when a log-space parameter is 0 or not finite
 /// there (then the chain rule through the log does not apply).
 pub(crate) fn covariance_at_lm_point(
-    s: &Setup,
+    s: &Problem,
     ws: &mut Workspace,
     c: Option<&[f64]>,
     best: &LmResult,
@@ -105,7 +105,7 @@ pub(crate) fn covariance_at_lm_point(
 /// Whether a Jacobian in the solver's coordinates converts to natural parameters by the
 /// chain rule at `params`: every log-space parameter positive and finite there (then its
 /// internal value ln P is finite too).
-fn chain_rule_applies(s: &Setup, params: &[f64]) -> bool {
+fn chain_rule_applies(s: &Problem, params: &[f64]) -> bool {
     params
         .iter()
         .zip(&s.positive)
@@ -114,7 +114,7 @@ fn chain_rule_applies(s: &Setup, params: &[f64]) -> bool {
 
 /// Chain rule from internal to natural coordinates: the columns (column-major, length `n`)
 /// of log-space parameters are divided by P, as d/dP = (d/d ln P) / P.
-fn jacobian_to_natural(s: &Setup, params: &[f64], jac: &mut [f64], n: usize) {
+fn jacobian_to_natural(s: &Problem, params: &[f64], jac: &mut [f64], n: usize) {
     for (k, &v) in params.iter().enumerate() {
         if s.positive[k] {
             let inv = 1.0 / v;

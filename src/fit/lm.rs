@@ -1,13 +1,13 @@
 //! Levenberg-Marquardt on squared or Huber loss from one start.
 
 use super::linalg::{build_model, chol_solve};
-use super::problem::{LmResult, Loss, Setup, Status, Workspace};
+use super::problem::{LmResult, Loss, Problem, Termination, Workspace};
 use super::residuals::{residual_jacobian, residual_values, residuals};
 use crate::expr::Data;
 
 /// Levenberg-Marquardt from natural start `start`. `y` is the prepared target (ln y for log).
 pub fn lm(
-    s: &Setup,
+    s: &Problem,
     data: &Data,
     y: &[f64],
     c: Option<&[f64]>,
@@ -60,7 +60,7 @@ pub fn lm(
     }
     let mut lambda = -1.0;
     let mut nu = 2.0;
-    let mut status = Status::MaxIter;
+    let mut status = Termination::MaxIter;
     let mut iter = 0;
     let loss = s.loss;
     // Huber curvature of points outside delta, relative to the majorising IRLS weight (see
@@ -77,14 +77,14 @@ pub fn lm(
             &mut ws.g,
         );
         if fval <= f64::MIN_POSITIVE {
-            status = Status::Gtol;
+            status = Termination::Gtol;
             break;
         }
         let gmax = (0..p)
             .map(|k| ws.g[k].abs() * th[k].abs().max(1.0))
             .fold(0.0, f64::max);
         if gmax <= o.gtol * fval {
-            status = Status::Gtol;
+            status = Termination::Gtol;
             break;
         }
         // inner loop: find an acceptable step
@@ -136,16 +136,16 @@ pub fn lm(
                     lambda *= nu;
                     nu *= 2.0;
                     if lambda > 1e300 || !lambda.is_finite() {
-                        status = Status::Stalled;
+                        status = Termination::Stalled;
                         break 'outer;
                     }
                     continue;
                 }
                 // no model decrease possible: at a (possibly constrained) stationary point
                 status = if hnorm <= o.xtol * (thnorm + o.xtol) {
-                    Status::Xtol
+                    Termination::Xtol
                 } else {
-                    Status::Stalled
+                    Termination::Stalled
                 };
                 break 'outer;
             }
@@ -205,11 +205,11 @@ pub fn lm(
                     }
                 }
                 if actual <= o.ftol * fold && pred <= o.ftol * fold {
-                    status = Status::Ftol;
+                    status = Termination::Ftol;
                     break 'outer;
                 }
                 if hnorm <= o.xtol * (thnorm + o.xtol) {
-                    status = Status::Xtol;
+                    status = Termination::Xtol;
                     break 'outer;
                 }
                 break;
@@ -218,7 +218,7 @@ pub fn lm(
             // at the optimum the objective moves by rounding only) are below ftol, the point is
             // converged (MINPACK's test on |actred|)
             if fnew.is_finite() && actual.abs() <= o.ftol * fval && pred <= o.ftol * fval {
-                status = Status::Ftol;
+                status = Termination::Ftol;
                 break 'outer;
             }
             if kappa < 1.0 {
@@ -239,7 +239,7 @@ pub fn lm(
             lambda *= nu;
             nu *= 2.0;
             if lambda > 1e300 || !lambda.is_finite() {
-                status = Status::Stalled;
+                status = Termination::Stalled;
                 break 'outer;
             }
         }

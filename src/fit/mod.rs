@@ -28,7 +28,7 @@ pub use covariance::{covariance, covariance_and_residuals};
 pub use linalg::spd_inverse;
 pub use lm::lm;
 pub use multistart::{grid, multistart, MultiFit, SCREEN_MIN_STARTS};
-pub use problem::{LmOptions, LmResult, Loss, Setup, Status, Target, Workspace};
+pub use problem::{LmOptions, LmResult, Loss, Problem, Target, Termination, Workspace};
 pub use residuals::objective;
 pub use starts::auto_starts;
 
@@ -54,7 +54,7 @@ pub struct FitReport {
 /// Validate inputs and run a complete fit: starts (given, or automatic by variable
 /// projection keeping `n_auto`), parallel multi-start LM, covariance, residuals.
 pub fn fit_full(
-    s: &Setup,
+    s: &Problem,
     data: &Data,
     y_raw: &[f64],
     weights: Option<&[f64]>,
@@ -64,7 +64,7 @@ pub fn fit_full(
     let p = s.n_params();
     let y = s.prepare_y(y_raw, data.n)?;
     if let Some(w) = weights {
-        Setup::check_weights(w, data.n)?;
+        Problem::check_weights(w, data.n)?;
     }
     let n_eff = weights.map_or(data.n, |w| w.iter().filter(|&&v| v > 0.0).count());
     if n_eff < p {

@@ -2,7 +2,7 @@
 //! [`SCREEN_MIN_STARTS`] starts, the best polished), best by objective.
 
 use super::lm::lm;
-use super::problem::{LmResult, Setup, Status, Workspace};
+use super::problem::{LmResult, Problem, Termination, Workspace};
 use crate::error::{Error, Result};
 use crate::expr::Data;
 use rayon::prelude::*;
@@ -14,7 +14,7 @@ pub struct MultiFit {
     pub best_index: usize,
     /// objective and status of every start, in input order
     pub objectives: Vec<f64>,
-    pub statuses: Vec<Status>,
+    pub statuses: Vec<Termination>,
 }
 
 /// Above this many starts, [`multistart`] screens with a looser tolerance and polishes the best.
@@ -28,7 +28,7 @@ const POLISH: usize = 16;
 
 /// LM from every start (in parallel); best by objective, ties broken by start order.
 pub fn multistart(
-    s: &Setup,
+    s: &Problem,
     data: &Data,
     y: &[f64],
     c: Option<&[f64]>,
@@ -40,7 +40,7 @@ pub fn multistart(
 /// [`multistart`]; a single start runs in `ws`, which afterwards holds the residuals and the
 /// Jacobian at the returned point.
 pub(crate) fn multistart_in(
-    s: &Setup,
+    s: &Problem,
     data: &Data,
     y: &[f64],
     c: Option<&[f64]>,

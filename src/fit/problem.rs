@@ -19,7 +19,7 @@ pub enum Target {
 
 /// Termination of one LM run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
+pub enum Termination {
     /// relative decrease of the objective below ftol
     Ftol = 0,
     /// relative step below xtol
@@ -34,21 +34,23 @@ pub enum Status {
     Failed = 5,
 }
 
-impl Status {
+impl Termination {
     pub fn converged(self) -> bool {
         matches!(
             self,
-            Status::Ftol | Status::Xtol | Status::Gtol | Status::Stalled
+            Termination::Ftol | Termination::Xtol | Termination::Gtol | Termination::Stalled
         )
     }
     pub fn message(self) -> &'static str {
         match self {
-            Status::Ftol => "converged: relative reduction of the objective below ftol",
-            Status::Xtol => "converged: relative step size below xtol",
-            Status::Gtol => "converged: gradient below gtol",
-            Status::Stalled => "converged: no step decreases the objective at machine precision",
-            Status::MaxIter => "not converged: iteration limit (max_iter) reached",
-            Status::Failed => {
+            Termination::Ftol => "converged: relative reduction of the objective below ftol",
+            Termination::Xtol => "converged: relative step size below xtol",
+            Termination::Gtol => "converged: gradient below gtol",
+            Termination::Stalled => {
+                "converged: no step decreases the objective at machine precision"
+            }
+            Termination::MaxIter => "not converged: iteration limit (max_iter) reached",
+            Termination::Failed => {
                 "failed: the model is not finite (or not positive, with target='log') at the start"
             }
         }
@@ -79,7 +81,7 @@ impl Default for LmOptions {
 
 /// The fixed part of a fitting problem: formula, loss, target, parameterisation and bounds.
 #[derive(Debug, Clone)]
-pub struct Setup {
+pub struct Problem {
     pub formula: Formula,
     pub loss: Loss,
     pub target: Target,
@@ -93,8 +95,13 @@ pub struct Setup {
     pub fast: Option<crate::sumexp::SumExp>,
 }
 
-impl Setup {
-    pub fn new(formula: Formula, loss: Loss, target: Target, positive: Vec<bool>) -> Result<Setup> {
+impl Problem {
+    pub fn new(
+        formula: Formula,
+        loss: Loss,
+        target: Target,
+        positive: Vec<bool>,
+    ) -> Result<Problem> {
         let p = formula.n_params();
         if positive.len() != p {
             return Err(Error::arg(
@@ -111,7 +118,7 @@ impl Setup {
             }
         }
         let fast = crate::sumexp::SumExp::detect(&formula, &positive);
-        Ok(Setup {
+        Ok(Problem {
             fast,
             formula,
             loss,
@@ -277,7 +284,7 @@ pub struct Workspace {
 pub struct LmResult {
     pub params: Vec<f64>,
     pub objective: f64,
-    pub status: Status,
+    pub status: Termination,
     pub n_iter: usize,
     pub n_eval: usize,
 }
@@ -287,7 +294,7 @@ impl LmResult {
         LmResult {
             params: vec![f64::NAN; p],
             objective: f64::INFINITY,
-            status: Status::Failed,
+            status: Termination::Failed,
             n_iter: 0,
             n_eval: 1,
         }

@@ -1,7 +1,7 @@
 //! Residuals, their Jacobian and the objective: the forward and reverse passes over the
 //! formula (dispatched to the best instruction set, see [`crate::simd`]).
 
-use super::problem::{Loss, Setup, Target, Workspace};
+use super::problem::{Loss, Problem, Target, Workspace};
 use crate::expr::{Data, EvalWs};
 use crate::simd::{dispatched, Isa};
 
@@ -25,7 +25,7 @@ pub(crate) fn psi_w(loss: Loss, r: f64) -> (f64, f64) {
 /// objective, or +inf when the model is not finite / not positive for a log target.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn residuals(
-    s: &Setup,
+    s: &Problem,
     data: &Data,
     y: &[f64],
     c: Option<&[f64]>,
@@ -49,7 +49,7 @@ pub(crate) fn residuals(
 dispatched! {
     /// Forward pass: model values `f`, residuals `r` and the objective (+inf if not finite).
     pub(crate) fn residual_values<'a>(
-        s: &'a Setup,
+        s: &'a Problem,
         data: &'a Data,
         y: &'a [f64],
         c: Option<&'a [f64]>,
@@ -64,7 +64,7 @@ dispatched! {
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn residual_values_in<I: Isa>(
-    s: &Setup,
+    s: &Problem,
     data: &Data,
     y: &[f64],
     c: Option<&[f64]>,
@@ -110,7 +110,7 @@ dispatched! {
     /// [`build_model`] scales (computed here to share one division per point with 1/f). False when
     /// the Jacobian is not finite.
     pub(crate) fn residual_jacobian<'a>(
-        s: &'a Setup,
+        s: &'a Problem,
         data: &'a Data,
         ev: &'a mut EvalWs,
         nat: &'a [f64],
@@ -126,7 +126,7 @@ dispatched! {
 // `I` only selects the instantiation: the body is compiled with its instruction set
 #[allow(clippy::extra_unused_type_parameters)]
 fn residual_jacobian_in<I: Isa>(
-    s: &Setup,
+    s: &Problem,
     data: &Data,
     ev: &mut EvalWs,
     nat: &[f64],
@@ -210,7 +210,7 @@ fn invert_with_weights(f: &mut [f64], r: &[f64], d: f64, wb: &mut [f64]) -> bool
 
 /// Objective at natural parameters (no derivatives).
 pub fn objective(
-    s: &Setup,
+    s: &Problem,
     data: &Data,
     y: &[f64],
     c: Option<&[f64]>,

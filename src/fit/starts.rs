@@ -3,7 +3,7 @@
 
 use super::linalg::chol_solve;
 use super::multistart::grid;
-use super::problem::{Setup, Target, Workspace};
+use super::problem::{Problem, Target, Workspace};
 use super::residuals::objective;
 use crate::expr::{Data, EvalWs};
 use rayon::prelude::*;
@@ -19,7 +19,7 @@ fn geomspace(a: f64, b: f64, k: usize) -> Vec<f64> {
 }
 
 /// Candidate values for each nonlinear parameter, chosen from its role in the formula.
-fn nonlinear_grid(s: &Setup, data: &Data, nonlin: &[usize], max_points: usize) -> Vec<Vec<f64>> {
+fn nonlinear_grid(s: &Problem, data: &Data, nonlin: &[usize], max_points: usize) -> Vec<Vec<f64>> {
     let f = &s.formula;
     let exps = f.exponent_params();
     let scales = f.scale_params();
@@ -96,7 +96,13 @@ fn nonlinear_grid(s: &Setup, data: &Data, nonlin: &[usize], max_points: usize) -
 /// Automatic starts by variable projection: for every point of a grid over the nonlinear
 /// parameters, solve the linear parameters by (weighted) least squares, score the start by the
 /// true objective, and return the `keep` best distinct starts (natural coordinates).
-pub fn auto_starts(s: &Setup, data: &Data, y_raw: &[f64], y: &[f64], keep: usize) -> Vec<Vec<f64>> {
+pub fn auto_starts(
+    s: &Problem,
+    data: &Data,
+    y_raw: &[f64],
+    y: &[f64],
+    keep: usize,
+) -> Vec<Vec<f64>> {
     let f = &s.formula;
     let p = f.n_params();
     let lin = f.linear_params();
@@ -214,7 +220,7 @@ pub fn auto_starts(s: &Setup, data: &Data, y_raw: &[f64], y: &[f64], keep: usize
 /// columns. Relative (1/y^2) weights for a log target. Positive parameters that come out
 /// non-positive are pinned at a small positive value and the rest re-solved.
 fn solve_linear(
-    s: &Setup,
+    s: &Problem,
     lin: &[usize],
     fv: &[f64],
     jac: &[f64],

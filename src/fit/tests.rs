@@ -4,7 +4,7 @@ use super::*;
 use crate::expr::Formula;
 use crate::simd::{Avx2Fma, Portable};
 
-fn setup(src: &str, vars: &[&str], loss: Loss, target: Target, pos: &[&str]) -> Setup {
+fn setup(src: &str, vars: &[&str], loss: Loss, target: Target, pos: &[&str]) -> Problem {
     let vars: Vec<String> = vars.iter().map(|s| s.to_string()).collect();
     let f = Formula::new(src, &vars).unwrap();
     let positive = f
@@ -12,7 +12,7 @@ fn setup(src: &str, vars: &[&str], loss: Loss, target: Target, pos: &[&str]) -> 
         .iter()
         .map(|n| pos.contains(&n.as_str()))
         .collect();
-    Setup::new(f, loss, target, positive).unwrap()
+    Problem::new(f, loss, target, positive).unwrap()
 }
 
 #[test]
@@ -121,7 +121,7 @@ fn failed_start_is_reported() {
     let yt = s.prepare_y(&[1.0, 2.0], 2).unwrap();
     let mut ws = Workspace::default();
     let r = lm(&s, &data, &yt, None, &[0.0], &mut ws);
-    assert_eq!(r.status, Status::Failed);
+    assert_eq!(r.status, Termination::Failed);
     assert!(!r.status.converged());
 }
 

@@ -5,7 +5,7 @@ use super::to_py;
 use crate::bootstrap::{Plan, Scheme};
 use crate::error::Error;
 use crate::expr::Data;
-use crate::fit::{with_threads, Setup};
+use crate::fit::{with_threads, Problem};
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
@@ -55,7 +55,7 @@ impl Bootstrapper {
             .map_err(to_py)?;
         let weights = weights.map(|w| w.as_array().to_vec());
         if let Some(w) = &weights {
-            Setup::check_weights(w, data.n).map_err(to_py)?;
+            Problem::check_weights(w, data.n).map_err(to_py)?;
         }
         let scheme = match scheme {
             "pairs" => Scheme::Pairs,

@@ -3,7 +3,7 @@
 use super::to_py;
 use crate::error::Error;
 use crate::expr::{Data, EvalWs, Formula};
-use crate::fit::{fit_full, with_threads, LmOptions, Loss, Setup, Target};
+use crate::fit::{fit_full, with_threads, LmOptions, Loss, Problem, Target};
 use crate::forms as builtin;
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
@@ -139,7 +139,7 @@ pub(crate) fn rows_of(a: Option<PyReadonlyArray2<'_, f64>>) -> Option<Vec<Vec<f6
     })
 }
 
-/// Build a [`Setup`] from Python-side settings.
+/// Build a [`Problem`] from Python-side settings.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn make_setup(
     formula: &PyFormula,
@@ -153,8 +153,8 @@ pub(crate) fn make_setup(
     ftol: f64,
     xtol: f64,
     gtol: f64,
-) -> PyResult<Setup> {
-    let mut s = Setup::new(
+) -> PyResult<Problem> {
+    let mut s = Problem::new(
         formula.inner.clone(),
         parse_loss(loss, delta)?,
         parse_target(target)?,
@@ -282,10 +282,10 @@ fn forms() -> Vec<(String, String, Vec<String>, Vec<String>, String)> {
         .collect()
 }
 
-/// Status messages by code.
+/// Termination messages by code.
 #[pyfunction]
 fn status_messages() -> Vec<(u8, bool, String)> {
-    use crate::fit::Status::*;
+    use crate::fit::Termination::*;
     [Ftol, Xtol, Gtol, Stalled, MaxIter, Failed]
         .iter()
         .map(|s| (s.code(), s.converged(), s.message().to_string()))
