@@ -137,3 +137,14 @@ def test_forms_and_demo(capsys):
     out = capsys.readouterr().out
     assert "compute-optimal allocation" in out and "5.760e+23" in out
     assert main([]) == 2
+
+
+def test_version(capsys):
+    import scalingfit
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out == f"scalingfit {scalingfit.__version__}\n"
+    r = subprocess.run([sys.executable, "-m", "scalingfit", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == f"scalingfit {scalingfit.__version__}"

@@ -360,7 +360,10 @@ def _forms(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="scalingfit", description="Fit scaling laws with bootstrapped uncertainty.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     d = sub.add_parser("demo", help="fit built-in example data generated from the Hoffmann et al. law")
     d.add_argument("--seed", type=int, default=0)
