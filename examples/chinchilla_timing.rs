@@ -127,7 +127,8 @@ fn main() {
         let cols = data.cols.clone();
         let positive = vec![true, true, false, true, false];
         let st = vec![vec![0.5f64.exp(), 5f64.exp(), 0.5, 10f64.exp(), 0.5]];
-        let pieces: Vec<(&str, Box<dyn Fn()>)> = vec![
+        type Piece<'a> = (&'a str, Box<dyn Fn() + 'a>);
+        let pieces: Vec<Piece> = vec![
             (
                 "setup",
                 Box::new(|| {

@@ -9,7 +9,7 @@ use std::time::Instant;
 fn data(n: usize, dim: usize, seed: u64) -> Vec<f64> {
     let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut unif = move || {
-        s = scalingfit::dimension::mix64(s.wrapping_add(0x9e37_79b9_7f4a_7c15));
+        s = scalingfit::rng::mix64(s.wrapping_add(0x9e37_79b9_7f4a_7c15));
         ((s >> 11) as f64 + 0.5) / (1u64 << 53) as f64
     };
     let mut gauss = move || (-2.0 * unif().ln()).sqrt() * (std::f64::consts::TAU * unif()).cos();
@@ -60,7 +60,7 @@ fn main() {
         }
         println!("n={n} dim={dim} threads={threads} {algorithm:?} {name}: {best:.4} s");
     };
-    let run = |f: &(dyn Fn() + Sync)| scalingfit::fit::with_threads(threads, f).unwrap();
+    let run = |f: &(dyn Fn() + Sync)| scalingfit::parallel::with_threads(threads, f).unwrap();
     for w in what.split(',') {
         match w {
             "knn" => time("knn k=20", &|| {

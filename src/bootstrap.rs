@@ -1,11 +1,11 @@
 //! Bootstrap: resampled refits in parallel, reproducible from a seed.
 //!
 //! Resample `i` (a global index, so a job can be split into index ranges across calls,
-//! processes or machines) draws from its own xoshiro256++ stream seeded with
-//! `mix64(seed + mix64(i))` (SplitMix64's finaliser, a bijective avalanche hash), so results
-//! do not depend on the thread count or on how the index range is split. Random integers use
-//! Lemire's unbiased method and normals the Box-Muller transform on that stream, both written
-//! here so the draws never change with a dependency's version.
+//! processes or machines) draws from its own xoshiro256++ stream seeded by a hash of
+//! (seed, i) ([`crate::rng`]), so results do not depend on the thread count or on how the
+//! index range is split. Random integers use Lemire's unbiased method and normals the
+//! Box-Muller transform with a portable libm, written in [`crate::rng`] so the draws never
+//! change with a dependency's version or the platform.
 //!
 //! Pairs and groups resampling are done by multiplicity weights (the distinct points drawn, each
 //! weighted by how often it was drawn), never by copying data.
@@ -13,8 +13,7 @@
 use crate::error::{Error, Result};
 use crate::expr::{Data, EvalWs};
 use crate::fit::{lm, LmResult, Problem, Target, Termination, Workspace};
-use rand::{Rng, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
+use crate::rng::{below, normal, resample_stream as stream};
 use rayon::prelude::*;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -27,44 +26,6 @@ pub enum Scheme {
     Residual,
     /// fitted values plus normal noise with the residual scale (on the target scale)
     Parametric,
-}
-
-/// SplitMix64's output function: a bijective 64-bit avalanche hash.
-#[inline]
-pub fn mix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// The random stream of resample `i` under `seed`.
-pub fn stream(seed: u64, i: u64) -> Xoshiro256PlusPlus {
-    Xoshiro256PlusPlus::seed_from_u64(mix64(seed.wrapping_add(mix64(i ^ 0x5ca1_ab1e_f175_0000))))
-}
-
-/// Uniform integer in [0, n) (Lemire 2019, unbiased).
-#[inline]
-pub fn below<R: Rng>(rng: &mut R, n: u64) -> u64 {
-    let mut m = (rng.next_u64() as u128) * (n as u128);
-    let mut lo = m as u64;
-    if lo < n {
-        let t = n.wrapping_neg() % n;
-        while lo < t {
-            m = (rng.next_u64() as u128) * (n as u128);
-            lo = m as u64;
-        }
-    }
-    (m >> 64) as u64
-}
-
-/// Standard normal by Box-Muller (one value per call; the second is discarded for simplicity).
-#[inline]
-pub fn normal<R: Rng>(rng: &mut R) -> f64 {
-    // u1 in (0, 1], u2 in [0, 1)
-    let u1 = ((rng.next_u64() >> 11) as f64 + 1.0) * (1.0 / (1u64 << 53) as f64);
-    let u2 = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
 /// What every resample needs: the problem, the full-data fit and the scheme. Built once
@@ -241,7 +202,7 @@ impl Plan {
 
     fn draw_counts(
         &self,
-        rng: &mut Xoshiro256PlusPlus,
+        rng: &mut crate::rng::Stream,
         counts: &mut Vec<u32>,
         gcounts: &mut Vec<u32>,
     ) {
@@ -374,6 +335,7 @@ mod tests {
     use super::*;
     use crate::expr::Formula;
     use crate::fit::{Loss, Problem};
+    use crate::rng::Rng;
 
     fn problem() -> (Problem, Data, Vec<f64>) {
         let f = Formula::new("E + A * x^-alpha", &["x".into()]).unwrap();
@@ -384,7 +346,8 @@ mod tests {
             .enumerate()
             .map(|(i, x)| {
                 (1.7 + 300.0 * x.powf(-0.3))
-                    * (1.0 + 0.01 * (mix64(i as u64) as f64 / u64::MAX as f64 - 0.5))
+                    * (1.0
+                        + 0.01 * (crate::rng::splitmix64(i as u64) as f64 / u64::MAX as f64 - 0.5))
             })
             .collect();
         let data = Data::new(&s.formula, vec![xs]).unwrap();

@@ -23,7 +23,6 @@ mod starts;
 #[cfg(test)]
 mod tests;
 
-pub use crate::parallel::with_threads;
 pub use covariance::{covariance, covariance_and_residuals};
 pub use linalg::spd_inverse;
 pub use lm::lm;

@@ -92,7 +92,7 @@ pub struct Problem {
     pub upper: Vec<f64>,
     pub opts: LmOptions,
     /// the specialised evaluator when the formula is a sum of exponential-affine terms
-    pub fast: Option<crate::sumexp::SumExp>,
+    pub fast: Option<crate::expr::sumexp::SumExp>,
 }
 
 impl Problem {
@@ -117,7 +117,7 @@ impl Problem {
                 ));
             }
         }
-        let fast = crate::sumexp::SumExp::detect(&formula, &positive);
+        let fast = crate::expr::sumexp::SumExp::detect(&formula, &positive);
         Ok(Problem {
             fast,
             formula,
@@ -136,7 +136,7 @@ impl Problem {
 
     /// The specialised evaluator, if the formula has one for the current positivity flags.
     #[inline(always)]
-    pub(crate) fn kernel(&self) -> Option<&crate::sumexp::SumExp> {
+    pub(crate) fn kernel(&self) -> Option<&crate::expr::sumexp::SumExp> {
         self.fast.as_ref().filter(|k| k.matches(&self.positive))
     }
 
@@ -230,7 +230,7 @@ impl Problem {
                     ));
                 }
                 let mut out = vec![0.0; n];
-                crate::fastmath::ln_slice(y, &mut out);
+                crate::simd::fastmath::ln_slice(y, &mut out);
                 Ok(out)
             }
         }

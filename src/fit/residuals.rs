@@ -90,7 +90,7 @@ fn residual_values_in<I: Isa>(
             if !all_positive(&f[..n]) {
                 return f64::INFINITY;
             }
-            crate::fastmath::ln_slice(f, r);
+            crate::simd::fastmath::ln_slice(f, r);
             for i in 0..n {
                 r[i] -= y[i];
             }

@@ -1,11 +1,12 @@
 //! Bindings for the bootstrap engine: a prepared problem that runs index ranges of resamples.
 
+use super::errors::to_py;
 use super::fit::{columns_of, make_setup, rows_of, PyFormula};
-use super::to_py;
 use crate::bootstrap::{Plan, Scheme};
 use crate::error::Error;
 use crate::expr::Data;
-use crate::fit::{with_threads, Problem};
+use crate::fit::Problem;
+use crate::parallel::with_threads;
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;

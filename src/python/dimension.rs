@@ -7,11 +7,11 @@
 //! (KeyboardInterrupt), it sets the abort flag that the kNN checks between units of work,
 //! waits for the helper to stop (promptly) and re-raises.
 
-use super::to_py;
-use crate::dimension::estimators::{self as est, Abscissa, TileOptions, TwoNNMethod};
+use super::errors::to_py;
+use crate::dimension::{self as est, Abscissa, TileOptions, TwoNNMethod};
 use crate::dimension::{Algorithm, KnnControl};
 use crate::error::{Error, Result};
-use crate::fit::with_threads;
+use crate::parallel::with_threads;
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray2, PyReadonlyArray2};
 use pyo3::prelude::*;

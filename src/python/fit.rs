@@ -1,10 +1,11 @@
 //! Bindings for the formula compiler and the fitter.
 
-use super::to_py;
+use super::errors::to_py;
 use crate::error::Error;
 use crate::expr::{Data, EvalWs, Formula};
-use crate::fit::{fit_full, with_threads, LmOptions, Loss, Problem, Target};
+use crate::fit::{fit_full, LmOptions, Loss, Problem, Target};
 use crate::forms as builtin;
+use crate::parallel::with_threads;
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;

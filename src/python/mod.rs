@@ -2,23 +2,12 @@
 //! GIL around heavy work with `py.detach`, and maps [`crate::Error`] to Python exceptions.
 //! No numerics live here.
 
-use crate::error::Error;
-use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 mod bootstrap;
 mod dimension;
+mod errors;
 mod fit;
-
-/// Map a core error to the matching Python exception.
-pub(crate) fn to_py(e: Error) -> PyErr {
-    match e {
-        Error::InvalidArgument { .. } | Error::Parse { .. } => PyValueError::new_err(e.to_string()),
-        Error::Type { .. } => PyTypeError::new_err(e.to_string()),
-        Error::Interrupted => PyKeyboardInterrupt::new_err("interrupted"),
-        Error::Numerical(_) => PyRuntimeError::new_err(e.to_string()),
-    }
-}
 
 /// The instruction-set level the kernels run at on this CPU: "portable", "avx2" or "avx512"
 /// (chosen once at first use; `SCALINGFIT_SIMD` caps it).

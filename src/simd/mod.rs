@@ -7,7 +7,7 @@
 //! on its hot path is `#[inline(always)]` too (or itself dispatched), so the whole body is
 //! compiled with the instruction set of the function it is inlined into. Explicit intrinsics
 //! live in `#[target_feature]` helpers called under `if I::AVX2_FMA`. exp and ln (see
-//! [`crate::fastmath`]) additionally pick AVX-512 kernels when the CPU has AVX-512F.
+//! [`crate::simd::fastmath`]) additionally pick AVX-512 kernels when the CPU has AVX-512F.
 //!
 //! Results: the AVX2 and AVX-512 levels give identical bits (same operations lane by lane).
 //! The portable level (CPUs without AVX2+FMA) uses unfused multiply-adds, so its results can
@@ -15,6 +15,8 @@
 //!
 //! `SCALINGFIT_SIMD=portable|avx2|avx512` caps the level (never above what the CPU has), for
 //! tests and benchmarks; `SCALINGFIT_NO_AVX512=1` is the same as `SCALINGFIT_SIMD=avx2`.
+
+pub mod fastmath;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 

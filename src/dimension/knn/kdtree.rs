@@ -14,7 +14,7 @@
 //! (distance, original index). So the result equals brute force's, ties included, and does not
 //! depend on the thread count.
 
-use super::knn::{exact_d2, Knn};
+use crate::dimension::points::{exact_d2, Knn};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -22,6 +22,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub const LEAF: usize = 16;
 
 /// Queries per parallel task (also the granularity of the abort check).
+/// Largest ambient dimension at which `Algorithm::Auto` uses the k-d tree.
+pub const KDTREE_MAX_DIM: usize = 5;
+
 const CHUNK: usize = 256;
 
 /// Relative slack of the box-distance pruning test.
@@ -233,7 +236,7 @@ pub fn knn_kdtree(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dimension::knn::knn_brute;
+    use crate::dimension::knn::brute::knn_brute;
     use rand::{RngExt, SeedableRng};
     use rand_xoshiro::Xoshiro256PlusPlus;
 

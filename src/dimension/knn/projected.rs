@@ -28,10 +28,12 @@
 //! count. When the subsample shows no low-dimensional structure,
 //! or too many rows fail step 3, [`knn_projected`] declines and the caller runs brute force.
 
-use super::knn::{
-    column_mean, exact_d2_many, exact_d2_rows, gemm_into, knn_unchecked, Algorithm, Knn, KnnControl,
+use super::brute::knn_brute;
+use super::kdtree::{knn_kdtree, KDTREE_MAX_DIM};
+use crate::dimension::points::{
+    column_mean, exact_d2_many, exact_d2_rows, gemm_into, margin_for, Knn,
 };
-use super::mix64;
+use crate::rng::mix64;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -233,7 +235,7 @@ pub fn knn_projected(
     // a few candidates beyond k: the bound is tight when the projection applies (on the
     // benchmark data no row needs the slow path), and each extra candidate costs an exact
     // distance in the ambient dimension
-    let kp = (k + super::knn::margin_for(k)).min(n - 1);
+    let kp = (k + margin_for(k)).min(n - 1);
     if kp <= k || n < 4 * kp {
         return Some(None);
     }
@@ -315,11 +317,13 @@ fn run(
     // rounding allowance on a bound: errors of order eps * dim * |x|^2 in the projection, and
     // of order sqrt(eps * dim) * |x| in the residual norm; generous, as it only costs time
     let tol = 1e-6 * maxnorm2;
-    let ctl = KnnControl {
-        algorithm: Algorithm::Auto,
-        abort,
-    };
-    let cand = knn_unchecked(&aug, n, w, kp, ctl).ok()?;
+    // the exact search in m + 1 dimensions, as `Algorithm::Auto` chooses there (the k-d tree
+    // at low dimension, else brute force; never the projection again)
+    let cand = if w <= KDTREE_MAX_DIM {
+        knn_kdtree(&aug, n, w, kp, abort)
+    } else {
+        knn_brute(&aug, n, w, kp, abort)
+    }?;
     // exact distances to the candidates; rows that the bound cannot settle are listed
     // the k best candidates of row i by (exact distance, index), the order of the brute-force
     // search (two squared distances an ulp apart can share a square root, so sorting by the
@@ -422,7 +426,8 @@ fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dimension::knn::{knn_brute, margin_for};
+    use crate::dimension::knn::brute::knn_brute;
+    use crate::dimension::points::margin_for;
 
     /// `n` points: a `rank`-dimensional Gaussian rotated into `dim` dimensions, plus isotropic
     /// noise of size `noise` and an offset of `offset` in every coordinate.
@@ -507,7 +512,7 @@ mod tests {
                 .filter(|&j| j != i)
                 .map(|j| {
                     (
-                        super::super::knn::exact_dist(
+                        crate::dimension::points::exact_dist(
                             &x[i * dim..(i + 1) * dim],
                             &x[j * dim..(j + 1) * dim],
                         ),
@@ -558,9 +563,6 @@ mod tests {
         let (n, dim) = (2500, 40);
         let x = near_subspace(n, dim, 40, 0.0, 0.0, 4);
         assert!(knn_projected(&x, n, dim, 3, None).unwrap().is_none());
-        // and the Auto path still gives the brute-force answer
-        let a = knn_unchecked(&x, n, dim, 3, KnnControl::default()).unwrap();
-        assert_same(&a, &knn_brute(&x, n, dim, 3, None).unwrap());
     }
 
     #[test]

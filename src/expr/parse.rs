@@ -1,0 +1,307 @@
+//! Lexer and recursive-descent parser of the formula language (grammar in [`super`]).
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Num(f64),
+    Ident(String),
+    Plus,
+    Minus,
+    Star,
+    Slash,
+    Caret,
+    LParen,
+    RParen,
+    End,
+}
+
+fn lex(src: &str) -> Result<Vec<(Tok, usize)>> {
+    let b = src.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let tok = match c {
+            b'+' => {
+                i += 1;
+                Tok::Plus
+            }
+            b'-' => {
+                i += 1;
+                Tok::Minus
+            }
+            b'*' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                Tok::Caret
+            }
+            b'*' => {
+                i += 1;
+                Tok::Star
+            }
+            b'/' => {
+                i += 1;
+                Tok::Slash
+            }
+            b'^' => {
+                i += 1;
+                Tok::Caret
+            }
+            b'(' => {
+                i += 1;
+                Tok::LParen
+            }
+            b')' => {
+                i += 1;
+                Tok::RParen
+            }
+            b'0'..=b'9' | b'.' => {
+                while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
+                    i += 1;
+                }
+                if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+                    let mut j = i + 1;
+                    if j < b.len() && (b[j] == b'+' || b[j] == b'-') {
+                        j += 1;
+                    }
+                    if j < b.len() && b[j].is_ascii_digit() {
+                        i = j;
+                        while i < b.len() && b[i].is_ascii_digit() {
+                            i += 1;
+                        }
+                    }
+                }
+                let text = &src[start..i];
+                let v: f64 = text
+                    .parse()
+                    .map_err(|_| Error::parse(src, start, format!("bad number '{text}'")))?;
+                Tok::Num(v)
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                    i += 1;
+                }
+                Tok::Ident(src[start..i].to_string())
+            }
+            _ => {
+                let ch = src[start..].chars().next().unwrap_or('?');
+                return Err(Error::parse(
+                    src,
+                    start,
+                    format!("unexpected character '{ch}'"),
+                ));
+            }
+        };
+        out.push((tok, start));
+    }
+    out.push((Tok::End, src.len()));
+    Ok(out)
+}
+
+/// Unary functions of the language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Func {
+    Exp,
+    Ln,
+    Sqrt,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Ast {
+    Num(f64),
+    Ident(String),
+    Neg(Box<Ast>),
+    Add(Box<Ast>, Box<Ast>),
+    Sub(Box<Ast>, Box<Ast>),
+    Mul(Box<Ast>, Box<Ast>),
+    Div(Box<Ast>, Box<Ast>),
+    Pow(Box<Ast>, Box<Ast>),
+    Call(Func, Box<Ast>),
+}
+
+struct Parser<'a> {
+    src: &'a str,
+    toks: Vec<(Tok, usize)>,
+    pos: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn peek(&self) -> &Tok {
+        &self.toks[self.pos].0
+    }
+    fn at(&self) -> usize {
+        self.toks[self.pos].1
+    }
+    fn next(&mut self) -> Tok {
+        let t = self.toks[self.pos].0.clone();
+        if self.pos + 1 < self.toks.len() {
+            self.pos += 1;
+        }
+        t
+    }
+    fn err<T>(&self, msg: impl Into<String>) -> Result<T> {
+        Err(Error::parse(self.src, self.at(), msg))
+    }
+    fn expr(&mut self) -> Result<Ast> {
+        let mut lhs = self.term()?;
+        loop {
+            match self.peek() {
+                Tok::Plus => {
+                    self.next();
+                    lhs = Ast::Add(Box::new(lhs), Box::new(self.term()?));
+                }
+                Tok::Minus => {
+                    self.next();
+                    lhs = Ast::Sub(Box::new(lhs), Box::new(self.term()?));
+                }
+                _ => return Ok(lhs),
+            }
+        }
+    }
+    fn term(&mut self) -> Result<Ast> {
+        let mut lhs = self.unary()?;
+        loop {
+            match self.peek() {
+                Tok::Star => {
+                    self.next();
+                    lhs = Ast::Mul(Box::new(lhs), Box::new(self.unary()?));
+                }
+                Tok::Slash => {
+                    self.next();
+                    lhs = Ast::Div(Box::new(lhs), Box::new(self.unary()?));
+                }
+                _ => return Ok(lhs),
+            }
+        }
+    }
+    fn unary(&mut self) -> Result<Ast> {
+        match self.peek() {
+            Tok::Minus => {
+                self.next();
+                Ok(Ast::Neg(Box::new(self.unary()?)))
+            }
+            Tok::Plus => {
+                self.next();
+                self.unary()
+            }
+            _ => self.power(),
+        }
+    }
+    fn power(&mut self) -> Result<Ast> {
+        let base = self.atom()?;
+        if *self.peek() == Tok::Caret {
+            self.next();
+            let exp = self.unary()?;
+            return Ok(Ast::Pow(Box::new(base), Box::new(exp)));
+        }
+        Ok(base)
+    }
+    fn atom(&mut self) -> Result<Ast> {
+        let at = self.at();
+        match self.next() {
+            Tok::Num(v) => Ok(Ast::Num(v)),
+            Tok::Ident(name) => {
+                let func = match name.as_str() {
+                    "exp" => Some(Func::Exp),
+                    "log" | "ln" => Some(Func::Ln),
+                    "sqrt" => Some(Func::Sqrt),
+                    _ => None,
+                };
+                if let Some(f) = func {
+                    if *self.peek() != Tok::LParen {
+                        return self.err(format!("'{name}' is a function: write {name}(...)"));
+                    }
+                    self.next();
+                    let arg = self.expr()?;
+                    if *self.peek() != Tok::RParen {
+                        return self.err("expected ')'");
+                    }
+                    self.next();
+                    return Ok(Ast::Call(f, Box::new(arg)));
+                }
+                if *self.peek() == Tok::LParen {
+                    return Err(Error::parse(
+                        self.src,
+                        at,
+                        format!("unknown function '{name}' (known: exp, log, ln, sqrt)"),
+                    ));
+                }
+                Ok(Ast::Ident(name))
+            }
+            Tok::LParen => {
+                let e = self.expr()?;
+                if *self.peek() != Tok::RParen {
+                    return self.err("expected ')'");
+                }
+                self.next();
+                Ok(e)
+            }
+            Tok::End => Err(Error::parse(self.src, at, "unexpected end of formula")),
+            t => Err(Error::parse(
+                self.src,
+                at,
+                format!("expected a number, name or '(' but found {}", tok_text(&t)),
+            )),
+        }
+    }
+}
+
+fn tok_text(t: &Tok) -> String {
+    match t {
+        Tok::Num(v) => format!("{v}"),
+        Tok::Ident(s) => format!("'{s}'"),
+        Tok::Plus => "'+'".into(),
+        Tok::Minus => "'-'".into(),
+        Tok::Star => "'*'".into(),
+        Tok::Slash => "'/'".into(),
+        Tok::Caret => "'^'".into(),
+        Tok::LParen => "'('".into(),
+        Tok::RParen => "')'".into(),
+        Tok::End => "end of formula".into(),
+    }
+}
+
+pub(crate) fn parse_ast(src: &str) -> Result<Ast> {
+    if src.trim().is_empty() {
+        return Err(Error::arg("form", "the formula is empty"));
+    }
+    let toks = lex(src)?;
+    let mut p = Parser { src, toks, pos: 0 };
+    let e = p.expr()?;
+    if *p.peek() != Tok::End {
+        let t = p.peek().clone();
+        return p.err(format!(
+            "unexpected {} after a complete expression",
+            tok_text(&t)
+        ));
+    }
+    Ok(e)
+}
+
+/// Identifiers of a formula in order of first appearance (functions excluded).
+pub fn identifiers(src: &str) -> Result<Vec<String>> {
+    let ast = parse_ast(src)?;
+    let mut out = Vec::new();
+    fn walk(a: &Ast, out: &mut Vec<String>) {
+        match a {
+            Ast::Num(_) => {}
+            Ast::Ident(s) => {
+                if !out.contains(s) {
+                    out.push(s.clone())
+                }
+            }
+            Ast::Neg(x) | Ast::Call(_, x) => walk(x, out),
+            Ast::Add(a, b) | Ast::Sub(a, b) | Ast::Mul(a, b) | Ast::Div(a, b) | Ast::Pow(a, b) => {
+                walk(a, out);
+                walk(b, out)
+            }
+        }
+    }
+    walk(&ast, &mut out);
+    Ok(out)
+}
