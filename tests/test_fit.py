@@ -173,8 +173,11 @@ def test_permuting_points_changes_nothing(seed):
     a = sf.fit("chinchilla", {"N": N, "D": D}, y=y, **kw)
     b = sf.fit("chinchilla", {"N": N[perm], "D": D[perm]}, y=y[perm], **kw)
     assert b.objective == pytest.approx(a.objective, rel=1e-10)
+    # the same optimum up to the solver's stopping tolerance: along a flat valley (B here can
+    # have a standard error of 25% of its value) the summation order moves the stopping point by
+    # far less than the uncertainty, but by more than 1e-6 relative (seed 248: 1.1e-6)
     for k in a.params:
-        assert b.params[k] == pytest.approx(a.params[k], rel=1e-6)
+        assert abs(b.params[k] - a.params[k]) <= 1e-4 * a.stderr[k] + 1e-9 * abs(a.params[k]), k
     np.testing.assert_allclose(b.residuals, a.residuals[perm], rtol=0, atol=1e-6)
 
 
