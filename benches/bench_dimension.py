@@ -11,7 +11,6 @@ picks the k-d tree at 3 and brute force at 8 (both are timed explicitly there).
 """
 
 import numpy as np
-
 import scalingfit as sf
 
 try:  # test-only dependency

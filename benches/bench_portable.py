@@ -15,7 +15,6 @@ from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
 
 from .bench_dimension import _data  # noqa: E402
 from .bench_fit import START, _chinchilla  # noqa: E402

@@ -7,9 +7,8 @@ import time
 
 import numpy as np
 import pytest
-from scipy.optimize import least_squares
-
 import scalingfit as sf
+from scipy.optimize import least_squares
 
 # Epoch AI (Besiroglu et al. 2024), bootstrap standard errors of the Chinchilla fit
 EPOCH_SE = {"A": 124.5, "B": 1293.0, "E": 0.0257, "alpha": 0.0154, "beta": 0.0206}
@@ -102,7 +101,7 @@ def test_agrees_with_scipy_loop_on_the_same_resamples(small_fit):
         xi, yi = np.repeat(x, c), np.repeat(y, c)
         lx, ly = np.log(xi), np.log(yi)
         ref = least_squares(
-            lambda t: np.logaddexp(t[0], t[1] - t[2] * lx) - ly, t0, method="trf", loss="huber", f_scale=1e-3,
+            lambda t, lx=lx, ly=ly: np.logaddexp(t[0], t[1] - t[2] * lx) - ly, t0, method="trf", loss="huber", f_scale=1e-3,
             xtol=1e-15, ftol=1e-15, gtol=1e-15,
         )
         ours = bs.samples[i]
@@ -143,10 +142,10 @@ def test_from_form_and_derived_and_to_dict():
 
 def test_failed_and_unconverged_resamples_are_counted(small_fit):
     import copy
+    import dataclasses
 
     fit = copy.copy(small_fit)
-    fit.problem = copy.copy(small_fit.problem)
-    fit.problem.max_iter = 1
+    fit.problem = dataclasses.replace(small_fit.problem, max_iter=1)
     bs = sf.bootstrap(fit, n_resamples=100, seed=0)
     assert bs.n_max_iter + bs.n_converged + bs.n_failed == 100
     assert bs.n_max_iter > 0

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from scalingfit.cli import main
 from scalingfit.datasets import HOFFMANN, hoffmann_example
 

@@ -8,10 +8,9 @@ import warnings
 
 import numpy as np
 import pytest
+import scalingfit as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import scalingfit as sf
 
 dim_ = sf.dimension
 

@@ -5,11 +5,11 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import example, given, strategies as st
+import scalingfit as sf
+from hypothesis import example, given
+from hypothesis import strategies as st
 from scipy.optimize import least_squares, minimize
 from scipy.special import huber, logsumexp
-
-import scalingfit as sf
 
 EPOCH = {"A": 477.8, "B": 2143.9, "E": 1.8172, "alpha": 0.3473, "beta": 0.3672}
 

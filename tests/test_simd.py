@@ -12,7 +12,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from scalingfit import _core
 
 LEVELS = ["portable", "avx2", "avx512"]

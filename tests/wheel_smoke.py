@@ -18,7 +18,6 @@ import platform
 import sys
 
 import numpy as np
-
 import scalingfit as sf
 from scalingfit import _core
 from scalingfit.datasets import HOFFMANN, hoffmann_example

@@ -8,10 +8,9 @@ Quick tour::
     fit.predict({"N": 7e10, "D": 1.4e12})
 """
 
-from . import _core
-from ._fit import FitResult, fit, forms
+from . import _core, dimension
 from ._bootstrap import BootstrapResult, Distribution, bootstrap
-from . import dimension
+from ._fit import FitResult, fit, forms
 from .analysis import backtest, compute_optimal, extrapolate, optimize_budget, required, returns
 from .plot import plot
 

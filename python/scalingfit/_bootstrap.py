@@ -8,22 +8,22 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from . import _core
-from ._data import as_float_array, fmt, resolve_threads
-from ._fit import _CONVERGED, FitResult, Problem, fit as _fit
+from ._data import fmt, resolve_threads
+from ._fit import _CONVERGED, TERMINATIONS, FitResult, Problem
+from ._fit import fit as _fit
 
 _SCHEMES = ("pairs", "groups", "residual", "parametric")
 _METHODS = ("percentile", "basic", "bca")
-_STATUS = {c: (ok, msg) for c, ok, msg in _core.status_messages()}
-# status codes of the Rust solver (scalingfit._core.status_messages)
-_MAXITER = 4
-_FAILED = 5
+_STATUS = {int(t): (t.converged, t.message) for t in TERMINATIONS}
+_MAXITER = int(_core.Termination.MaxIter)
+_FAILED = int(_core.Termination.Failed)
 
 
 def _check_level(level: float) -> float:
@@ -269,7 +269,7 @@ class BootstrapResult:
             lo, hi = ci[n]
             lines.append(f"  {n:<12}{fmt(self.fit.params[n]):>14}{fmt(se[n]):>14}{fmt(lo):>14}{fmt(hi):>14}")
         if ci is None:
-            lines.append(f"  (fewer than 2 converged resamples: no intervals; raise max_iter or check the fit)")
+            lines.append("  (fewer than 2 converged resamples: no intervals; raise max_iter or check the fit)")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -444,8 +444,8 @@ def bootstrap(
             raise ValueError("warm_start=False needs the fit's start grid, which this result does not carry")
         extra = np.ascontiguousarray(fr.starts)
     boot = _core.Bootstrapper(
-        prob.formula, prob.columns, prob.y, prob.weights, *prob.core_args(), prob.max_iter, prob.ftol, prob.xtol, prob.gtol,
-        scheme, gcodes, int(seed), [float(v) for v in fr.x], extra, bool(warm_start),
+        prob.core, prob.columns, prob.y, weights=prob.weights, scheme=scheme, groups=gcodes, seed=int(seed),
+        theta_hat=[float(v) for v in fr.x], extra_starts=extra, warm=bool(warm_start),
     )
     p = len(prob.param_names)
     samples = np.empty((int(n_resamples), p)) if keep == "samples" else None
@@ -467,11 +467,11 @@ def bootstrap(
             r = boot.run(int(start) + done, m, threads)
             dt = time.perf_counter() - t1
             if samples is not None:
-                samples[done : done + m] = r["samples"]
+                samples[done : done + m] = r.samples
             else:
-                st = r["status"]
-                summ.add(r["samples"][_CONVERGED[st]])
-            status[done : done + m] = r["status"]
+                st = r.status
+                summ.add(r.samples[_CONVERGED[st]])
+            status[done : done + m] = r.status
             done += m
             if bar is not None:
                 bar.update(m)

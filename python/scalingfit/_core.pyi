@@ -23,36 +23,14 @@ class Formula:
         self, params: npt.NDArray[np.float64], columns: npt.NDArray[np.float64], jacobian: bool = False
     ) -> tuple[npt.NDArray[np.float64], Optional[npt.NDArray[np.float64]]]: ...
 
-def fit(
-    formula: Formula,
-    columns: npt.NDArray[np.float64],
-    y: npt.NDArray[np.float64],
-    weights: Optional[npt.NDArray[np.float64]],
-    loss: str,
-    delta: float,
-    target: str,
-    positive: Sequence[bool],
-    lower: Sequence[float],
-    upper: Sequence[float],
-    starts: Optional[npt.NDArray[np.float64]],
-    form_grid: Optional[str],
-    n_auto: int,
-    max_iter: int,
-    ftol: float,
-    xtol: float,
-    gtol: float,
-    n_threads: int,
-) -> dict: ...
-def forms() -> list[tuple[str, str, list[str], list[str], str]]: ...
-def status_messages() -> list[tuple[int, bool, str]]: ...
+class Problem:
+    """A fitting problem checked once: formula, loss, target, log-space parameters, bounds and
+    the solver's limits (keyword-only)."""
 
-class Bootstrapper:
     def __init__(
         self,
         formula: Formula,
-        columns: npt.NDArray[np.float64],
-        y: npt.NDArray[np.float64],
-        weights: Optional[npt.NDArray[np.float64]],
+        *,
         loss: str,
         delta: float,
         target: str,
@@ -63,6 +41,84 @@ class Bootstrapper:
         ftol: float,
         xtol: float,
         gtol: float,
+    ) -> None: ...
+    @property
+    def n_params(self) -> int: ...
+    @property
+    def param_names(self) -> list[str]: ...
+
+class Termination:
+    """Why a Levenberg-Marquardt run stopped; ``int(t)`` is its status code."""
+
+    Ftol: Termination
+    Xtol: Termination
+    Gtol: Termination
+    Stalled: Termination
+    MaxIter: Termination
+    Failed: Termination
+    @property
+    def converged(self) -> bool: ...
+    @property
+    def message(self) -> str: ...
+    def __int__(self) -> int: ...
+
+class FitOutput:
+    @property
+    def params(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def objective(self) -> float: ...
+    @property
+    def termination(self) -> Termination: ...
+    @property
+    def n_iter(self) -> int: ...
+    @property
+    def n_eval(self) -> int: ...
+    @property
+    def best_index(self) -> int: ...
+    @property
+    def objectives(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def n_converged(self) -> int: ...
+    @property
+    def cov(self) -> Optional[npt.NDArray[np.float64]]: ...
+    @property
+    def residuals(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def starts(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def auto_starts(self) -> bool: ...
+
+def fit(
+    problem: Problem,
+    columns: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    *,
+    weights: Optional[npt.NDArray[np.float64]] = None,
+    starts: Optional[npt.NDArray[np.float64]] = None,
+    form_grid: Optional[str] = None,
+    n_auto: int = 64,
+    n_threads: int = 0,
+) -> FitOutput: ...
+def forms() -> list[tuple[str, str, list[str], list[str], str]]: ...
+
+class BootstrapChunk:
+    @property
+    def samples(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def status(self) -> npt.NDArray[np.uint8]: ...
+    @property
+    def objective(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def n_iter(self) -> npt.NDArray[np.uint32]: ...
+
+class Bootstrapper:
+    def __init__(
+        self,
+        problem: Problem,
+        columns: npt.NDArray[np.float64],
+        y: npt.NDArray[np.float64],
+        *,
+        weights: Optional[npt.NDArray[np.float64]],
         scheme: str,
         groups: Optional[npt.NDArray[np.int64]],
         seed: int,
@@ -70,7 +126,7 @@ class Bootstrapper:
         extra_starts: Optional[npt.NDArray[np.float64]],
         warm: bool,
     ) -> None: ...
-    def run(self, start: int, count: int, n_threads: int = 0) -> dict: ...
+    def run(self, start: int, count: int, n_threads: int = 0) -> BootstrapChunk: ...
     def jackknife(self, n_threads: int = 0) -> npt.NDArray[np.float64]: ...
     def counts(self, i: int) -> npt.NDArray[np.uint32]: ...
     def sigma(self) -> float: ...

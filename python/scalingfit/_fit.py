@@ -16,9 +16,11 @@ from ._data import as_columns, as_float_array, check_finite, column_names, fmt, 
 _FORMS = {name: (formula, vars_, pos, desc) for name, formula, vars_, pos, desc in _core.forms()}
 _LOSSES = ("huber", "l2")
 # lookup table: status code -> converged?
+# the solver's terminations (scalingfit._core.Termination), by code
+TERMINATIONS = [getattr(_core.Termination, n) for n in ("Ftol", "Xtol", "Gtol", "Stalled", "MaxIter", "Failed")]
 _CONVERGED = np.zeros(256, dtype=bool)
-for _code, _ok, _msg in _core.status_messages():
-    _CONVERGED[_code] = _ok
+for _t in TERMINATIONS:
+    _CONVERGED[int(_t)] = _t.converged
 _TARGETS = ("log", "linear")
 
 
@@ -33,9 +35,10 @@ def forms() -> list[dict[str, Any]]:
     return out
 
 
-@dataclass
+@dataclass(frozen=True)
 class Problem:
-    """A prepared fitting problem (what a bootstrap needs to refit)."""
+    """A prepared fitting problem (what a bootstrap needs to refit). Immutable: derive a changed
+    one with ``dataclasses.replace``."""
 
     form: str
     formula: Any  # _core.Formula
@@ -67,8 +70,14 @@ class Problem:
     def n(self) -> int:
         return int(self.y.shape[0])
 
-    def core_args(self) -> tuple:
-        return (self.loss, self.delta, self.target, self.positive, self.lower, self.upper)
+    @functools.cached_property
+    def core(self) -> Any:
+        """The problem as the Rust core holds it (``_core.Problem``), built once; the options are
+        checked there."""
+        return _core.Problem(
+            self.formula, loss=self.loss, delta=self.delta, target=self.target, positive=self.positive,
+            lower=self.lower, upper=self.upper, max_iter=self.max_iter, ftol=self.ftol, xtol=self.xtol, gtol=self.gtol,
+        )
 
 
 @dataclass
@@ -496,8 +505,8 @@ def _run_fit(prob: Problem, st: np.ndarray | None, n_auto: int, n_threads: int) 
     form_grid = prob.form if (st is None and prob.form in _FORMS) else None
     try:
         r = _core.fit(
-            prob.formula, prob.columns, prob.y, prob.weights, *prob.core_args(), st, form_grid, n_auto,
-            prob.max_iter, prob.ftol, prob.xtol, prob.gtol, n_threads,
+            prob.core, prob.columns, prob.y, weights=prob.weights, starts=st, form_grid=form_grid, n_auto=n_auto,
+            n_threads=n_threads,
         )
     except ValueError:
         _check_values(prob)  # raises a message naming the user's column, if that was the cause
@@ -505,11 +514,11 @@ def _run_fit(prob: Problem, st: np.ndarray | None, n_auto: int, n_threads: int) 
     return _result(prob, r)
 
 
-def _result(prob: Problem, r: dict) -> FitResult:
+def _result(prob: Problem, r: Any) -> FitResult:
     names, variables = _names(prob.formula)
     names = list(names)
-    x = r["params"]
-    cov = r["cov"]
+    x = r.params
+    cov = r.cov
     stderr = None
     if cov is not None:
         d = cov.diagonal().tolist()
@@ -524,26 +533,26 @@ def _result(prob: Problem, r: dict) -> FitResult:
         param_names=names,
         params=dict(zip(names, x.tolist())),
         x=x,
-        objective=r["objective"],
-        converged=r["converged"],
-        status=r["status"],
-        message=r["message"],
-        n_iter=r["n_iter"],
-        n_eval=r["n_eval"],
+        objective=r.objective,
+        converged=r.termination.converged,
+        status=int(r.termination),
+        message=r.termination.message,
+        n_iter=r.n_iter,
+        n_eval=r.n_eval,
         cov=cov,
         stderr=stderr,
-        residuals=r["residuals"],
+        residuals=r.residuals,
         n_points=prob.n,
         loss=prob.loss,
         delta=prob.delta if prob.loss == "huber" else None,
         target=prob.target,
         positive=[n for n, p_ in zip(names, prob.positive) if p_],
         variables=list(variables),
-        n_starts=len(r["objectives"]),
-        auto_starts=r["auto_starts"],
-        best_start=r["best_index"],
-        start_objectives=r["objectives"],
-        n_starts_converged=r["n_converged"],
+        n_starts=len(r.objectives),
+        auto_starts=r.auto_starts,
+        best_start=r.best_index,
+        start_objectives=r.objectives,
+        n_starts_converged=r.n_converged,
         problem=prob,
-        starts=r["starts"],
+        starts=r.starts,
     )

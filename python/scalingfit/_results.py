@@ -15,7 +15,6 @@ from ._bootstrap import BootstrapResult, _check_level
 from ._data import as_float_array, check_finite, fmt
 from ._fit import _FORMS, FitResult
 
-
 _UNIT = "sf_unit__"
 _BIG = 1e307
 _LOG_MAX = math.log(1e60)  # search ranges: resources up to 1e60 units

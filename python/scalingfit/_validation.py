@@ -11,8 +11,9 @@ import numpy as np
 
 from ._bootstrap import BootstrapResult, _check_level, bootstrap
 from ._data import as_columns, as_float_array, fmt
-from ._fit import FitResult, fit as _fit
-from ._results import _Result, _Source, _jsonable, _positive_scalar
+from ._fit import FitResult
+from ._fit import fit as _fit
+from ._results import _jsonable, _positive_scalar, _Result, _Source
 
 __all__ = ["extrapolate", "backtest", "Extrapolation", "Backtest"]
 

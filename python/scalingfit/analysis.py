@@ -19,7 +19,20 @@ import numpy as np
 from ._bootstrap import BootstrapResult, _check_level
 from ._data import as_float_array, check_finite, fmt
 from ._fit import FitResult
-from ._results import _LOG_MAX, _Law, _Result, _Source, _bisect_decreasing, _check_point, _closed_ok, _combine, _minimize, _positive_array, _positive_scalar, _resources
+from ._results import (
+    _LOG_MAX,
+    _bisect_decreasing,
+    _check_point,
+    _closed_ok,
+    _combine,
+    _Law,
+    _minimize,
+    _positive_array,
+    _positive_scalar,
+    _resources,
+    _Result,
+    _Source,
+)
 from ._validation import Backtest, Extrapolation, backtest, extrapolate
 
 __all__ = [

@@ -272,7 +272,7 @@ def _markdown(args, fit, bs, analyses, plots, n_drop, colmap) -> str:
             L.append(f"| {c:.3g} | {cell[0]} | {cell[1]} | {opt.tokens_per_param[i]:.3g} | {opt.loss[i]:.4f} |")
     ret = analyses.get("returns")
     if ret is not None:
-        L += ["", f"## Returns to scale (multiplier of a resource that halves the reducible loss)", "",
+        L += ["", "## Returns to scale (multiplier of a resource that halves the reducible loss)", "",
               "| resource | exponent | multiplier |", "|---|---|---|"]
         for r, desc in ret.resources.items():
             e, m = ret.values["exponent_" + r], ret.values["multiplier_" + r]

@@ -22,7 +22,7 @@ def hoffmann_example(seed: int = 0, noise: float = 0.01, n_budgets: int = 9, n_p
         raise ValueError("n_budgets and n_per_budget must be >= 1")
     rng = np.random.default_rng(seed)
     p = HOFFMANN
-    a, b = p["beta"] / (p["alpha"] + p["beta"]), p["alpha"] / (p["alpha"] + p["beta"])
+    a = p["beta"] / (p["alpha"] + p["beta"])
     g = (p["alpha"] * p["A"] / (p["beta"] * p["B"])) ** (1 / (p["alpha"] + p["beta"]))
     budgets = np.geomspace(6e18, 3e21, n_budgets)
     n_opt = g * (budgets / 6) ** a

@@ -123,16 +123,24 @@ fn exact_d2_many_in<I: Isa>(x: &[f64], dim: usize, xi: &[f64], js: &[usize], out
 }
 
 dispatched! {
-    /// `out[j] = exact_d2(xi, x_j)` for every row `j` of `x` (row length `dim`).
-    pub(crate) fn exact_d2_rows<'a>(x: &'a [f64], dim: usize, xi: &'a [f64], out: &'a mut [f64]) -> () => exact_d2_rows_in
+    /// Appends to `out` every row `j` of `x` (row length `dim`) with `exact_d2(xi, x_j) <= bound`.
+    pub(crate) fn rows_within<'a>(
+        x: &'a [f64],
+        dim: usize,
+        xi: &'a [f64],
+        bound: f64,
+        out: &'a mut Vec<usize>,
+    ) -> () => rows_within_in
 }
 
 #[inline(always)]
 // `I` only selects the instantiation: the body is compiled with its instruction set
 #[allow(clippy::extra_unused_type_parameters)]
-fn exact_d2_rows_in<I: Isa>(x: &[f64], dim: usize, xi: &[f64], out: &mut [f64]) {
-    for (o, xj) in out.iter_mut().zip(x.chunks_exact(dim)) {
-        *o = exact_d2(xi, xj);
+fn rows_within_in<I: Isa>(x: &[f64], dim: usize, xi: &[f64], bound: f64, out: &mut Vec<usize>) {
+    for (j, xj) in x.chunks_exact(dim).enumerate() {
+        if exact_d2(xi, xj) <= bound {
+            out.push(j);
+        }
     }
 }
 

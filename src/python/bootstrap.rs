@@ -1,16 +1,15 @@
 //! Bindings for the bootstrap engine: a prepared problem that runs index ranges of resamples.
 
 use super::errors::to_py;
-use super::fit::{columns_of, make_setup, rows_of, PyFormula};
+use super::fit::{columns_of, rows_of, PyProblem};
 use crate::bootstrap::{Plan, Scheme};
 use crate::error::Error;
 use crate::expr::Data;
 use crate::fit::Problem;
 use crate::parallel::with_threads;
 use numpy::ndarray::Array2;
-use numpy::{IntoPyArray, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 
 /// A bootstrap job: problem, full-data optimum, scheme and seed, prepared once.
 /// `run(start, count)` computes resamples start..start+count; results depend only on
@@ -23,23 +22,13 @@ struct Bootstrapper {
 #[pymethods]
 impl Bootstrapper {
     #[new]
-    #[pyo3(signature = (formula, columns, y, weights, loss, delta, target, positive, lower, upper, max_iter, ftol, xtol, gtol, scheme, groups, seed, theta_hat, extra_starts, warm))]
+    #[pyo3(signature = (problem, columns, y, *, weights, scheme, groups, seed, theta_hat, extra_starts, warm))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        formula: &PyFormula,
+        problem: &PyProblem,
         columns: PyReadonlyArray2<'_, f64>,
         y: PyReadonlyArray1<'_, f64>,
         weights: Option<PyReadonlyArray1<'_, f64>>,
-        loss: &str,
-        delta: f64,
-        target: &str,
-        positive: Vec<bool>,
-        lower: Vec<f64>,
-        upper: Vec<f64>,
-        max_iter: usize,
-        ftol: f64,
-        xtol: f64,
-        gtol: f64,
         scheme: &str,
         groups: Option<PyReadonlyArray1<'_, i64>>,
         seed: u64,
@@ -47,9 +36,7 @@ impl Bootstrapper {
         extra_starts: Option<PyReadonlyArray2<'_, f64>>,
         warm: bool,
     ) -> PyResult<Self> {
-        let setup = make_setup(
-            formula, loss, delta, target, positive, lower, upper, max_iter, ftol, xtol, gtol,
-        )?;
+        let setup = problem.inner.clone();
         let data = Data::new(&setup.formula, columns_of(&columns)).map_err(to_py)?;
         let y = setup
             .prepare_y(&y.as_array().to_vec(), data.n)
@@ -100,32 +87,29 @@ impl Bootstrapper {
         Ok(Bootstrapper { plan })
     }
 
-    /// Resamples `start .. start + count`: dict with samples (count, p), status (u8),
-    /// objective and n_iter.
+    /// Resamples `start .. start + count`.
     #[pyo3(signature = (start, count, n_threads=0))]
-    fn run<'py>(
+    fn run(
         &self,
-        py: Python<'py>,
+        py: Python<'_>,
         start: u64,
         count: usize,
         n_threads: usize,
-    ) -> PyResult<Bound<'py, PyDict>> {
+    ) -> PyResult<BootstrapChunk> {
         let plan = &self.plan;
         let chunk = py
             .detach(|| with_threads(n_threads, || plan.run(start, count)))
             .map_err(to_py)?;
         let p = plan.setup.n_params();
-        let d = PyDict::new(py);
-        d.set_item(
-            "samples",
-            Array2::from_shape_vec((count, p), chunk.samples)
-                .unwrap()
-                .into_pyarray(py),
-        )?;
-        d.set_item("status", chunk.status.into_pyarray(py))?;
-        d.set_item("objective", chunk.objective.into_pyarray(py))?;
-        d.set_item("n_iter", chunk.n_iter.into_pyarray(py))?;
-        Ok(d)
+        Ok(BootstrapChunk {
+            samples: Array2::from_shape_vec((count, p), chunk.samples)
+                .expect("count x p values")
+                .into_pyarray(py)
+                .unbind(),
+            status: chunk.status.into_pyarray(py).unbind(),
+            objective: chunk.objective.into_pyarray(py).unbind(),
+            n_iter: chunk.n_iter.into_pyarray(py).unbind(),
+        })
     }
 
     /// Leave-one-out (or leave-one-group-out) estimates, (n_units, p).
@@ -163,7 +147,18 @@ impl Bootstrapper {
     }
 }
 
+/// Results of a range of resamples: `samples` (count, p; NaN rows for failed resamples),
+/// `status` (a `Termination` code per resample), `objective` and `n_iter`.
+#[pyclass(name = "BootstrapChunk", module = "scalingfit._core", frozen, get_all)]
+struct BootstrapChunk {
+    samples: Py<PyArray2<f64>>,
+    status: Py<PyArray1<u8>>,
+    objective: Py<PyArray1<f64>>,
+    n_iter: Py<PyArray1<u32>>,
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Bootstrapper>()?;
+    m.add_class::<BootstrapChunk>()?;
     Ok(())
 }

@@ -92,6 +92,9 @@ fn points<'a>(x: &'a PyReadonlyArray2<'_, f64>) -> (Cow<'a, [f64]>, usize, usize
     (v, n, dim)
 }
 
+/// `(distances, indices)`, both (n, k).
+type Neighbours<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<i64>>);
+
 /// Exact k nearest neighbours of every row (self excluded): (distances (n, k), indices (n, k)).
 #[pyfunction]
 #[pyo3(signature = (x, k, n_threads=0, algorithm="auto"))]
@@ -101,7 +104,7 @@ fn knn<'py>(
     k: usize,
     n_threads: usize,
     algorithm: &str,
-) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<i64>>)> {
+) -> PyResult<Neighbours<'py>> {
     let (v, n, dim) = points(&x);
     let r = interruptible(py, n_threads, algorithm, |ctl| {
         crate::dimension::knn_with(&v, n, dim, k, ctl)

@@ -3,13 +3,18 @@
 use super::errors::to_py;
 use crate::error::Error;
 use crate::expr::{Data, EvalWs, Formula};
-use crate::fit::{fit_full, LmOptions, Loss, Problem, Target};
+use crate::fit::{fit_full, LmOptions, Loss, Problem, Target, Termination};
 use crate::forms as builtin;
 use crate::parallel::with_threads;
 use numpy::ndarray::Array2;
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+
+/// Model values and, when asked for, the (n, p) Jacobian.
+type Evaluation<'py> = (Bound<'py, PyArray1<f64>>, Option<Bound<'py, PyAny>>);
+
+/// A built-in form: (name, formula, variables, positive parameters, description).
+type FormRow = (String, String, Vec<String>, Vec<String>, String);
 
 /// A compiled formula.
 #[pyclass(name = "Formula", module = "scalingfit._core", frozen)]
@@ -57,7 +62,7 @@ impl PyFormula {
         params: PyReadonlyArray1<'py, f64>,
         columns: PyReadonlyArray2<'py, f64>,
         jacobian: bool,
-    ) -> PyResult<(Bound<'py, PyArray1<f64>>, Option<Bound<'py, PyAny>>)> {
+    ) -> PyResult<Evaluation<'py>> {
         let theta = params.as_slice()?.to_vec();
         let p = self.inner.n_params();
         if theta.len() != p {
@@ -175,35 +180,132 @@ pub(crate) fn make_setup(
     Ok(s)
 }
 
-/// Fit a formula. All arrays are float64; `columns` is (n_vars, n); `starts` is (s, p) in
-/// natural coordinates or None for automatic starts (or the form's default grid).
+/// A fitting problem: the compiled formula, loss, target scale, log-space (positive)
+/// parameters, bounds and the solver's limits, checked once and passed to `fit` and
+/// `Bootstrapper`. Options are keyword-only, so no two can be swapped by position.
+#[pyclass(name = "Problem", module = "scalingfit._core", frozen)]
+pub(crate) struct PyProblem {
+    pub(crate) inner: Problem,
+}
+
+#[pymethods]
+impl PyProblem {
+    #[new]
+    #[pyo3(signature = (formula, *, loss, delta, target, positive, lower, upper, max_iter, ftol, xtol, gtol))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        formula: &PyFormula,
+        loss: &str,
+        delta: f64,
+        target: &str,
+        positive: Vec<bool>,
+        lower: Vec<f64>,
+        upper: Vec<f64>,
+        max_iter: usize,
+        ftol: f64,
+        xtol: f64,
+        gtol: f64,
+    ) -> PyResult<Self> {
+        let inner = make_setup(
+            formula, loss, delta, target, positive, lower, upper, max_iter, ftol, xtol, gtol,
+        )?;
+        Ok(PyProblem { inner })
+    }
+    #[getter]
+    fn n_params(&self) -> usize {
+        self.inner.n_params()
+    }
+    #[getter]
+    fn param_names(&self) -> Vec<String> {
+        self.inner.formula.param_names().to_vec()
+    }
+}
+
+/// Why a Levenberg-Marquardt run stopped (the codes of `FitOutput.status` and of the
+/// bootstrap's per-resample status array).
+#[pyclass(name = "Termination", module = "scalingfit._core", eq, eq_int, frozen)]
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PyTermination {
+    Ftol = 0,
+    Xtol = 1,
+    Gtol = 2,
+    Stalled = 3,
+    MaxIter = 4,
+    Failed = 5,
+}
+
+#[pymethods]
+impl PyTermination {
+    /// Whether this termination counts as converged.
+    #[getter]
+    fn converged(&self) -> bool {
+        self.core().converged()
+    }
+    /// A one-line explanation.
+    #[getter]
+    fn message(&self) -> &'static str {
+        self.core().message()
+    }
+}
+
+impl PyTermination {
+    fn core(self) -> Termination {
+        match self {
+            PyTermination::Ftol => Termination::Ftol,
+            PyTermination::Xtol => Termination::Xtol,
+            PyTermination::Gtol => Termination::Gtol,
+            PyTermination::Stalled => Termination::Stalled,
+            PyTermination::MaxIter => Termination::MaxIter,
+            PyTermination::Failed => Termination::Failed,
+        }
+    }
+    fn of(t: Termination) -> PyTermination {
+        match t {
+            Termination::Ftol => PyTermination::Ftol,
+            Termination::Xtol => PyTermination::Xtol,
+            Termination::Gtol => PyTermination::Gtol,
+            Termination::Stalled => PyTermination::Stalled,
+            Termination::MaxIter => PyTermination::MaxIter,
+            Termination::Failed => PyTermination::Failed,
+        }
+    }
+}
+
+/// What `fit` returns: the best start's optimum (natural coordinates), how it stopped, every
+/// start's objective, the covariance (None when singular), residuals and the starts run.
+#[pyclass(name = "FitOutput", module = "scalingfit._core", frozen, get_all)]
+pub(crate) struct FitOutput {
+    params: Py<PyArray1<f64>>,
+    objective: f64,
+    termination: PyTermination,
+    n_iter: usize,
+    n_eval: usize,
+    best_index: usize,
+    objectives: Py<PyArray1<f64>>,
+    n_converged: usize,
+    cov: Option<Py<PyArray2<f64>>>,
+    residuals: Py<PyArray1<f64>>,
+    starts: Py<PyArray2<f64>>,
+    auto_starts: bool,
+}
+
+/// Fit a problem to data. `columns` is (n_vars, n) float64; `starts` is (s, p) in natural
+/// coordinates, or None for automatic starts (or the built-in form `form_grid`'s grid).
 #[pyfunction]
-#[pyo3(signature = (formula, columns, y, weights, loss, delta, target, positive, lower, upper, starts, form_grid, n_auto, max_iter, ftol, xtol, gtol, n_threads))]
+#[pyo3(signature = (problem, columns, y, *, weights=None, starts=None, form_grid=None, n_auto=64, n_threads=0))]
 #[allow(clippy::too_many_arguments)]
-fn fit<'py>(
-    py: Python<'py>,
-    formula: &PyFormula,
-    columns: PyReadonlyArray2<'py, f64>,
-    y: PyReadonlyArray1<'py, f64>,
-    weights: Option<PyReadonlyArray1<'py, f64>>,
-    loss: &str,
-    delta: f64,
-    target: &str,
-    positive: Vec<bool>,
-    lower: Vec<f64>,
-    upper: Vec<f64>,
-    starts: Option<PyReadonlyArray2<'py, f64>>,
+fn fit(
+    py: Python<'_>,
+    problem: &PyProblem,
+    columns: PyReadonlyArray2<'_, f64>,
+    y: PyReadonlyArray1<'_, f64>,
+    weights: Option<PyReadonlyArray1<'_, f64>>,
+    starts: Option<PyReadonlyArray2<'_, f64>>,
     form_grid: Option<String>,
     n_auto: usize,
-    max_iter: usize,
-    ftol: f64,
-    xtol: f64,
-    gtol: f64,
     n_threads: usize,
-) -> PyResult<Bound<'py, PyDict>> {
-    let s = make_setup(
-        formula, loss, delta, target, positive, lower, upper, max_iter, ftol, xtol, gtol,
-    )?;
+) -> PyResult<FitOutput> {
+    let s = &problem.inner;
     let data = Data::new(&s.formula, columns_of(&columns)).map_err(to_py)?;
     let y = y.as_array().to_vec();
     let w = weights.map(|w| w.as_array().to_vec());
@@ -222,53 +324,40 @@ fn fit<'py>(
     let rep = py
         .detach(|| {
             with_threads(threads, || {
-                fit_full(&s, &data, &y, w.as_deref(), starts, n_auto)
+                fit_full(s, &data, &y, w.as_deref(), starts, n_auto)
             })
         })
         .map_err(to_py)?
         .map_err(to_py)?;
     let p = s.n_params();
-    let d = PyDict::new(py);
     let best = &rep.multi.best;
-    d.set_item("params", best.params.clone().into_pyarray(py))?;
-    d.set_item("objective", best.objective)?;
-    d.set_item("status", best.status.code())?;
-    d.set_item("converged", best.status.converged())?;
-    d.set_item("message", best.status.message())?;
-    d.set_item("n_iter", best.n_iter)?;
-    d.set_item("n_eval", best.n_eval)?;
-    d.set_item("best_index", rep.multi.best_index)?;
-    d.set_item("objectives", rep.multi.objectives.clone().into_pyarray(py))?;
-    d.set_item(
-        "n_converged",
-        rep.multi.statuses.iter().filter(|s| s.converged()).count(),
-    )?;
-
-    match &rep.cov {
-        Some(c) => d.set_item(
-            "cov",
-            Array2::from_shape_vec((p, p), c.clone())
-                .unwrap()
-                .into_pyarray(py),
-        )?,
-        None => d.set_item("cov", py.None())?,
-    }
-    d.set_item("residuals", rep.residuals.clone().into_pyarray(py))?;
     let ns = rep.starts.len();
     let flat: Vec<f64> = rep.starts.into_iter().flatten().collect();
-    d.set_item(
-        "starts",
-        Array2::from_shape_vec((ns, p), flat)
-            .unwrap()
-            .into_pyarray(py),
-    )?;
-    d.set_item("auto_starts", rep.auto_starts)?;
-    Ok(d)
+    let matrix = |rows: usize, v: Vec<f64>| {
+        Array2::from_shape_vec((rows, p), v)
+            .expect("rows x p values")
+            .into_pyarray(py)
+            .unbind()
+    };
+    Ok(FitOutput {
+        params: best.params.clone().into_pyarray(py).unbind(),
+        objective: best.objective,
+        termination: PyTermination::of(best.status),
+        n_iter: best.n_iter,
+        n_eval: best.n_eval,
+        best_index: rep.multi.best_index,
+        objectives: rep.multi.objectives.into_pyarray(py).unbind(),
+        n_converged: rep.multi.statuses.iter().filter(|s| s.converged()).count(),
+        cov: rep.cov.map(|c| matrix(p, c)),
+        residuals: rep.residuals.into_pyarray(py).unbind(),
+        starts: matrix(ns, flat),
+        auto_starts: rep.auto_starts,
+    })
 }
 
 /// Built-in forms: list of (name, formula, variables, positive, description).
 #[pyfunction]
-fn forms() -> Vec<(String, String, Vec<String>, Vec<String>, String)> {
+fn forms() -> Vec<FormRow> {
     builtin::FORMS
         .iter()
         .map(|f| {
@@ -283,20 +372,12 @@ fn forms() -> Vec<(String, String, Vec<String>, Vec<String>, String)> {
         .collect()
 }
 
-/// Termination messages by code.
-#[pyfunction]
-fn status_messages() -> Vec<(u8, bool, String)> {
-    use crate::fit::Termination::*;
-    [Ftol, Xtol, Gtol, Stalled, MaxIter, Failed]
-        .iter()
-        .map(|s| (s.code(), s.converged(), s.message().to_string()))
-        .collect()
-}
-
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyFormula>()?;
+    m.add_class::<PyProblem>()?;
+    m.add_class::<PyTermination>()?;
+    m.add_class::<FitOutput>()?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(forms, m)?)?;
-    m.add_function(wrap_pyfunction!(status_messages, m)?)?;
     Ok(())
 }

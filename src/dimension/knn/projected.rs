@@ -31,7 +31,7 @@
 use super::brute::knn_brute;
 use super::kdtree::{knn_kdtree, KDTREE_MAX_DIM};
 use crate::dimension::points::{
-    column_mean, exact_d2_many, exact_d2_rows, gemm_into, margin_for, Knn,
+    column_mean, exact_d2_many, gemm_into, margin_for, rows_within, Knn,
 };
 use crate::rng::mix64;
 use rayon::prelude::*;
@@ -378,9 +378,10 @@ fn run(
             }
             let tau2 = tau2_of(&rows[i].0);
             let ai = &aug[i * w..(i + 1) * w];
-            let mut d2 = vec![0.0; n];
-            exact_d2_rows(&aug, w, ai, &mut d2);
-            (0..n).filter(|&j| j != i && d2[j] <= tau2 + tol).collect()
+            let mut within = Vec::new();
+            rows_within(&aug, w, ai, tau2 + tol, &mut within);
+            within.retain(|&j| j != i);
+            within
         })
         .collect();
     if aborted() {
