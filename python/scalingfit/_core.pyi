@@ -1,15 +1,34 @@
 # Type stubs for the compiled extension scalingfit._core (Rust, PyO3).
-from typing import Optional, Sequence
+from typing import Optional, Sequence, final
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import Self
+
+__all__ = [
+    "__version__",
+    "simd_level",
+    "Formula",
+    "Problem",
+    "Termination",
+    "FitOutput",
+    "fit",
+    "forms",
+    "Bootstrapper",
+    "BootstrapChunk",
+    "knn",
+    "twonn",
+    "mle",
+    "tile",
+]
 
 __version__: str
 
+@final
 class Formula:
     """A compiled formula: identifiers in `variables` are data columns, all others parameters."""
 
-    def __init__(self, source: str, variables: Sequence[str]) -> None: ...
+    def __new__(cls, source: str, variables: Sequence[str]) -> Self: ...
     @property
     def source(self) -> str: ...
     @property
@@ -23,12 +42,13 @@ class Formula:
         self, params: npt.NDArray[np.float64], columns: npt.NDArray[np.float64], jacobian: bool = False
     ) -> tuple[npt.NDArray[np.float64], Optional[npt.NDArray[np.float64]]]: ...
 
+@final
 class Problem:
     """A fitting problem checked once: formula, loss, target, log-space parameters, bounds and
     the solver's limits (keyword-only)."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         formula: Formula,
         *,
         loss: str,
@@ -41,12 +61,13 @@ class Problem:
         ftol: float,
         xtol: float,
         gtol: float,
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def n_params(self) -> int: ...
     @property
     def param_names(self) -> list[str]: ...
 
+@final
 class Termination:
     """Why a Levenberg-Marquardt run stopped; ``int(t)`` is its status code."""
 
@@ -62,6 +83,7 @@ class Termination:
     def message(self) -> str: ...
     def __int__(self) -> int: ...
 
+@final
 class FitOutput:
     @property
     def params(self) -> npt.NDArray[np.float64]: ...
@@ -101,6 +123,7 @@ def fit(
 ) -> FitOutput: ...
 def forms() -> list[tuple[str, str, list[str], list[str], str]]: ...
 
+@final
 class BootstrapChunk:
     @property
     def samples(self) -> npt.NDArray[np.float64]: ...
@@ -111,9 +134,10 @@ class BootstrapChunk:
     @property
     def n_iter(self) -> npt.NDArray[np.uint32]: ...
 
+@final
 class Bootstrapper:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         problem: Problem,
         columns: npt.NDArray[np.float64],
         y: npt.NDArray[np.float64],
@@ -125,7 +149,7 @@ class Bootstrapper:
         theta_hat: Sequence[float],
         extra_starts: Optional[npt.NDArray[np.float64]],
         warm: bool,
-    ) -> None: ...
+    ) -> Self: ...
     def run(self, start: int, count: int, n_threads: int = 0) -> BootstrapChunk: ...
     def jackknife(self, n_threads: int = 0) -> npt.NDArray[np.float64]: ...
     def counts(self, i: int) -> npt.NDArray[np.uint32]: ...
@@ -133,12 +157,18 @@ class Bootstrapper:
 
 # --- manifold dimension -------------------------------------------------------------------
 def knn(
-    x: npt.NDArray[np.float64], k: int, n_threads: int = 0
+    x: npt.NDArray[np.float64], k: int, n_threads: int = 0, algorithm: str = "auto"
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]: ...
 def twonn(
-    x: npt.NDArray[np.float64], discard_fraction: float = 0.1, method: str = "linear", n_threads: int = 0
+    x: npt.NDArray[np.float64],
+    discard_fraction: float = 0.1,
+    method: str = "linear",
+    n_threads: int = 0,
+    algorithm: str = "auto",
 ) -> dict: ...
-def mle(x: npt.NDArray[np.float64], k: int = 20, unbiased: bool = False, n_threads: int = 0) -> dict: ...
+def mle(
+    x: npt.NDArray[np.float64], k: int = 20, unbiased: bool = False, n_threads: int = 0, algorithm: str = "auto"
+) -> dict: ...
 def tile(
     x: npt.NDArray[np.float64],
     sizes: Optional[Sequence[int]] = None,
@@ -149,5 +179,6 @@ def tile(
     n_boot: int = 1000,
     abscissa: str = "log",
     n_threads: int = 0,
+    algorithm: str = "auto",
 ) -> dict: ...
 def simd_level() -> str: ...
