@@ -397,3 +397,18 @@ def test_plots(epoch_fit, small_bs, tmp_path):
     fig = sf.plot(p)
     assert fig.axes[0].get_xscale() == "log"
     plt.close(fig)
+
+
+def test_analysis_results_have_declared_attributes():
+    from scalingfit.analysis import ComputeOptimal
+    from scalingfit.datasets import hoffmann_example
+
+    d = hoffmann_example(seed=0)
+    fit = sf.fit("chinchilla", {"N": d["N"], "D": d["D"]}, y=d["loss"])
+    opt = sf.compute_optimal(fit, [1e21, 1e23])
+    assert isinstance(opt, ComputeOptimal)
+    assert "N" in ComputeOptimal.__annotations__ and "method" in ComputeOptimal.__annotations__
+    assert opt.N is opt.values["N"] and opt.method == opt.meta["method"]
+    assert "N" in vars(opt)  # a real attribute, not a __getattr__ lookup
+    with pytest.raises(AttributeError):
+        opt.tokens_per_parameter  # noqa: B018 (misspelt: an error, never a silent value)

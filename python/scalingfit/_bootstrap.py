@@ -226,7 +226,7 @@ class BootstrapResult:
             out[n] = _interval(s[:, k], self.fit.params[n], level, method, None if jack is None else jack[:, k])
         return out
 
-    def derived(self, func: Callable[[dict[str, np.ndarray]], Any], name: str = "derived") -> Distribution:
+    def derived(self, func: Callable[[dict[str, Any]], Any], name: str = "derived") -> Distribution:
         """Bootstrap distribution of ``func(params)``; ``func`` gets a dict of parameter arrays
         (vectorised, e.g. ``lambda p: p["beta"] / (p["alpha"] + p["beta"])``)."""
         if not callable(func):
@@ -267,6 +267,7 @@ class BootstrapResult:
                 lines.append(f"  {n:<12}{fmt(self.fit.params[n]):>14}{'-':>14}{'-':>14}{'-':>14}")
                 continue
             lo, hi = ci[n]
+            assert se is not None  # set together with ci
             lines.append(f"  {n:<12}{fmt(self.fit.params[n]):>14}{fmt(se[n]):>14}{fmt(lo):>14}{fmt(hi):>14}")
         if ci is None:
             lines.append("  (fewer than 2 converged resamples: no intervals; raise max_iter or check the fit)")
@@ -329,9 +330,11 @@ class _Summary:
             # generous range: the tails beyond it are counted in the edge bins
             self.edges = [np.linspace(l_ - 2 * w, h_ + 2 * w, self.bins + 1) for l_, h_, w in zip(lo, hi, width)]
             self.counts = [np.zeros(self.bins, dtype=np.int64) for _ in range(len(lo))]
+        edges, counts = self.edges, self.counts
+        assert counts is not None  # set with the edges
         for k in range(s.shape[1]):
-            col = np.clip(s[:, k], self.edges[k][0], self.edges[k][-1])
-            self.counts[k] += np.histogram(col, bins=self.edges[k])[0]
+            col = np.clip(s[:, k], edges[k][0], edges[k][-1])
+            counts[k] += np.histogram(col, bins=edges[k])[0]
         nb = len(s)
         mb = s.mean(axis=0)
         d = s - mb
@@ -411,7 +414,7 @@ def bootstrap(
         fr = _fit(form_or_fit, data, y, n_threads=n_threads, **fit_kwargs)
     else:
         raise TypeError(f"form_or_fit must be a form name, a formula or a FitResult, got {type(form_or_fit).__name__}")
-    prob: Problem = fr.problem
+    prob: Problem = fr._data_problem("bootstrap")
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
         raise ValueError(f"n_resamples must be an integer >= 1, got {n_resamples!r}")
     if scheme not in _SCHEMES:
@@ -421,7 +424,9 @@ def bootstrap(
     if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
         raise ValueError(f"start must be a non-negative integer, got {start!r}")
     if seed is None:
-        seed = int(np.random.SeedSequence().entropy % (2**63))
+        entropy = np.random.SeedSequence().entropy
+        assert isinstance(entropy, int)  # drawn from the OS when not given
+        seed = entropy % (2**63)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (0 <= seed < 2**64):
         raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
     if scheme == "groups":
@@ -469,8 +474,8 @@ def bootstrap(
             if samples is not None:
                 samples[done : done + m] = r.samples
             else:
-                st = r.status
-                summ.add(r.samples[_CONVERGED[st]])
+                assert summ is not None  # keep == "summary"
+                summ.add(r.samples[_CONVERGED[r.status]])
             status[done : done + m] = r.status
             done += m
             if bar is not None:

@@ -132,14 +132,19 @@ class FitResult:
             data = columns
         elif columns:
             raise TypeError("predict: give either a data mapping or keyword columns, not both")
-        if self.problem is None:
-            raise ValueError("this result has no attached problem (it was loaded from a dict)")
-        cols = as_columns(data, self.variables, self.problem.column_map, arg="data")
+        prob = self._data_problem("predict")
+        cols = as_columns(data, self.variables, prob.column_map, arg="data")
         if not cols:
             raise ValueError("predict needs at least one data column")
         mat = np.ascontiguousarray(np.vstack([cols[v] for v in self.variables]))
-        values, _ = self.problem.formula.eval(np.asarray(self.x, dtype=np.float64), mat, False)
+        values, _ = prob.formula.eval(np.asarray(self.x, dtype=np.float64), mat, False)
         return values
+
+    def _data_problem(self, what: str) -> Problem:
+        """The prepared problem (data, column map, settings), or a clear error without one."""
+        if self.problem is None:
+            raise ValueError(f"{what} needs the fit's problem and data, which this result does not carry (it was loaded from a dict)")
+        return self.problem
 
     def __call__(self, data: Any = None, **columns: Any) -> np.ndarray:
         return self.predict(data, **columns)
@@ -515,8 +520,8 @@ def _run_fit(prob: Problem, st: np.ndarray | None, n_auto: int, n_threads: int) 
 
 
 def _result(prob: Problem, r: Any) -> FitResult:
-    names, variables = _names(prob.formula)
-    names = list(names)
+    name_tuple, variables = _names(prob.formula)
+    names = list(name_tuple)
     x = r.params
     cov = r.cov
     stderr = None

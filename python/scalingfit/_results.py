@@ -25,6 +25,8 @@ _LOG_MAX = math.log(1e60)  # search ranges: resources up to 1e60 units
 
 
 class _Source:
+    samples: np.ndarray | None
+
     def __init__(self, obj: Any, fn: str):
         if isinstance(obj, BootstrapResult):
             self.fit = obj.fit
@@ -197,11 +199,18 @@ def _short(v: Any) -> str:
 class _Result:
     """Named estimates (``values``) with optional bootstrap ``samples`` of the same names.
 
-    Estimates are attributes (``opt.N``, ``opt.a``); ``interval(name)``/``ci`` give percentile
+    Estimates and settings are instance attributes (``opt.N``, ``opt.a``, ``opt.method``), declared
+    on each result class for type checkers (laws with other resource names add attributes named
+    after them); a misspelt name raises AttributeError. ``interval(name)``/``ci`` give percentile
     intervals and ``stderr`` bootstrap standard deviations when built from a BootstrapResult.
     """
 
     _title = "result"
+    values: dict[str, Any]
+    samples: dict[str, np.ndarray] | None
+    level: float
+    meta: dict[str, Any]
+    n_samples: int
 
     def __init__(self, values: dict[str, Any], samples: dict[str, np.ndarray] | None, level: float, meta: dict[str, Any]):
         self.values = values
@@ -209,17 +218,10 @@ class _Result:
         self.level = level
         self.meta = meta
         self.n_samples = 0 if not samples else int(len(next(iter(samples.values()))))
-
-    def __getattr__(self, name: str) -> Any:
-        d = self.__dict__
-        if "values" in d and name in d["values"]:
-            return d["values"][name]
-        if "meta" in d and name in d["meta"]:
-            return d["meta"][name]
-        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
-
-    def __dir__(self) -> list[str]:
-        return sorted(set(super().__dir__()) | set(self.values) | set(self.meta))
+        for name, v in {**meta, **values}.items():
+            if hasattr(type(self), name) or name in ("values", "samples", "level", "meta", "n_samples"):
+                raise RuntimeError(f"internal error: result field {name!r} would shadow an attribute of {type(self).__name__}")
+            setattr(self, name, v)
 
     def interval(self, name: str, level: float | None = None) -> tuple[Any, Any]:
         """Percentile interval of ``name`` over the bootstrap samples (NaN-free samples only)."""
@@ -250,8 +252,9 @@ class _Result:
 
     def to_dict(self) -> dict[str, Any]:
         d = {"kind": type(self).__name__, **self.meta, "values": self.values, "level": self.level, "n_samples": self.n_samples}
-        if self.samples is not None:
-            d["ci"] = {k: list(v) for k, v in self.ci.items()}
+        ci = self.ci
+        if ci is not None:
+            d["ci"] = {k: list(v) for k, v in ci.items()}
             d["stderr"] = self.stderr
         return _jsonable(d)
 
@@ -285,13 +288,13 @@ def _combine(src: _Source, func: Callable[..., dict[str, np.ndarray]], *args: An
     if Ps is not None:
         with np.errstate(all="ignore"):
             samples = func(Ps, *args)
-        s = len(src.samples)
+        s = len(next(iter(Ps.values())))
         samples = {k: _as_samples(v, s, np.shape(est[k])) for k, v in samples.items()}
         bad = np.zeros(s, bool)
         for v in samples.values():
             bad |= np.isnan(v.reshape(s, -1)).any(axis=1)
         n_invalid = int(bad.sum())
-    est = {k: (float(v) if np.ndim(v) == 0 else np.asarray(v, float)) for k, v in est.items()}
+    est = {k: (float(v) if np.ndim(v) == 0 else np.asarray(v, float)) for k, v in est.items()}  # type: ignore[misc]
     return est, samples, n_invalid
 
 

@@ -25,6 +25,11 @@ class Extrapolation(_Result):
     """Predicted loss ``y`` at new points, with bootstrap intervals (``interval="prediction"``
     adds resampled residual noise to each bootstrap law; ``"confidence"`` is the law alone)."""
 
+    y: np.ndarray
+    points: dict[str, np.ndarray]
+    form: str
+    interval_kind: str
+
     def summary(self) -> str:
         lines = [f"extrapolation of {self.form} ({self.interval_kind} intervals" + (f", {self.level:.0%}, {self.n_samples} bootstrap fits)" if self.samples is not None else "; none without a bootstrap)")]
         for i, v in enumerate(self.y):
@@ -57,14 +62,15 @@ def extrapolate(
     elif columns:
         raise TypeError("extrapolate: give either a data mapping or keyword columns, not both")
     fit = src.fit
-    cols = as_columns(data, fit.variables, fit.problem.column_map, arg="data")
+    cols = as_columns(data, fit.variables, fit._data_problem("extrapolate").column_map, arg="data")
     X = {v: cols[v] for v in fit.variables}
     est = src.law(src.point(), X)
     if not np.all(np.isfinite(est)):
         raise ValueError("extrapolate: the fitted law is not finite at some of the points")
     samples = None
-    if src.samples is not None:
-        ys = src.law(src.sampled(1), {v: a[None, :] for v, a in X.items()})
+    sampled = src.sampled(1)
+    if sampled is not None:
+        ys = src.law(sampled, {v: a[None, :] for v, a in X.items()})
         if interval == "prediction":
             rng = np.random.default_rng(seed)
             r = rng.choice(fit.residuals, size=ys.shape)
@@ -128,7 +134,8 @@ class Backtest:
             + f": fit {self.n_train} runs, predict {self.n_test}",
             f"  mean |rel error| {self.mape:.3%}, max {self.max_abs_rel_error:.3%}, rmse(log) {self.rmse_log:.4g}",
         ]
-        if self.lower is not None:
+        lower, upper = self.lower, self.upper
+        if lower is not None and upper is not None and self.bootstrap is not None:
             lines.append(f"  {self.level:.0%} {self.interval} intervals ({self.bootstrap.n_converged} bootstrap fits) cover {self.coverage:.1%} of held-out points")
         hdr = "  " + "".join(f"{n:>12}" for n in self.points) + f"{'observed':>11}{'predicted':>11}{'rel err':>9}"
         if self.lower is not None:
@@ -137,8 +144,9 @@ class Backtest:
         for i in range(self.n_test):
             row = "  " + "".join(f"{self.points[n][i]:>12.4g}" for n in self.points)
             row += f"{self.y_true[i]:>11.4f}{self.y_pred[i]:>11.4f}{self.rel_error[i]:>9.2%}"
-            if self.lower is not None:
-                row += f"{f'[{self.lower[i]:.4f}, {self.upper[i]:.4f}]':>22}{'yes' if self.covered[i] else 'no':>9}"
+            if lower is not None and upper is not None:
+                covered = bool(lower[i] <= self.y_true[i] <= upper[i])
+                row += f"{f'[{lower[i]:.4f}, {upper[i]:.4f}]':>22}{'yes' if covered else 'no':>9}"
             lines.append(row)
         return "\n".join(lines)
 
@@ -210,6 +218,7 @@ def backtest(
             raise ValueError(f"holdout must be one of {opts}, or a boolean mask / indices of rows; got {holdout!r}")
         if isinstance(frac, bool) or not isinstance(frac, (int, float, np.floating)) or not (0 < frac < 1):
             raise ValueError(f"frac must be in (0, 1), the fraction of runs to hold out; got {frac!r}")
+        frac_used: float | None = float(frac)
         m = max(1, math.ceil(frac * n))
         thr = np.sort(key)[::-1][m - 1]
         test = key >= thr
@@ -228,7 +237,7 @@ def backtest(
         else:
             raise TypeError(f"holdout must be 'top_compute', 'top_<variable>', a boolean mask or integer indices; got {holdout!r}")
         label = "given rows"
-        frac = None
+        frac_used = None
     n_test = int(test.sum())
     n_p = len(prob.param_names)
     if n_test == 0:
@@ -252,7 +261,7 @@ def backtest(
     else:
         y_pred = fr.predict(pts)
     return Backtest(
-        form=fr.form, holdout=label, frac=frac, n_train=int(train.sum()), n_test=n_test, test_index=np.flatnonzero(test),
+        form=fr.form, holdout=label, frac=frac_used, n_train=int(train.sum()), n_test=n_test, test_index=np.flatnonzero(test),
         points=pts, y_true=prob.y[test], y_pred=np.asarray(y_pred), lower=lower, upper=upper, level=level, interval=interval,
         fit=fr, bootstrap=bs,
     )

@@ -60,6 +60,20 @@ class ComputeOptimal(_Result):
     """Compute-optimal allocation: ``N``, ``D``, ``tokens_per_param``, ``loss`` at each ``C``;
     exponents ``a``, ``b`` (N* ~ C^a, D* ~ C^b) and, for the closed form, ``G``."""
 
+    C: np.ndarray
+    N: np.ndarray
+    D: np.ndarray
+    tokens_per_param: np.ndarray
+    loss: np.ndarray
+    a: float
+    b: float
+    G: float  # closed form only
+    k: float
+    method: str
+    form: str
+    resources: tuple[str, str]
+    n_invalid: int
+
     def summary(self) -> str:
         rN, rD = self.resources
         lines = [
@@ -80,7 +94,7 @@ class ComputeOptimal(_Result):
         return "\n".join(lines)
 
 
-def _closed_form(P: Mapping[str, Any], C: np.ndarray, k: float) -> dict[str, Any]:
+def _closed_form(P: Mapping[str, Any], C: np.ndarray | np.float64, k: float) -> dict[str, Any]:
     E, A, al, B, be = P["E"], P["A"], P["alpha"], P["B"], P["beta"]
     ok = (al > 0) & (be > 0) & (A > 0) & (B > 0)
     s = np.where(ok, al + be, np.nan)
@@ -140,7 +154,7 @@ def compute_optimal(
     k = _positive_scalar(k, "k")
     rN, rD = _resources(src, resources, "compute_optimal")
     if C is None:
-        cols = src.fit.problem.columns
+        cols = src.fit._data_problem("compute_optimal").columns
         vi = [src.fit.variables.index(rN), src.fit.variables.index(rD)]
         cd = k * cols[vi[0]] * cols[vi[1]]
         lo, hi = math.floor(math.log10(cd.min())), math.ceil(math.log10(cd.max() * 1000))
@@ -192,6 +206,16 @@ class Required(_Result):
     """Resources needed to reach target loss(es): ``C`` (FLOP) and the compute-optimal ``N``,
     ``D`` for two-resource laws, or the amount of the single variable for one-variable laws.
     ``unreachable`` is the fraction of bootstrap fits whose irreducible loss is above the target."""
+
+    loss_target: np.ndarray
+    C: np.ndarray
+    N: np.ndarray
+    D: np.ndarray
+    k: float
+    method: str
+    form: str
+    unreachable: Any
+    names: list[str]
 
     def summary(self) -> str:
         names = [n for n in self.values if n != "loss_target"]
@@ -316,6 +340,11 @@ class Returns(_Result):
     """Exponents of the reducible loss in each resource and the multiplier of that resource needed
     to divide the reducible loss by ``factor`` (``multiplier_X = factor^(1/exponent_X)``)."""
 
+    factor: float
+    resources: dict[str, str]
+    form: str
+    n_invalid: int
+
     def summary(self) -> str:
         lines = [
             f"returns to scale: reducible loss ~ resource^-exponent; multiplier to divide it by {self.factor:g}",
@@ -387,6 +416,21 @@ class Budget(_Result):
     """Best allocation under per-unit prices: ``N``, ``D``, ``cost``, ``loss``, ``share_N`` (fraction
     of the cost spent on N), ``tokens_per_param`` and the training FLOPs ``C = k N D``."""
 
+    N: Any
+    D: Any
+    cost: Any
+    loss: Any
+    share_N: Any
+    tokens_per_param: Any
+    C: Any
+    prices: dict[str, float]
+    resources: tuple[str, str]
+    k: float
+    form: str
+    n_invalid: int
+    budget: float | None
+    loss_target: float | None
+
     def summary(self) -> str:
         rN, rD = self.resources
         goal = f"minimise loss within budget {fmt(self.budget)}" if self.budget is not None else f"minimise cost to reach loss {self.loss_target:g}"
@@ -431,7 +475,7 @@ def optimize_budget(
     law = src.law
     floor = pN + pD  # N = D = 1
 
-    def best(P: Mapping[str, Any], lnB: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def best(P: Mapping[str, Any], lnB: np.ndarray | np.float64) -> tuple[np.ndarray, np.ndarray]:
         shape = np.broadcast_shapes(np.shape(lnB), *(np.shape(v) for v in P.values()))
         Bb = np.broadcast_to(np.exp(lnB), shape)
         hi = np.log(np.maximum((Bb - pD) / pN, 1.0))
@@ -445,7 +489,7 @@ def optimize_budget(
         u = _minimize(fun, np.zeros(shape), hi)
         return u, fun(u)
 
-    def pack(u: np.ndarray, B: np.ndarray, L: np.ndarray) -> dict[str, Any]:
+    def pack(u: np.ndarray, B: np.ndarray | np.float64, L: np.ndarray) -> dict[str, Any]:
         N = np.exp(u)
         D = (B - pN * N) / pD
         return {"N": N, "D": D, "cost": B, "loss": L, "share_N": pN * N / B, "tokens_per_param": D / N, "C": k * N * D}

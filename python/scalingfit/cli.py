@@ -10,6 +10,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -176,7 +177,7 @@ def _fit(args: argparse.Namespace) -> int:
     print(fit.summary())
     result = {"input": str(args.file), "n_rows": int(len(y)), "n_dropped": n_drop, "columns": {v: colmap.get(v, v) for v in data}, "y": args.y,
               "fit": fit.to_dict()}
-    source = fit
+    source: Any = fit
     bs = None
     if args.bootstrap:
         if args.bootstrap < 2:
@@ -187,7 +188,7 @@ def _fit(args: argparse.Namespace) -> int:
         print(bs.summary(args.level))
         result["bootstrap"] = bs.to_dict(args.level)
         source = bs
-    analyses = {}
+    analyses: dict[str, Any] = {}
     two = len(fit.variables) == 2
     if two:
         C = [float(c) for c in args.budgets.split(",")] if args.budgets else None

@@ -129,6 +129,8 @@ class _Estimate:
     """Shared helpers: ``ci``, ``predicted_alpha``, ``to_dict``."""
 
     d: float
+    stderr: float
+    n_points: int
 
     def _interval(self, level: float) -> Tuple[float, float]:
         # asymptotic normal interval from ``stderr`` (the tile estimator overrides this

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -85,7 +85,8 @@ def plot(fit_or_bs: FitResult | BootstrapResult, kind: str = "law", *, ax: Any =
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    func = {"law": plot_law, "isoflop": plot_isoflop, "optimal": plot_optimal, "residuals": plot_residuals, "pairs": plot_pairs}[kind]
+    funcs: dict[str, Callable[..., Any]] = {"law": plot_law, "isoflop": plot_isoflop, "optimal": plot_optimal, "residuals": plot_residuals, "pairs": plot_pairs}
+    func = funcs[kind]
     if kind in ("residuals", "pairs"):
         fig = func(fit_or_bs, title=title, **kwargs)
     else:
@@ -104,7 +105,7 @@ def plot_law(fit_or_bs: FitResult | BootstrapResult, *, ax: Any = None, level: f
     from .analysis import _Law, compute_optimal
 
     fit, bs = _split(fit_or_bs)
-    prob = fit.problem
+    prob = fit._data_problem("plot")
     fig, ax = _ax(ax)
     y = prob.y
     ylab = "loss" if prob.target == "log" else "y"
@@ -160,8 +161,8 @@ def _loss_axis(ax: Any) -> None:
     from matplotlib.ticker import FuncFormatter, LogLocator
 
     f = FuncFormatter(lambda v, _: f"{v:.3g}")
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=np.arange(1, 10) / 1.0, numticks=20))
-    ax.yaxis.set_minor_locator(LogLocator(base=10, subs=np.arange(10, 100) / 10.0, numticks=200))
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=[float(v) for v in range(1, 10)], numticks=20))
+    ax.yaxis.set_minor_locator(LogLocator(base=10, subs=[v / 10.0 for v in range(10, 100)], numticks=200))
     ax.yaxis.set_major_formatter(f)
     ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
 
@@ -175,7 +176,7 @@ def plot_isoflop(fit_or_bs: FitResult | BootstrapResult, *, ax: Any = None, leve
     if not _two(fit):
         raise ValueError(f"the IsoFLOP view needs a two-resource law (N, D); this fit has variables {fit.variables}")
     plt = _plt()
-    prob = fit.problem
+    prob = fit._data_problem("plot")
     vN, vD = fit.variables
     Nd, Dd, y = prob.columns[0], prob.columns[1], prob.y
     Cd = k * Nd * Dd
@@ -225,7 +226,7 @@ def plot_optimal(fit_or_bs: FitResult | BootstrapResult, *, ax: Any = None, leve
     fit, bs = _split(fit_or_bs)
     if not _two(fit):
         raise ValueError(f"plot_optimal needs a two-resource law (N, D); this fit has variables {fit.variables}")
-    prob = fit.problem
+    prob = fit._data_problem("plot")
     Cd = k * prob.columns[0] * prob.columns[1]
     Cg = np.geomspace(Cd.min() / 2, Cd.max() * 1e4, 60) if C is None else np.asarray(C, float)
     opt = compute_optimal(bs if bs is not None else fit, Cg, k=k, level=level)
@@ -253,7 +254,7 @@ def plot_residuals(fit_or_bs: FitResult | BootstrapResult, *, k: float = 6.0, ti
     """Residuals (on the fit's target scale) against compute or x, and their histogram."""
     plt = _plt()
     fit, _bs = _split(fit_or_bs)
-    prob = fit.problem
+    prob = fit._data_problem("plot")
     r = fit.residuals
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained", gridspec_kw={"width_ratios": [2.2, 1]})
     if _two(fit):
