@@ -290,21 +290,21 @@ def tile(
         _int(n_threads, "n_threads", 0),
         _algorithm(algorithm),
     )
-    _warn_dups(r["n_duplicates"])
+    _warn_dups(r.n_duplicates)
     return TileEstimate(
-        d=r["d"],
-        slope=r["slope"],
-        intercept=r["intercept"],
-        sizes=r["sizes"],
-        x=r["x"],
-        mean_log=r["mean_log"],
-        per_draw=r["per_draw"],
-        local_d=r["local_d"],
-        boot_d=r["boot_d"],
-        k=r["k"],
-        n_draws=r["n_draws"],
-        n_points=r["n_points"],
-        n_duplicates=r["n_duplicates"],
+        d=r.d,
+        slope=r.slope,
+        intercept=r.intercept,
+        sizes=r.sizes,
+        x=r.x,
+        mean_log=r.mean_log,
+        per_draw=r.per_draw,
+        local_d=r.local_d,
+        boot_d=r.boot_d,
+        k=r.k,
+        n_draws=r.n_draws,
+        n_points=r.n_points,
+        n_duplicates=r.n_duplicates,
         seed=int(seed),
         abscissa=abscissa,
     )
@@ -358,16 +358,16 @@ def twonn(
     method = "ml" if method == "mle" else method
     f = float(discard_fraction)
     r = _core.twonn(X, f, method, _int(n_threads, "n_threads", 0), _algorithm(algorithm))
-    _warn_dups(r["n_duplicates"])
+    _warn_dups(r.n_duplicates)
     return TwoNNEstimate(
-        d=r["d"],
-        stderr=r["stderr"],
+        d=r.d,
+        stderr=r.stderr,
         method=method,
         discard_fraction=f,
-        n_points=r["n_points"],
-        n_keep=r["n_keep"],
-        n_duplicates=r["n_duplicates"],
-        log_mu=r["log_mu"],
+        n_points=r.n_points,
+        n_keep=r.n_keep,
+        n_duplicates=r.n_duplicates,
+        log_mu=r.log_mu,
     )
 
 
@@ -403,15 +403,15 @@ def mle(X: Any, k: int = 20, *, unbiased: bool = False, algorithm: str = "auto",
     X = _points(X)
     k = _int(k, "k", 3 if unbiased else 2)
     r = _core.mle(X, k, bool(unbiased), _int(n_threads, "n_threads", 0), _algorithm(algorithm))
-    _warn_dups(r["n_duplicates"])
+    _warn_dups(r.n_duplicates)
     return MLEEstimate(
-        d=r["d"],
-        stderr=r["stderr"],
+        d=r.d,
+        stderr=r.stderr,
         k=k,
         unbiased=bool(unbiased),
-        n_points=r["n_points"],
-        n_duplicates=r["n_duplicates"],
-        pointwise=r["pointwise"],
+        n_points=r.n_points,
+        n_duplicates=r.n_duplicates,
+        pointwise=r.pointwise,
     )
 
 

@@ -13,9 +13,8 @@ use crate::dimension::{Algorithm, KnnControl};
 use crate::error::{Error, Result};
 use crate::parallel::with_threads;
 use numpy::ndarray::Array2;
-use numpy::{IntoPyArray, PyArray2, PyReadonlyArray2};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -128,7 +127,7 @@ fn twonn<'py>(
     method: &str,
     n_threads: usize,
     algorithm: &str,
-) -> PyResult<Bound<'py, PyDict>> {
+) -> PyResult<TwoNNOutput> {
     let m = match method {
         "linear" => TwoNNMethod::Linear,
         "ml" | "mle" => TwoNNMethod::Ml,
@@ -143,14 +142,14 @@ fn twonn<'py>(
     let r = interruptible(py, n_threads, algorithm, |ctl| {
         est::twonn_with(&v, n, dim, discard_fraction, m, ctl)
     })?;
-    let d = PyDict::new(py);
-    d.set_item("d", r.d)?;
-    d.set_item("stderr", r.stderr)?;
-    d.set_item("n_points", r.n_points)?;
-    d.set_item("n_keep", r.n_keep)?;
-    d.set_item("n_duplicates", r.n_duplicates)?;
-    d.set_item("log_mu", r.log_mu.into_pyarray(py))?;
-    Ok(d)
+    Ok(TwoNNOutput {
+        d: r.d,
+        stderr: r.stderr,
+        n_points: r.n_points,
+        n_keep: r.n_keep,
+        n_duplicates: r.n_duplicates,
+        log_mu: r.log_mu.into_pyarray(py).unbind(),
+    })
 }
 
 #[pyfunction]
@@ -162,18 +161,18 @@ fn mle<'py>(
     unbiased: bool,
     n_threads: usize,
     algorithm: &str,
-) -> PyResult<Bound<'py, PyDict>> {
+) -> PyResult<MleOutput> {
     let (v, n, dim) = points(&x);
     let r = interruptible(py, n_threads, algorithm, |ctl| {
         est::mle_with(&v, n, dim, k, unbiased, ctl)
     })?;
-    let d = PyDict::new(py);
-    d.set_item("d", r.d)?;
-    d.set_item("stderr", r.stderr)?;
-    d.set_item("n_points", r.n_points)?;
-    d.set_item("n_duplicates", r.n_duplicates)?;
-    d.set_item("pointwise", r.pointwise.into_pyarray(py))?;
-    Ok(d)
+    Ok(MleOutput {
+        d: r.d,
+        stderr: r.stderr,
+        n_points: r.n_points,
+        n_duplicates: r.n_duplicates,
+        pointwise: r.pointwise.into_pyarray(py).unbind(),
+    })
 }
 
 #[pyfunction]
@@ -191,7 +190,7 @@ fn tile<'py>(
     abscissa: &str,
     n_threads: usize,
     algorithm: &str,
-) -> PyResult<Bound<'py, PyDict>> {
+) -> PyResult<TileOutput> {
     let abscissa = match abscissa {
         "log" => Abscissa::LogDm1,
         "digamma" => Abscissa::Digamma,
@@ -216,36 +215,70 @@ fn tile<'py>(
         est::tile_with(&v, n, dim, &opts, ctl)
     })?;
     let m = r.sizes.len();
-    let d = PyDict::new(py);
-    d.set_item("d", r.d)?;
-    d.set_item("slope", r.slope)?;
-    d.set_item("intercept", r.intercept)?;
-    d.set_item(
-        "sizes",
-        r.sizes
-            .iter()
-            .map(|&s| s as i64)
-            .collect::<Vec<_>>()
-            .into_pyarray(py),
-    )?;
-    d.set_item("x", r.x.into_pyarray(py))?;
-    d.set_item("mean_log", r.mean_log.into_pyarray(py))?;
-    d.set_item(
-        "per_draw",
-        Array2::from_shape_vec((r.n_draws, m), r.per_draw)
-            .unwrap()
-            .into_pyarray(py),
-    )?;
-    d.set_item("local_d", r.local_d.into_pyarray(py))?;
-    d.set_item("boot_d", r.boot_d.into_pyarray(py))?;
-    d.set_item("n_draws", r.n_draws)?;
-    d.set_item("k", r.k)?;
-    d.set_item("n_points", r.n_points)?;
-    d.set_item("n_duplicates", r.n_duplicates)?;
-    Ok(d)
+    let sizes: Vec<i64> = r.sizes.iter().map(|&s| s as i64).collect();
+    Ok(TileOutput {
+        d: r.d,
+        slope: r.slope,
+        intercept: r.intercept,
+        sizes: sizes.into_pyarray(py).unbind(),
+        x: r.x.into_pyarray(py).unbind(),
+        mean_log: r.mean_log.into_pyarray(py).unbind(),
+        per_draw: Array2::from_shape_vec((r.n_draws, m), r.per_draw)
+            .expect("n_draws x sizes values")
+            .into_pyarray(py)
+            .unbind(),
+        local_d: r.local_d.into_pyarray(py).unbind(),
+        boot_d: r.boot_d.into_pyarray(py).unbind(),
+        n_draws: r.n_draws,
+        k: r.k,
+        n_points: r.n_points,
+        n_duplicates: r.n_duplicates,
+    })
+}
+
+/// What `twonn` returns (see `scalingfit.dimension.twonn`).
+#[pyclass(name = "TwoNNOutput", module = "scalingfit._core", frozen, get_all)]
+struct TwoNNOutput {
+    d: f64,
+    stderr: f64,
+    n_points: usize,
+    n_keep: usize,
+    n_duplicates: usize,
+    log_mu: Py<PyArray1<f64>>,
+}
+
+/// What `mle` returns (see `scalingfit.dimension.mle`).
+#[pyclass(name = "MleOutput", module = "scalingfit._core", frozen, get_all)]
+struct MleOutput {
+    d: f64,
+    stderr: f64,
+    n_points: usize,
+    n_duplicates: usize,
+    pointwise: Py<PyArray1<f64>>,
+}
+
+/// What `tile` returns (see `scalingfit.dimension.tile`).
+#[pyclass(name = "TileOutput", module = "scalingfit._core", frozen, get_all)]
+struct TileOutput {
+    d: f64,
+    slope: f64,
+    intercept: f64,
+    sizes: Py<PyArray1<i64>>,
+    x: Py<PyArray1<f64>>,
+    mean_log: Py<PyArray1<f64>>,
+    per_draw: Py<PyArray2<f64>>,
+    local_d: Py<PyArray1<f64>>,
+    boot_d: Py<PyArray1<f64>>,
+    n_draws: usize,
+    k: usize,
+    n_points: usize,
+    n_duplicates: usize,
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<TwoNNOutput>()?;
+    m.add_class::<MleOutput>()?;
+    m.add_class::<TileOutput>()?;
     m.add_function(wrap_pyfunction!(knn, m)?)?;
     m.add_function(wrap_pyfunction!(twonn, m)?)?;
     m.add_function(wrap_pyfunction!(mle, m)?)?;
