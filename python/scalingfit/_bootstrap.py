@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._data import fmt, resolve_threads
+from ._data import fmt, norm_cdf, norm_ppf, resolve_threads
 from ._fit import _CONVERGED, TERMINATIONS, FitResult, Problem
 from ._fit import fit as _fit
 
@@ -32,35 +32,6 @@ def _check_level(level: float) -> float:
     return float(level)
 
 
-def _norm_ppf(q: np.ndarray | float) -> np.ndarray:
-    """Inverse standard normal CDF (Acklam's rational approximation refined by one Halley step)."""
-    q = np.asarray(q, dtype=np.float64)
-    a = [-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02, 1.383577518672690e02, -3.066479806614716e01, 2.506628277459239e00]
-    b = [-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02, 6.680131188771972e01, -1.328068155288572e01]
-    c = [-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00, -2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e00]
-    d = [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00]
-    x = np.empty_like(q)
-    lo, hi = q < 0.02425, q > 1 - 0.02425
-    mid = ~(lo | hi)
-    r = q[mid] - 0.5
-    s = r * r
-    x[mid] = (((((a[0] * s + a[1]) * s + a[2]) * s + a[3]) * s + a[4]) * s + a[5]) * r / (((((b[0] * s + b[1]) * s + b[2]) * s + b[3]) * s + b[4]) * s + 1)
-    for mask, sign, qq in ((lo, 1.0, q[lo]), (hi, -1.0, 1 - q[hi])):
-        t = np.sqrt(-2 * np.log(qq))
-        x[mask] = sign * (((((c[0] * t + c[1]) * t + c[2]) * t + c[3]) * t + c[4]) * t + c[5]) / ((((d[0] * t + d[1]) * t + d[2]) * t + d[3]) * t + 1)
-    e = 0.5 * _erfc(-x / math.sqrt(2)) - q
-    u = e * math.sqrt(2 * math.pi) * np.exp(x * x / 2)
-    return x - u / (1 + x * u / 2)
-
-
-def _erfc(x: np.ndarray) -> np.ndarray:
-    return np.vectorize(math.erfc, otypes=[float])(x)
-
-
-def _norm_cdf(x: np.ndarray | float) -> np.ndarray:
-    return 0.5 * _erfc(-np.asarray(x, dtype=np.float64) / math.sqrt(2))
-
-
 def _interval(samples: np.ndarray, estimate: float, level: float, method: str, jack: np.ndarray | None) -> tuple[float, float]:
     """Interval from bootstrap draws of one quantity (NaN-free)."""
     alpha = 1 - level
@@ -74,13 +45,13 @@ def _interval(samples: np.ndarray, estimate: float, level: float, method: str, j
             raise ValueError("method='bca' needs jackknife estimates")
         prop = (np.sum(samples < estimate) + 0.5 * np.sum(samples == estimate)) / len(samples)
         prop = min(max(prop, 0.5 / len(samples)), 1 - 0.5 / len(samples))
-        z0 = float(_norm_ppf(prop))
+        z0 = norm_ppf(prop)
         jm = jack.mean()
         num = np.sum((jm - jack) ** 3)
         den = 6.0 * np.sum((jm - jack) ** 2) ** 1.5
         a = float(num / den) if den > 0 else 0.0
-        z = _norm_ppf(np.array([alpha / 2, 1 - alpha / 2]))
-        adj = _norm_cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
+        z = np.array([norm_ppf(alpha / 2), norm_ppf(1 - alpha / 2)])
+        adj = [norm_cdf(float(v)) for v in z0 + (z0 + z) / (1 - a * (z0 + z))]
         lo, hi = np.quantile(samples, adj)
     else:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -123,3 +124,16 @@ def fmt(v: float) -> str:
     if a != 0 and (a >= 1e5 or a < 1e-3):
         return f"{v:.4e}"
     return f"{v:.6g}"
+
+
+_NORMAL = NormalDist()
+
+
+def norm_ppf(q: float) -> float:
+    """Inverse standard normal CDF (the standard library's, accurate to double precision)."""
+    return _NORMAL.inv_cdf(q)
+
+
+def norm_cdf(x: float) -> float:
+    """Standard normal CDF."""
+    return _NORMAL.cdf(x)

@@ -39,6 +39,7 @@ from typing import Any, Optional, Sequence, Tuple
 import numpy as np
 
 from . import _core
+from ._data import norm_ppf
 
 __all__ = [
     "knn",
@@ -90,9 +91,7 @@ def _warn_dups(n_dup: int) -> None:
 def _z(level: float) -> float:
     if not 0.0 < level < 1.0:
         raise ValueError(f"level: must be in (0, 1), got {level}")
-    from statistics import NormalDist
-
-    return NormalDist().inv_cdf(0.5 + level / 2.0)
+    return norm_ppf(0.5 + level / 2.0)
 
 
 _ALGORITHMS = ("auto", "brute", "kdtree", "projected")

@@ -144,8 +144,15 @@ fn rows_within_in<I: Isa>(x: &[f64], dim: usize, xi: &[f64], bound: f64, out: &m
     }
 }
 
-/// Mean of the rows of `x` (`n x dim`, row-major), summed in row order (deterministic).
-pub(crate) fn column_mean(x: &[f64], n: usize, dim: usize) -> Vec<f64> {
+dispatched! {
+    /// Mean of the rows of `x` (`n x dim`, row-major), summed in row order (deterministic).
+    pub(crate) fn column_mean<'a>(x: &'a [f64], n: usize, dim: usize) -> Vec<f64> => column_mean_in
+}
+
+#[inline(always)]
+// `I` only selects the instantiation: the body is compiled with its instruction set
+#[allow(clippy::extra_unused_type_parameters)]
+fn column_mean_in<I: Isa>(x: &[f64], n: usize, dim: usize) -> Vec<f64> {
     let mut mean = vec![0.0; dim];
     for row in x.chunks_exact(dim) {
         for (m, v) in mean.iter_mut().zip(row) {

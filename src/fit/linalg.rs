@@ -1,7 +1,7 @@
 //! Small dense linear algebra of the solver: Cholesky, SPD inverse, and the normal equations
 //! `J' W J`, `J' psi` with fixed-order (thread- and level-independent) sums.
 
-use super::problem::Loss;
+use super::problem::{Loss, Workspace};
 use crate::simd::{dispatched, Isa};
 
 /// Cholesky solve of the p x p SPD system `m x = b` in place (m overwritten). False if not PD.
@@ -90,40 +90,37 @@ dispatched! {
     /// Gradient `g = J' C psi` and model matrix `A = J' C W J`. For Huber, points inside delta
     /// get weight 1 (rho'') and points outside `kappa * delta/|r|`: `kappa = 1` gives the IRLS
     /// weights whose model majorises the objective, `kappa -> 0` the exact Gauss-Newton curvature.
-    /// `wb` holds the base weights `delta/max(|r|, delta)` (see [`residual_jacobian`]); `w` and
-    /// `cp` are n-length scratch buffers.
+    /// From the workspace: residuals `r`, base weights `wb` (`delta/max(|r|, delta)`, see
+    /// `residual_jacobian`) and the Jacobian `jac` in; `a`, `g` out; `jr`, `r2` scratch.
     pub(crate) fn build_model<'a>(
         loss: Loss,
         kappa: f64,
         c: Option<&'a [f64]>,
-        r: &'a [f64],
-        wb: &'a [f64],
-        jac: &'a [f64],
+        ws: &'a mut Workspace,
         n: usize,
         p: usize,
-        w: &'a mut [f64],
-        cp: &'a mut [f64],
-        a: &'a mut [f64],
-        g: &'a mut [f64],
     ) -> () => build_model_in
 }
 
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn build_model_in<I: Isa>(
     loss: Loss,
     kappa: f64,
     c: Option<&[f64]>,
-    r: &[f64],
-    wb: &[f64],
-    jac: &[f64],
+    ws: &mut Workspace,
     n: usize,
     p: usize,
-    w: &mut [f64],
-    cp: &mut [f64],
-    a: &mut [f64],
-    g: &mut [f64],
 ) {
+    let Workspace {
+        r,
+        wb,
+        jac,
+        jr: w,
+        r2: cp,
+        a,
+        g,
+        ..
+    } = ws;
     match loss {
         Loss::L2 => {
             w[..n].iter_mut().for_each(|v| *v = 1.0);

@@ -72,10 +72,7 @@ pub fn lm(
     let mut streak = 0i32;
     'outer: while iter < o.max_iter {
         iter += 1;
-        build_model(
-            loss, kappa, c, &ws.r, &ws.wb, &ws.jac, n, p, &mut ws.jr, &mut ws.r2, &mut ws.a,
-            &mut ws.g,
-        );
+        build_model(loss, kappa, c, ws, n, p);
         if fval <= f64::MIN_POSITIVE {
             status = Termination::Gtol;
             break;
@@ -126,10 +123,7 @@ pub fn lm(
             if !solved || !(pred > 0.0) || hnorm <= o.xtol * o.xtol * (thnorm + o.xtol) {
                 if kappa < 1.0 {
                     kappa = 1.0;
-                    build_model(
-                        loss, kappa, c, &ws.r, &ws.wb, &ws.jac, n, p, &mut ws.jr, &mut ws.r2,
-                        &mut ws.a, &mut ws.g,
-                    );
+                    build_model(loss, kappa, c, ws, n, p);
                     continue;
                 }
                 if !solved {
@@ -224,10 +218,7 @@ pub fn lm(
             if kappa < 1.0 {
                 // the less conservative curvature failed: go back towards the majoriser first
                 kappa = (kappa * 100.0).min(1.0);
-                build_model(
-                    loss, kappa, c, &ws.r, &ws.wb, &ws.jac, n, p, &mut ws.jr, &mut ws.r2,
-                    &mut ws.a, &mut ws.g,
-                );
+                build_model(loss, kappa, c, ws, n, p);
                 continue;
             }
             streak = 0;

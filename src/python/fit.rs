@@ -145,41 +145,6 @@ pub(crate) fn rows_of(a: Option<PyReadonlyArray2<'_, f64>>) -> Option<Vec<Vec<f6
     })
 }
 
-/// Build a [`Problem`] from Python-side settings.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn make_setup(
-    formula: &PyFormula,
-    loss: &str,
-    delta: f64,
-    target: &str,
-    positive: Vec<bool>,
-    lower: Vec<f64>,
-    upper: Vec<f64>,
-    max_iter: usize,
-    ftol: f64,
-    xtol: f64,
-    gtol: f64,
-) -> PyResult<Problem> {
-    let mut s = Problem::new(
-        formula.inner.clone(),
-        parse_loss(loss, delta)?,
-        parse_target(target)?,
-        positive,
-    )
-    .map_err(to_py)?;
-    s.set_bounds(lower, upper).map_err(to_py)?;
-    if max_iter == 0 {
-        return Err(to_py(Error::arg("max_iter", "must be at least 1")));
-    }
-    s.opts = LmOptions {
-        max_iter,
-        ftol,
-        xtol,
-        gtol,
-    };
-    Ok(s)
-}
-
 /// A fitting problem: the compiled formula, loss, target scale, log-space (positive)
 /// parameters, bounds and the solver's limits, checked once and passed to `fit` and
 /// `Bootstrapper`. Options are keyword-only, so no two can be swapped by position.
@@ -206,9 +171,23 @@ impl PyProblem {
         xtol: f64,
         gtol: f64,
     ) -> PyResult<Self> {
-        let inner = make_setup(
-            formula, loss, delta, target, positive, lower, upper, max_iter, ftol, xtol, gtol,
-        )?;
+        let mut inner = Problem::new(
+            formula.inner.clone(),
+            parse_loss(loss, delta)?,
+            parse_target(target)?,
+            positive,
+        )
+        .map_err(to_py)?;
+        inner.set_bounds(lower, upper).map_err(to_py)?;
+        if max_iter == 0 {
+            return Err(to_py(Error::arg("max_iter", "must be at least 1")));
+        }
+        inner.opts = LmOptions {
+            max_iter,
+            ftol,
+            xtol,
+            gtol,
+        };
         Ok(PyProblem { inner })
     }
     #[getter]

@@ -34,6 +34,7 @@ use crate::dimension::points::{
     column_mean, exact_d2_many, gemm_into, margin_for, rows_within, Knn,
 };
 use crate::rng::mix64;
+use crate::simd::{dispatched, Isa};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -246,6 +247,61 @@ pub fn knn_projected(
     Some(run(x, n, dim, k, kp, max_failed, abort)?.map(|(r, _)| r))
 }
 
+dispatched! {
+    /// The augmented points `[U' xc_i, |r_i|]` of rows `r0..` of `x` into `out` (`w = m + 1`
+    /// values per row), with `xc = x - mean` and `r` its residual off the subspace `U`; returns
+    /// the largest squared norm `|xc_i|^2` of these rows.
+    fn augment_rows<'a>(
+        x: &'a [f64],
+        dim: usize,
+        mean: &'a [f64],
+        u: &'a [f64],
+        m: usize,
+        r0: usize,
+        out: &'a mut [f64],
+    ) -> f64 => augment_rows_in
+}
+
+#[inline(always)]
+// `I` only selects the instantiation: the body is compiled with its instruction set
+#[allow(clippy::extra_unused_type_parameters)]
+fn augment_rows_in<I: Isa>(
+    x: &[f64],
+    dim: usize,
+    mean: &[f64],
+    u: &[f64],
+    m: usize,
+    r0: usize,
+    out: &mut [f64],
+) -> f64 {
+    let w = m + 1;
+    let rows = out.len() / w;
+    let mut xc = vec![0.0; rows * dim];
+    for i in 0..rows {
+        for d in 0..dim {
+            xc[i * dim + d] = x[(r0 + i) * dim + d] - mean[d];
+        }
+    }
+    let z = matmul(rows, m, dim, &xc, dim, 1, u, m, 1);
+    // the residual off the subspace, xc - U z, formed explicitly (the difference of
+    // squared norms would lose accuracy when the residual is small)
+    let back = matmul(rows, dim, m, &z, m, 1, u, 1, m);
+    let mut mx: f64 = 0.0;
+    for i in 0..rows {
+        let row = &xc[i * dim..(i + 1) * dim];
+        let n2: f64 = row.iter().map(|v| v * v).sum();
+        let r2: f64 = row
+            .iter()
+            .zip(&back[i * dim..(i + 1) * dim])
+            .map(|(a, b)| (a - b) * (a - b))
+            .sum();
+        out[i * w..i * w + m].copy_from_slice(&z[i * m..(i + 1) * m]);
+        out[i * w + m] = r2.sqrt();
+        mx = mx.max(n2);
+    }
+    mx
+}
+
 /// [`knn_projected`] with `kp` candidates per row and at most `max_failed` rows on the slow
 /// path; also returns how many rows took it.
 fn run(
@@ -282,34 +338,7 @@ fn run(
     let maxnorm2 = aug
         .par_chunks_mut(ROWS * w)
         .enumerate()
-        .map(|(b, out)| {
-            let r0 = b * ROWS;
-            let rows = out.len() / w;
-            let mut xc = vec![0.0; rows * dim];
-            for i in 0..rows {
-                for d in 0..dim {
-                    xc[i * dim + d] = x[(r0 + i) * dim + d] - mean[d];
-                }
-            }
-            let z = matmul(rows, m, dim, &xc, dim, 1, &u, m, 1);
-            // the residual off the subspace, xc - U z, formed explicitly (the difference of
-            // squared norms would lose accuracy when the residual is small)
-            let back = matmul(rows, dim, m, &z, m, 1, &u, 1, m);
-            let mut mx: f64 = 0.0;
-            for i in 0..rows {
-                let row = &xc[i * dim..(i + 1) * dim];
-                let n2: f64 = row.iter().map(|v| v * v).sum();
-                let r2: f64 = row
-                    .iter()
-                    .zip(&back[i * dim..(i + 1) * dim])
-                    .map(|(a, b)| (a - b) * (a - b))
-                    .sum();
-                out[i * w..i * w + m].copy_from_slice(&z[i * m..(i + 1) * m]);
-                out[i * w + m] = r2.sqrt();
-                mx = mx.max(n2);
-            }
-            mx
-        })
+        .map(|(b, out)| augment_rows(x, dim, &mean, &u, m, b * ROWS, out))
         .reduce(|| 0.0, f64::max);
     if aborted() {
         return None;
