@@ -112,8 +112,8 @@ fn main() {
             )
             .unwrap();
             let d2 = Data::new(&s2.formula, cols.clone()).unwrap();
-            let r =
-                scalingfit::fit::fit_full(&s2, &d2, &y, None, Some(vec![st.clone()]), 1).unwrap();
+            let r = scalingfit::fit::fit_full(&s2, &d2, &y, None, Some(vec![st.clone()]), 1, None)
+                .unwrap();
             std::hint::black_box(r);
         }
         println!(

@@ -124,10 +124,19 @@ pub(crate) enum Ast {
     Call(Func, Box<Ast>),
 }
 
+/// Deepest nesting of parentheses, function calls, unary signs and powers the parser descends
+/// into (each level costs a few stack frames).
+pub const MAX_NESTING: usize = 200;
+/// Deepest syntax tree (operations applied on top of each other, e.g. the terms of one long
+/// sum): every later pass over the tree recurses this deep.
+pub const MAX_DEPTH: usize = 1000;
+
 struct Parser<'a> {
     src: &'a str,
     toks: Vec<(Tok, usize)>,
     pos: usize,
+    /// current recursion depth of the descent
+    nesting: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -147,64 +156,98 @@ impl<'a> Parser<'a> {
     fn err<T>(&self, msg: impl Into<String>) -> Result<T> {
         Err(Error::parse(self.src, self.at(), msg))
     }
-    fn expr(&mut self) -> Result<Ast> {
-        let mut lhs = self.term()?;
+    /// Enter one level of the descent (parenthesis, call, sign or power); errors past
+    /// [`MAX_NESTING`] instead of exhausting the stack.
+    fn enter(&mut self) -> Result<()> {
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            return self.err(format!(
+                "the formula is nested more than {MAX_NESTING} levels deep (parentheses, functions, signs or powers); simplify it"
+            ));
+        }
+        Ok(())
+    }
+    /// A node over children of depths `d`: its depth, or an error past [`MAX_DEPTH`].
+    fn deeper(&self, d: usize) -> Result<usize> {
+        if d + 1 > MAX_DEPTH {
+            return self.err(format!(
+                "the formula has more than {MAX_DEPTH} operations applied in a chain (e.g. terms of one sum); split it or simplify it"
+            ));
+        }
+        Ok(d + 1)
+    }
+    // Each rule returns the tree and its depth (see `deeper`).
+    fn expr(&mut self) -> Result<(Ast, usize)> {
+        let (mut lhs, mut d) = self.term()?;
         loop {
-            match self.peek() {
-                Tok::Plus => {
-                    self.next();
-                    lhs = Ast::Add(Box::new(lhs), Box::new(self.term()?));
-                }
-                Tok::Minus => {
-                    self.next();
-                    lhs = Ast::Sub(Box::new(lhs), Box::new(self.term()?));
-                }
-                _ => return Ok(lhs),
-            }
+            let add = match self.peek() {
+                Tok::Plus => true,
+                Tok::Minus => false,
+                _ => return Ok((lhs, d)),
+            };
+            self.next();
+            let (rhs, dr) = self.term()?;
+            d = self.deeper(d.max(dr))?;
+            lhs = if add {
+                Ast::Add(Box::new(lhs), Box::new(rhs))
+            } else {
+                Ast::Sub(Box::new(lhs), Box::new(rhs))
+            };
         }
     }
-    fn term(&mut self) -> Result<Ast> {
-        let mut lhs = self.unary()?;
+    fn term(&mut self) -> Result<(Ast, usize)> {
+        let (mut lhs, mut d) = self.unary()?;
         loop {
-            match self.peek() {
-                Tok::Star => {
-                    self.next();
-                    lhs = Ast::Mul(Box::new(lhs), Box::new(self.unary()?));
-                }
-                Tok::Slash => {
-                    self.next();
-                    lhs = Ast::Div(Box::new(lhs), Box::new(self.unary()?));
-                }
-                _ => return Ok(lhs),
-            }
+            let mul = match self.peek() {
+                Tok::Star => true,
+                Tok::Slash => false,
+                _ => return Ok((lhs, d)),
+            };
+            self.next();
+            let (rhs, dr) = self.unary()?;
+            d = self.deeper(d.max(dr))?;
+            lhs = if mul {
+                Ast::Mul(Box::new(lhs), Box::new(rhs))
+            } else {
+                Ast::Div(Box::new(lhs), Box::new(rhs))
+            };
         }
     }
-    fn unary(&mut self) -> Result<Ast> {
+    fn unary(&mut self) -> Result<(Ast, usize)> {
         match self.peek() {
             Tok::Minus => {
                 self.next();
-                Ok(Ast::Neg(Box::new(self.unary()?)))
+                self.enter()?;
+                let (a, d) = self.unary()?;
+                self.nesting -= 1;
+                Ok((Ast::Neg(Box::new(a)), self.deeper(d)?))
             }
             Tok::Plus => {
                 self.next();
-                self.unary()
+                self.enter()?;
+                let r = self.unary();
+                self.nesting -= 1;
+                r
             }
             _ => self.power(),
         }
     }
-    fn power(&mut self) -> Result<Ast> {
-        let base = self.atom()?;
+    fn power(&mut self) -> Result<(Ast, usize)> {
+        let (base, db) = self.atom()?;
         if *self.peek() == Tok::Caret {
             self.next();
-            let exp = self.unary()?;
-            return Ok(Ast::Pow(Box::new(base), Box::new(exp)));
+            self.enter()?;
+            let (exp, de) = self.unary()?;
+            self.nesting -= 1;
+            let d = self.deeper(db.max(de))?;
+            return Ok((Ast::Pow(Box::new(base), Box::new(exp)), d));
         }
-        Ok(base)
+        Ok((base, db))
     }
-    fn atom(&mut self) -> Result<Ast> {
+    fn atom(&mut self) -> Result<(Ast, usize)> {
         let at = self.at();
         match self.next() {
-            Tok::Num(v) => Ok(Ast::Num(v)),
+            Tok::Num(v) => Ok((Ast::Num(v), 1)),
             Tok::Ident(name) => {
                 let func = match name.as_str() {
                     "exp" => Some(Func::Exp),
@@ -217,12 +260,14 @@ impl<'a> Parser<'a> {
                         return self.err(format!("'{name}' is a function: write {name}(...)"));
                     }
                     self.next();
-                    let arg = self.expr()?;
+                    self.enter()?;
+                    let (arg, d) = self.expr()?;
+                    self.nesting -= 1;
                     if *self.peek() != Tok::RParen {
                         return self.err("expected ')'");
                     }
                     self.next();
-                    return Ok(Ast::Call(f, Box::new(arg)));
+                    return Ok((Ast::Call(f, Box::new(arg)), self.deeper(d)?));
                 }
                 if *self.peek() == Tok::LParen {
                     return Err(Error::parse(
@@ -231,10 +276,12 @@ impl<'a> Parser<'a> {
                         format!("unknown function '{name}' (known: exp, log, ln, sqrt)"),
                     ));
                 }
-                Ok(Ast::Ident(name))
+                Ok((Ast::Ident(name), 1))
             }
             Tok::LParen => {
+                self.enter()?;
                 let e = self.expr()?;
+                self.nesting -= 1;
                 if *self.peek() != Tok::RParen {
                     return self.err("expected ')'");
                 }
@@ -271,8 +318,13 @@ pub(crate) fn parse_ast(src: &str) -> Result<Ast> {
         return Err(Error::arg("form", "the formula is empty"));
     }
     let toks = lex(src)?;
-    let mut p = Parser { src, toks, pos: 0 };
-    let e = p.expr()?;
+    let mut p = Parser {
+        src,
+        toks,
+        pos: 0,
+        nesting: 0,
+    };
+    let (e, _) = p.expr()?;
     if *p.peek() != Tok::End {
         let t = p.peek().clone();
         return p.err(format!(

@@ -224,3 +224,34 @@ mod sumexp {
         check("sqrt(A) * x^-a", &["x"], &[], &[1.0, 0.5], false);
     }
 }
+
+#[test]
+fn deep_or_long_formulas_are_refused_not_a_stack_overflow() {
+    let vars = vars(&["x"]);
+    let refused = |src: String, what: &str| match Formula::new(&src, &vars) {
+        Err(Error::Parse { msg, .. }) => assert!(msg.contains(what), "{msg}"),
+        other => panic!(
+            "expected a parse error, got {:?}",
+            other.map(|f| f.n_nodes())
+        ),
+    };
+    refused(
+        format!("{}x{}", "(".repeat(8000), ")".repeat(8000)),
+        "nested",
+    );
+    refused(format!("{}x", "-".repeat(20_000)), "nested");
+    refused(format!("x{}", "^x".repeat(5000)), "nested");
+    refused(
+        format!("exp({}x{})", "exp(".repeat(3000), ")".repeat(3001)),
+        "nested",
+    );
+    refused(vec!["a*x"; 100_000].join(" + "), "chain");
+    // within the limits everything still works
+    let ok = format!("{}a*x{}", "(".repeat(150), ")".repeat(150));
+    assert_eq!(Formula::new(&ok, &vars).unwrap().n_params(), 1);
+    let long = (0..900)
+        .map(|i| format!("p{i}*x"))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    assert_eq!(Formula::new(&long, &vars).unwrap().n_params(), 900);
+}

@@ -35,6 +35,7 @@ use crate::error::{Error, Result};
 use crate::expr::Data;
 use covariance::covariance_at_lm_point;
 use multistart::multistart_in;
+use std::sync::atomic::AtomicBool;
 
 /// Everything a fit reports (natural coordinates).
 #[derive(Debug, Clone)]
@@ -51,7 +52,8 @@ pub struct FitReport {
 }
 
 /// Validate inputs and run a complete fit: starts (given, or automatic by variable
-/// projection keeping `n_auto`), parallel multi-start LM, covariance, residuals.
+/// projection keeping `n_auto`), parallel multi-start LM, covariance, residuals. A set
+/// `abort` flag stops the work between starts ([`Error::Interrupted`]).
 pub fn fit_full(
     s: &Problem,
     data: &Data,
@@ -59,6 +61,7 @@ pub fn fit_full(
     weights: Option<&[f64]>,
     starts: Option<Vec<Vec<f64>>>,
     n_auto: usize,
+    abort: Option<&AtomicBool>,
 ) -> Result<FitReport> {
     let p = s.n_params();
     let y = s.prepare_y(y_raw, data.n)?;
@@ -105,10 +108,13 @@ pub fn fit_full(
             }
             st
         }
-        None => auto_starts(s, data, y_raw, &y, n_auto.max(1)),
+        None => auto_starts(s, data, y_raw, &y, n_auto.max(1), abort),
     };
     let mut ws = Workspace::default();
-    let multi = multistart_in(s, data, &y, weights, &starts, &mut ws)?;
+    if abort.is_some_and(|a| a.load(std::sync::atomic::Ordering::Relaxed)) {
+        return Err(Error::Interrupted);
+    }
+    let multi = multistart_in(s, data, &y, weights, &starts, &mut ws, abort)?;
     let (cov, residuals) = if !multi.best.objective.is_finite() {
         (None, vec![f64::NAN; data.n])
     } else if let Some(cr) = (starts.len() == 1)

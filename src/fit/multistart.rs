@@ -6,6 +6,7 @@ use super::problem::{LmResult, Problem, Termination, Workspace};
 use crate::error::{Error, Result};
 use crate::expr::Data;
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Results of a multi-start fit.
 #[derive(Debug, Clone)]
@@ -34,7 +35,7 @@ pub fn multistart(
     c: Option<&[f64]>,
     starts: &[Vec<f64>],
 ) -> Result<MultiFit> {
-    multistart_in(s, data, y, c, starts, &mut Workspace::default())
+    multistart_in(s, data, y, c, starts, &mut Workspace::default(), None)
 }
 
 /// [`multistart`]; a single start runs in `ws`, which afterwards holds the residuals and the
@@ -46,7 +47,9 @@ pub(crate) fn multistart_in(
     c: Option<&[f64]>,
     starts: &[Vec<f64>],
     ws: &mut Workspace,
+    abort: Option<&AtomicBool>,
 ) -> Result<MultiFit> {
+    let aborted = || abort.is_some_and(|a| a.load(Ordering::Relaxed));
     if starts.is_empty() {
         return Err(Error::arg("starts", "no starting points given"));
     }
@@ -80,9 +83,18 @@ pub(crate) fn multistart_in(
     } else {
         starts
             .par_iter()
-            .map_init(Workspace::default, |ws, st| lm(loose, data, y, c, st, ws))
+            .map_init(Workspace::default, |ws, st| {
+                // checked per start: one start takes microseconds to milliseconds
+                if aborted() {
+                    return LmResult::failed(p);
+                }
+                lm(loose, data, y, c, st, ws)
+            })
             .collect()
     };
+    if aborted() {
+        return Err(Error::Interrupted);
+    }
     if screen {
         let mut order: Vec<usize> = (0..results.len())
             .filter(|&i| results[i].objective.is_finite())

@@ -7,6 +7,7 @@ use super::problem::{Problem, Target, Workspace};
 use super::residuals::objective;
 use crate::expr::{Data, EvalWs};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 fn geomspace(a: f64, b: f64, k: usize) -> Vec<f64> {
     if k == 1 {
@@ -102,6 +103,7 @@ pub fn auto_starts(
     y_raw: &[f64],
     y: &[f64],
     keep: usize,
+    abort: Option<&AtomicBool>,
 ) -> Vec<Vec<f64>> {
     let f = &s.formula;
     let p = f.n_params();
@@ -122,6 +124,9 @@ pub fn auto_starts(
                 )
             },
             |(ws, ev, fv, jac), combo| {
+                if abort.is_some_and(|a| a.load(Ordering::Relaxed)) {
+                    return (f64::INFINITY, Vec::new());
+                }
                 let mut theta = vec![0.0; p];
                 for (t, &k) in nonlin.iter().enumerate() {
                     theta[k] = combo[t];

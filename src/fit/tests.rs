@@ -26,7 +26,7 @@ fn recovers_power_law_plus_constant_noiseless() {
         .collect();
     let data = Data::new(&s.formula, vec![xs]).unwrap();
     let yt = s.prepare_y(&y, data.n).unwrap();
-    let starts = auto_starts(&s, &data, &y, &yt, 8);
+    let starts = auto_starts(&s, &data, &y, &yt, 8, None);
     let fit = multistart(&s, &data, &yt, None, &starts).unwrap();
     for k in 0..3 {
         assert!(
@@ -167,7 +167,16 @@ fn one_start_covariance_matches_a_fresh_evaluation() {
         .map(|(i, x)| (1.0 + 3.0 * x.powf(-0.4)) * (1.0 + 0.02 * ((i * 7 % 11) as f64 - 5.0) / 5.0))
         .collect();
     let data = Data::new(&s.formula, vec![xs]).unwrap();
-    let rep = fit_full(&s, &data, &y, None, Some(vec![vec![0.5, 2.0, 0.3]]), 1).unwrap();
+    let rep = fit_full(
+        &s,
+        &data,
+        &y,
+        None,
+        Some(vec![vec![0.5, 2.0, 0.3]]),
+        1,
+        None,
+    )
+    .unwrap();
     assert!(rep.multi.best.status.converged());
     let yt = s.prepare_y(&y, data.n).unwrap();
     let (cov, r) = covariance_and_residuals(&s, &data, &yt, None, &rep.multi.best.params);

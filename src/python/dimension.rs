@@ -11,20 +11,13 @@ use super::errors::to_py;
 use crate::dimension::{self as est, Abscissa, TileOptions, TwoNNMethod};
 use crate::dimension::{Algorithm, KnnControl};
 use crate::error::{Error, Result};
-use crate::parallel::with_threads;
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2};
 use pyo3::prelude::*;
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::time::Duration;
-
-/// How often a waiting call checks for Ctrl-C.
-const POLL: Duration = Duration::from_millis(50);
 
 /// Run `f` (given the kNN control for `algorithm` with an abort flag) on `n_threads` threads,
-/// interruptible by Ctrl-C (see the module docs). Panics become errors (`with_threads`).
+/// interruptible by Ctrl-C (see [`super::interrupt`]).
 fn interruptible<T: Send>(
     py: Python<'_>,
     n_threads: usize,
@@ -32,52 +25,11 @@ fn interruptible<T: Send>(
     f: impl FnOnce(KnnControl) -> Result<T> + Send,
 ) -> PyResult<T> {
     let algorithm = Algorithm::parse(algorithm).map_err(to_py)?;
-    let abort = AtomicBool::new(false);
-    let (tx, rx) = mpsc::channel::<()>();
-    // a Mutex makes the receiver shareable with the GIL-free waits (it is only used here)
-    let rx = std::sync::Mutex::new(rx);
-    let wait = |timeout: Option<Duration>| {
-        let rx = rx.lock().unwrap_or_else(|e| e.into_inner());
-        match timeout {
-            Some(t) => !matches!(rx.recv_timeout(t), Err(mpsc::RecvTimeoutError::Timeout)),
-            None => {
-                let _ = rx.recv();
-                true
-            }
-        }
-    };
-    std::thread::scope(|s| {
-        let ctl = KnnControl {
+    super::interrupt::interruptible(py, n_threads, |abort| {
+        f(KnnControl {
             algorithm,
-            abort: Some(&abort),
-        };
-        let worker = s.spawn(move || {
-            let r = with_threads(n_threads, || f(ctl));
-            let _ = tx.send(());
-            r
-        });
-        let mut interrupt = None;
-        loop {
-            let done = py.detach(|| wait(Some(POLL)));
-            if done {
-                break;
-            }
-            if let Err(e) = py.check_signals() {
-                abort.store(true, Ordering::Relaxed);
-                interrupt = Some(e);
-                py.detach(|| wait(None));
-                break;
-            }
-        }
-        let r = worker.join().map_err(|_| {
-            to_py(Error::Numerical(
-                "internal error: the worker thread panicked".into(),
-            ))
-        })?;
-        if let Some(e) = interrupt {
-            return Err(e);
-        }
-        r.map_err(to_py)?.map_err(to_py)
+            abort: Some(abort),
+        })
     })
 }
 

@@ -1,11 +1,12 @@
 //! Bindings for the formula compiler and the fitter.
 
 use super::errors::to_py;
+use super::interrupt::interruptible;
 use crate::error::Error;
 use crate::expr::{Data, EvalWs, Formula};
 use crate::fit::{fit_full, LmOptions, Loss, Problem, Target, Termination};
 use crate::forms as builtin;
-use crate::parallel::with_threads;
+use crate::parallel::on_this_thread;
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
@@ -294,20 +295,16 @@ fn fit(
             starts = builtin::default_grid(&name, s.formula.param_names());
         }
     }
-    // a single given start runs on the calling thread: no pool hand-off
-    let threads = if starts.as_ref().is_some_and(|st| st.len() == 1) {
-        0
+    let rep = if starts.as_ref().is_some_and(|st| st.len() == 1) {
+        // a single given start (microseconds) runs on the calling thread: no hand-off
+        py.detach(|| on_this_thread(|| fit_full(s, &data, &y, w.as_deref(), starts, n_auto, None)))
+            .map_err(to_py)?
+            .map_err(to_py)?
     } else {
-        n_threads
+        interruptible(py, n_threads, |abort| {
+            fit_full(s, &data, &y, w.as_deref(), starts, n_auto, Some(abort))
+        })?
     };
-    let rep = py
-        .detach(|| {
-            with_threads(threads, || {
-                fit_full(s, &data, &y, w.as_deref(), starts, n_auto)
-            })
-        })
-        .map_err(to_py)?
-        .map_err(to_py)?;
     let p = s.n_params();
     let best = &rep.multi.best;
     let ns = rep.starts.len();

@@ -8,6 +8,7 @@ mod bootstrap;
 mod dimension;
 mod errors;
 mod fit;
+mod interrupt;
 
 /// The instruction-set level the kernels run at on this CPU: "portable", "avx2" or "avx512"
 /// (chosen once at first use; `SCALINGFIT_SIMD` caps it).

@@ -1,0 +1,99 @@
+"""Bad input and hostile environments never kill or hang the process (issue: bad input never
+kills the process). Each risky call runs in a subprocess with a timeout, so a crash or a hang
+fails the test instead of the test run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import scalingfit as sf
+
+
+def _run(code: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    # the code goes through stdin: a 100,000-term formula is too long for a command line
+    return subprocess.run([sys.executable, "-"], input=textwrap.dedent(code), capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    "formula",
+    [
+        "(" * 8000 + "x" + ")" * 8000,
+        "-" * 20000 + "x",
+        "x" + "^x" * 5000,
+        " + ".join(["a*x"] * 100_000),
+    ],
+    ids=["parentheses", "unary-minus", "power-chain", "flat-sum"],
+)
+def test_deep_or_long_formulas_raise_instead_of_crashing(formula):
+    r = _run(
+        f"""
+        import numpy as np, scalingfit as sf
+        try:
+            sf.fit({formula!r}, {{"x": np.linspace(1, 2, 10)}}, y=np.linspace(1, 2, 10))
+        except ValueError as e:
+            print("ValueError", str(e)[:200])
+        """
+    )
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+    assert "ValueError" in r.stdout and ("nested" in r.stdout or "chain" in r.stdout), r.stdout
+
+
+def test_absurd_thread_counts_are_refused():
+    x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    with pytest.raises(ValueError, match="n_threads"):
+        sf.fit("E + A * x^-alpha", {"x": x}, y=[2.0, 1.8, 1.7, 1.65, 1.6, 1.58], n_threads=10**6)
+
+
+def test_a_forked_child_does_not_hang_after_the_parent_used_the_pools():
+    r = _run(
+        """
+        import multiprocessing as mp
+        import numpy as np, scalingfit as sf
+        from scalingfit.datasets import hoffmann_example
+
+        d = hoffmann_example(seed=0)
+        def work(_):
+            f = sf.fit("chinchilla", {"N": d["N"], "D": d["D"]}, y=d["loss"], n_threads=2)
+            b = sf.bootstrap(f, n_resamples=20, seed=0, n_threads=2)
+            return int(b.n_converged)
+        work(0); work(0)          # the parent's pools (2 threads, and all cores) exist now
+        with mp.get_context("fork").Pool(2) as pool:
+            print(pool.map(work, range(2)))
+        """,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "[20, 20]"
+
+
+def test_ctrl_c_stops_a_long_multistart_fit():
+    # 10^5 starts on 4,000 points take tens of seconds; SIGINT after 0.5 s must stop the fit
+    # between starts (generous bound: the check runs per start, each a few milliseconds)
+    import os
+    import signal
+    import threading
+    import time
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    N = 10 ** rng.uniform(7, 10, 4000)
+    D = 10 ** rng.uniform(9, 12, 4000)
+    y = (1.8 + 400 * N**-0.34 + 2000 * D**-0.36) * np.exp(0.01 * rng.standard_normal(4000))
+    starts = {k: rng.uniform(lo, hi, 100_000) for k, lo, hi in
+              (("E", 0.5, 3), ("A", 10, 1e4), ("alpha", 0.05, 1), ("B", 10, 1e4), ("beta", 0.05, 1))}
+    rows = [dict(zip(starts, v)) for v in zip(*starts.values())]
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    t0 = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sf.fit("chinchilla", {"N": N, "D": D}, y=y, starts=rows)
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - t0 < 10
+    # the module still works afterwards
+    assert sf.fit("chinchilla", {"N": N[:200], "D": D[:200]}, y=y[:200], starts=rows[0]).converged in (True, False)
