@@ -53,7 +53,7 @@ def test_termination_codes_come_from_rust():
     assert "max_iter" in _core.Termination.MaxIter.message
 
 
-def test_problem_is_immutable_and_its_core_built_once():
+def test_problem_is_immutable_and_its_core_shared():
     import dataclasses
 
     x = np.geomspace(1e3, 1e6, 30)
@@ -64,3 +64,5 @@ def test_problem_is_immutable_and_its_core_built_once():
         prob.max_iter = 1  # type: ignore[misc]
     other = dataclasses.replace(prob, max_iter=1)
     assert other.core is not prob.core
+    # the core problem depends on the formula and settings only: shared, not rebuilt per fit
+    assert dataclasses.replace(prob, y=prob.y * 2).core is prob.core

@@ -35,6 +35,18 @@ def forms() -> list[dict[str, Any]]:
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def _core_problem(
+    formula: Any, loss: str, delta: float, target: str, positive: tuple, lower: tuple, upper: tuple,
+    max_iter: int, ftol: float, xtol: float, gtol: float,
+) -> Any:
+    """One ``_core.Problem`` per formula object and settings (errors are raised, never cached)."""
+    return _core.Problem(
+        formula, loss=loss, delta=delta, target=target, positive=list(positive), lower=list(lower),
+        upper=list(upper), max_iter=max_iter, ftol=ftol, xtol=xtol, gtol=gtol,
+    )
+
+
 @dataclass(frozen=True)
 class Problem:
     """A prepared fitting problem (what a bootstrap needs to refit). Immutable: derive a changed
@@ -70,13 +82,22 @@ class Problem:
     def n(self) -> int:
         return int(self.y.shape[0])
 
+    @classmethod
+    def _new(cls, core: Any, **fields: Any) -> Problem:
+        """What ``Problem(**fields)`` builds, with its core problem attached, without the frozen
+        dataclass ``__init__`` (one ``object.__setattr__`` per field: a few microseconds per fit)."""
+        obj = object.__new__(cls)
+        obj.__dict__.update({"groups": None, **fields, "core": core})
+        return obj
+
     @functools.cached_property
     def core(self) -> Any:
-        """The problem as the Rust core holds it (``_core.Problem``), built once; the options are
-        checked there."""
-        return _core.Problem(
-            self.formula, loss=self.loss, delta=self.delta, target=self.target, positive=self.positive,
-            lower=self.lower, upper=self.upper, max_iter=self.max_iter, ftol=self.ftol, xtol=self.xtol, gtol=self.gtol,
+        """The problem as the Rust core holds it (``_core.Problem``; the options are checked
+        there). It depends on the formula and options only, not on the data, so one is shared by
+        every fit with the same settings (it is immutable)."""
+        return _core_problem(
+            self.formula, self.loss, float(self.delta), self.target, tuple(self.positive), tuple(self.lower),
+            tuple(self.upper), int(self.max_iter), float(self.ftol), float(self.xtol), float(self.gtol),
         )
 
 
@@ -260,7 +281,7 @@ def prepare(
         spec = _spec_cached(key)
     else:
         spec = _spec(form, tuple(names), y_name, columns, loss, delta, target, positive, bounds, max_iter, ftol, xtol, gtol)
-    name, f, fixed_vars, column_map, spec_args = spec
+    name, f, fixed_vars, column_map, spec_args, core = spec
     column_map = dict(column_map)
     if y_name is not None:
         y = get_column(data, y_name)
@@ -283,7 +304,8 @@ def prepare(
         if (w < 0).any():
             raise ValueError("weights must be non-negative")
     loss, delta, target, pos_flags, lower, upper, max_iter, ftol, xtol, gtol = spec_args
-    prob = Problem(
+    prob = Problem._new(
+        core,
         form=name,
         formula=f,
         columns=mat,
@@ -371,7 +393,7 @@ def _spec(form, names, y_name, columns, loss, delta, target, positive, bounds, m
             raise ValueError(f"{nm} must be a non-negative finite number, got {v!r}")
     flags = tuple(p_ in pos for p_ in params)
     settings = (loss, float(delta), target, flags, tuple(lower), tuple(upper), int(max_iter), float(ftol), float(xtol), float(gtol))
-    return name, f, tuple(fixed_vars), tuple(column_map.items()), settings
+    return name, f, tuple(fixed_vars), tuple(column_map.items()), settings, _core_problem(f, *settings)
 
 
 @functools.lru_cache(maxsize=256)
