@@ -97,3 +97,24 @@ def test_ctrl_c_stops_a_long_multistart_fit():
     assert time.perf_counter() - t0 < 10
     # the module still works afterwards
     assert sf.fit("chinchilla", {"N": N[:200], "D": D[:200]}, y=y[:200], starts=rows[0]).converged in (True, False)
+
+
+@pytest.fixture(scope="module")
+def small_fit():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = np.geomspace(1e6, 1e11, 40)
+    y = (1.7 + 300 * x**-0.3) * np.exp(0.01 * rng.standard_normal(40))
+    return sf.fit("power_law_plus_constant", {"x": x}, y=y)
+
+
+def test_impossible_bootstrap_sizes_and_ranges_are_refused_at_once(small_fit):
+    # before any work or allocation: a clear ValueError naming the argument and the way out
+    with pytest.raises(ValueError, match="keep='summary'"):
+        sf.bootstrap(small_fit, n_resamples=10**12, seed=0)
+    with pytest.raises(ValueError, match="below 2\\*\\*64"):
+        sf.bootstrap(small_fit, n_resamples=10, start=2**64 - 5, seed=0)
+    # the last valid range still runs
+    bs = sf.bootstrap(small_fit, n_resamples=3, start=2**64 - 3, seed=0)
+    assert bs.samples.shape == (3, len(small_fit.param_names))

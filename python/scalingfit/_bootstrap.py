@@ -7,6 +7,7 @@ Running the work as chunks gives a progress bar and Ctrl-C for free: results dep
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,14 @@ def _check_level(level: float) -> float:
     if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not (0 < level < 1):
         raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level!r}")
     return float(level)
+
+
+def _physical_memory() -> int | None:
+    """Bytes of physical memory, when the platform says (None otherwise)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def _interval(samples: np.ndarray, estimate: float, level: float, method: str, jack: np.ndarray | None) -> tuple[float, float]:
@@ -394,6 +403,19 @@ def bootstrap(
         raise ValueError(f"keep must be 'samples' or 'summary', got {keep!r}")
     if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
         raise ValueError(f"start must be a non-negative integer, got {start!r}")
+    if int(start) + int(n_resamples) > 2**64:
+        raise ValueError(
+            f"resample indices start..start+n_resamples-1 must stay below 2**64 (start={start}, "
+            f"n_resamples={n_resamples}); resample i is the stream of (seed, i), so indices cannot wrap"
+        )
+    if keep == "samples":
+        need = int(n_resamples) * (8 * len(fr.param_names) + 1)
+        avail = _physical_memory()
+        if avail is not None and need > avail // 2:
+            raise ValueError(
+                f"n_resamples={n_resamples} with keep='samples' needs {need / 2**30:.3g} GiB for the samples, more than "
+                f"half of this machine's {avail / 2**30:.3g} GiB; use keep='summary' or run index ranges (start=, n_resamples=)"
+            )
     if seed is None:
         entropy = np.random.SeedSequence().entropy
         assert isinstance(entropy, int)  # drawn from the OS when not given
