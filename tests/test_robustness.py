@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 import scalingfit as sf
 
@@ -118,3 +119,20 @@ def test_impossible_bootstrap_sizes_and_ranges_are_refused_at_once(small_fit):
     # the last valid range still runs
     bs = sf.bootstrap(small_fit, n_resamples=3, start=2**64 - 3, seed=0)
     assert bs.samples.shape == (3, len(small_fit.param_names))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x, y: sf.fit("E + A * x^-alpha", {"x": x}, y=y, max_iter=2**64),
+        lambda x, y: sf.fit("E + A * x^-alpha", {"x": x}, y=y, n_starts=2**64),
+        lambda x, y: sf.fit("E + A * x^-alpha", {"x": x}, y=y, n_threads=2**64),
+        lambda x, y: sf.dimension.knn(np.c_[x, y], 2**64),
+        lambda x, y: sf.dimension.mle(np.c_[x, y], k=2**64),
+    ],
+    ids=["max_iter", "n_starts", "n_threads", "knn-k", "mle-k"],
+)
+def test_integers_past_64_bits_are_a_clear_value_error(call):
+    x = np.geomspace(1.0, 100.0, 20)
+    with pytest.raises(ValueError):
+        call(x, 1.5 + 3 * x**-0.5)

@@ -386,7 +386,7 @@ def _spec(form, names, y_name, columns, loss, delta, target, positive, bounds, m
         if not lo < hi:
             raise ValueError(f"bounds['{k}']: lower bound {lo} must be below upper bound {hi}")
         lower[params.index(k)], upper[params.index(k)] = lo, hi
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or not 1 <= max_iter < 2**63:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
     for nm, v in (("ftol", ftol), ("xtol", xtol), ("gtol", gtol)):
         if isinstance(v, bool) or not (isinstance(v, (int, float)) and v >= 0 and math.isfinite(v)):
@@ -522,7 +522,7 @@ def fit(
         form, data, y, columns=columns, loss=loss, delta=delta, target=target, positive=positive,
         bounds=bounds, weights=weights, max_iter=max_iter, ftol=ftol, xtol=xtol, gtol=gtol, check_values=False,
     )
-    if not isinstance(n_starts, (int, np.integer)) or isinstance(n_starts, bool) or n_starts < 1:
+    if not isinstance(n_starts, (int, np.integer)) or isinstance(n_starts, bool) or not 1 <= n_starts < 2**63:
         raise ValueError(f"n_starts must be a positive integer, got {n_starts!r}")
     st = starts_array(prob, starts, grid)
     return _run_fit(prob, st, int(n_starts), resolve_threads(n_threads))

@@ -75,6 +75,8 @@ def _int(v: Any, name: str, lo: int) -> int:
     v = int(v)
     if v < lo:
         raise ValueError(f"{name}: must be at least {lo}, got {v}")
+    if v >= 2**63:
+        raise ValueError(f"{name}: must be below 2**63, got {v}")
     return v
 
 
