@@ -7,6 +7,7 @@ from typing_extensions import Self
 
 __all__ = [
     "__version__",
+    "MAX_THREADS",
     "simd_level",
     "Formula",
     "Problem",
@@ -26,6 +27,7 @@ __all__ = [
 ]
 
 __version__: str
+MAX_THREADS: int
 
 @final
 class Formula:

@@ -113,8 +113,10 @@ def resolve_threads(n_threads: int | None) -> int:
         raise TypeError(f"n_threads must be an int or None, got {type(n_threads).__name__}")
     if n_threads < 0:
         raise ValueError(f"n_threads must be >= 1 (or None / 0 for all {os.cpu_count()} cores), got {n_threads}")
-    if n_threads > 1024:  # the core's limit (parallel::MAX_THREADS)
-        raise ValueError(f"n_threads: at most 1024 threads, got {n_threads} (this machine has {os.cpu_count()} cores; 0 or None uses all of them)")
+    from . import _core  # the core's limit, checked here too so that 2**64 is no OverflowError
+
+    if n_threads > _core.MAX_THREADS:
+        raise ValueError(f"n_threads: at most {_core.MAX_THREADS} threads, got {n_threads} (this machine has {os.cpu_count()} cores; 0 or None uses all of them)")
     return int(n_threads)
 
 

@@ -141,12 +141,12 @@ class Backtest:
         if self.lower is not None:
             hdr += f"{'interval':>22}{'covered':>9}"
         lines.append(hdr)
+        covered = self.covered
         for i in range(self.n_test):
             row = "  " + "".join(f"{self.points[n][i]:>12.4g}" for n in self.points)
             row += f"{self.y_true[i]:>11.4f}{self.y_pred[i]:>11.4f}{self.rel_error[i]:>9.2%}"
-            if lower is not None and upper is not None:
-                covered = bool(lower[i] <= self.y_true[i] <= upper[i])
-                row += f"{f'[{lower[i]:.4f}, {upper[i]:.4f}]':>22}{'yes' if covered else 'no':>9}"
+            if lower is not None and upper is not None and covered is not None:
+                row += f"{f'[{lower[i]:.4f}, {upper[i]:.4f}]':>22}{'yes' if covered[i] else 'no':>9}"
             lines.append(row)
         return "\n".join(lines)
 

@@ -20,6 +20,7 @@ fn simd_level() -> &'static str {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("MAX_THREADS", crate::parallel::MAX_THREADS)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     fit::register(m)?;
     bootstrap::register(m)?;
