@@ -1,5 +1,5 @@
 //! The crate's error type. Core modules return `Result<T, Error>`; the binding layer maps
-//! `InvalidArgument`/`Parse` to `ValueError`, `Type` to `TypeError`, and the rest to
+//! `InvalidArgument`/`Parse` to `ValueError`, `Type` to `TypeError`, `Memory` to `MemoryError`, and the rest to
 //! `RuntimeError`/`KeyboardInterrupt`.
 
 use thiserror::Error as ThisError;
@@ -23,6 +23,10 @@ pub enum Error {
     /// A numerical failure that is not the user's fault in an obvious way.
     #[error("numerical error: {0}")]
     Numerical(String),
+    /// A request for more memory than may be used (see `crate::mem`); the message names the
+    /// argument that sets the size and how to ask for less.
+    #[error("{0}")]
+    Memory(String),
     /// The work was cancelled (e.g. Ctrl-C observed between chunks).
     #[error("interrupted")]
     Interrupted,

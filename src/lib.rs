@@ -5,6 +5,7 @@
 //! - [`fit`]: Levenberg-Marquardt on squared or Huber loss, multi-start, covariance.
 //! - [`bootstrap`]: reproducible parallel resampled fits.
 //! - [`dimension`]: exact kNN and intrinsic-dimension estimators.
+//! - [`mem`]: refusing requests for more memory than the machine has.
 
 // `!(x > 0.0)` is the deliberate NaN-rejecting form of `x <= 0.0` throughout the numerics, and
 // index loops over several parallel arrays read better than zipped iterators in the kernels.
@@ -16,6 +17,7 @@ pub mod error;
 pub mod expr;
 pub mod fit;
 pub mod forms;
+pub mod mem;
 pub mod parallel;
 pub mod rng;
 pub mod simd;

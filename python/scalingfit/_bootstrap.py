@@ -7,7 +7,6 @@ Running the work as chunks gives a progress bar and Ctrl-C for free: results dep
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._data import fmt, norm_cdf, norm_ppf, resolve_threads
+from ._data import fmt, norm_cdf, norm_ppf, physical_memory, resolve_threads
 from ._fit import _CONVERGED, TERMINATIONS, FitResult, Problem
 from ._fit import fit as _fit
 
@@ -31,14 +30,6 @@ def _check_level(level: float) -> float:
     if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not (0 < level < 1):
         raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level!r}")
     return float(level)
-
-
-def _physical_memory() -> int | None:
-    """Bytes of physical memory, when the platform says (None otherwise)."""
-    try:
-        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, ValueError, OSError):
-        return None
 
 
 def _interval(samples: np.ndarray, estimate: float, level: float, method: str, jack: np.ndarray | None) -> tuple[float, float]:
@@ -410,7 +401,7 @@ def bootstrap(
         )
     if keep == "samples":
         need = int(n_resamples) * (8 * len(fr.param_names) + 1)
-        avail = _physical_memory()
+        avail = physical_memory()
         if avail is not None and need > avail // 2:
             raise ValueError(
                 f"n_resamples={n_resamples} with keep='samples' needs {need / 2**30:.3g} GiB for the samples, more than "

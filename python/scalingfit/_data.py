@@ -10,6 +10,14 @@ from typing import Any
 import numpy as np
 
 
+def physical_memory() -> int | None:
+    """Bytes of physical memory, when the platform says (None otherwise)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 def column_names(data: Any) -> list[str]:
     """Names of the columns of a dict / DataFrame / structured array."""
     if type(data) is dict:  # fast path for the common case (isinstance on an ABC is slow)

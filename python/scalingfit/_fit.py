@@ -11,7 +11,17 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._data import as_columns, as_float_array, check_finite, column_names, fmt, get_column, require_columns, resolve_threads
+from ._data import (
+    as_columns,
+    as_float_array,
+    check_finite,
+    column_names,
+    fmt,
+    get_column,
+    physical_memory,
+    require_columns,
+    resolve_threads,
+)
 
 _FORMS = {name: (formula, vars_, pos, desc) for name, formula, vars_, pos, desc in _core.forms()}
 _LOSSES = ("huber", "l2")
@@ -159,6 +169,15 @@ class FitResult:
             raise ValueError("predict needs at least one data column")
         mat = np.ascontiguousarray(np.vstack([cols[v] for v in self.variables]))
         values, _ = prob.formula.eval(np.asarray(self.x, dtype=np.float64), mat, False)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            at = ", ".join(f"{v}={mat[j, i]:g}" for j, v in enumerate(self.variables))
+            raise ValueError(
+                f"predict: the fitted law is {values[i]} at row {i} ({at}), which is outside its domain or float64's "
+                f"range ({int(bad.sum())} of {len(values)} rows); pass values where the law is defined"
+                + (" (positive resources)" if self.form in _FORMS else "")
+            )
         return values
 
     def _data_problem(self, what: str) -> Problem:
@@ -469,6 +488,14 @@ def starts_array(problem: Problem, starts: Any = None, grid: Mapping[str, Sequen
         if missing or extra:
             raise ValueError(f"grid: missing {missing} / unknown {extra}; parameters are {', '.join(params)}")
         axes = [as_float_array(grid[p_], f"grid['{p_}']") for p_ in params]
+        n_grid = math.prod(len(a) for a in axes)
+        need = n_grid * (64 * len(params) + 256)  # the mesh, its copies and the starts' results
+        avail = physical_memory()
+        if avail is not None and need > avail // 2:
+            raise ValueError(
+                f"grid: {' x '.join(str(len(a)) for a in axes)} = {n_grid} starts would need {need / 2**30:.3g} GiB, "
+                f"more than half of this machine's {avail / 2**30:.3g} GiB; use fewer values per parameter"
+            )
         mesh = np.meshgrid(*axes, indexing="ij")
         rows.extend(np.stack([m.ravel() for m in mesh], axis=1))
     if not rows:

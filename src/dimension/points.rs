@@ -47,6 +47,32 @@ pub fn check_points(x: &[f64], n: usize, dim: usize) -> Result<()> {
     check_finite("X", x)
 }
 
+/// Largest |value| below which no rescaling is needed ([`rescale_exponent`]): squared
+/// distances of values up to 2^300 stay far inside float64's range.
+const SAFE_MAX: f64 = 2.037035976334486e90; // 2^300
+/// Smallest largest-|value| that needs no rescaling (2^-300).
+const SAFE_MIN: f64 = 4.909093465297727e-91; // 2^-300
+
+/// The power-of-two exponent `e` by which to divide the data so that its largest |value| lies
+/// in [0.5, 1), when that value lies outside `[2^-300, 2^300]` (squared distances could
+/// overflow or underflow float64); 0 otherwise, so ordinary data are used unchanged.
+pub(crate) fn rescale_exponent(x: &[f64]) -> i32 {
+    let m = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    if m == 0.0 || (SAFE_MIN..=SAFE_MAX).contains(&m) {
+        return 0;
+    }
+    libm::frexp(m).1
+}
+
+/// `x * 2^-e`: exact for every value that stays a normal float (a power-of-two scaling).
+pub(crate) fn rescaled(x: &[f64], e: i32) -> std::borrow::Cow<'_, [f64]> {
+    if e == 0 {
+        std::borrow::Cow::Borrowed(x)
+    } else {
+        std::borrow::Cow::Owned(x.iter().map(|&v| libm::scalbn(v, -e)).collect())
+    }
+}
+
 /// Indices (ascending) of the first occurrence of every distinct row.
 pub fn unique_rows(x: &[f64], n: usize, dim: usize) -> Vec<usize> {
     let row = |i: usize| &x[i * dim..(i + 1) * dim];

@@ -76,3 +76,33 @@ fn errors() {
         .collect();
     assert!(mle(&lattice, 100, 2, 4, false).is_ok() || mle(&lattice, 100, 2, 4, false).is_err());
 }
+
+#[test]
+fn estimators_are_invariant_to_extreme_scales() {
+    let (n, d) = (600usize, 2usize);
+    let x = sphere(n, d, 3);
+    let ctl = crate::dimension::KnnControl::default();
+    let t0 = twonn_with(&x, n, d + 1, 0.1, TwoNNMethod::Linear, ctl).unwrap();
+    let m0 = mle_with(&x, n, d + 1, 10, false, ctl).unwrap();
+    let opts = TileOptions {
+        sizes: vec![],
+        n_sizes: 4,
+        n_draws: 3,
+        k: 1,
+        seed: 1,
+        n_boot: 20,
+        abscissa: Abscissa::LogDm1,
+    };
+    let l0 = tile_with(&x, n, d + 1, &opts, ctl).unwrap();
+    for e in [700, -700] {
+        let xs: Vec<f64> = x.iter().map(|&v| libm::scalbn(v, e)).collect();
+        let t = twonn_with(&xs, n, d + 1, 0.1, TwoNNMethod::Linear, ctl).unwrap();
+        assert_eq!(t.d, t0.d);
+        let m = mle_with(&xs, n, d + 1, 10, false, ctl).unwrap();
+        assert_eq!(m.d, m0.d);
+        let l = tile_with(&xs, n, d + 1, &opts, ctl).unwrap();
+        assert!((l.d - l0.d).abs() <= 1e-9 * l0.d, "{} vs {}", l.d, l0.d);
+        let shift = e as f64 * std::f64::consts::LN_2;
+        assert!((l.intercept - l0.intercept - shift).abs() < 1e-9 * shift.abs());
+    }
+}

@@ -211,7 +211,8 @@ pub fn tile_with(
             Ok((0..dsz)
                 .map(|i| nn.distances[i * k + k - 1].ln())
                 .sum::<f64>()
-                / dsz as f64)
+                / dsz as f64
+                + p.log_scale)
         })
         .collect::<Result<Vec<f64>>>()?;
     let xs: Vec<f64> = sizes

@@ -269,6 +269,10 @@ pub(crate) struct FitOutput {
     auto_starts: bool,
 }
 
+/// Memory held per start during a multi-start fit besides 32 bytes per parameter (the start,
+/// its result and their bookkeeping).
+pub(crate) const START_BYTES: usize = 256;
+
 /// Fit a problem to data. `columns` is (n_vars, n) float64; `starts` is (s, p) in natural
 /// coordinates, or None for automatic starts (or the built-in form `form_grid`'s grid).
 #[pyfunction]
@@ -289,6 +293,17 @@ fn fit(
     let data = Data::new(&s.formula, columns_of(&columns)).map_err(to_py)?;
     let y = y.as_array().to_vec();
     let w = weights.map(|w| w.as_array().to_vec());
+    if let Some(st) = &starts {
+        let (ns, p) = st.as_array().dim();
+        crate::mem::check(
+            "starts",
+            &format!("{ns} starts"),
+            ns,
+            START_BYTES + 32 * p,
+            "pass fewer starts (a coarser grid) or run them in batches",
+        )
+        .map_err(to_py)?;
+    }
     let mut starts = rows_of(starts);
     if starts.is_none() {
         if let Some(name) = form_grid {

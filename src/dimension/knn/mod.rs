@@ -10,6 +10,7 @@ pub mod projected;
 mod tests;
 
 pub use crate::dimension::points::{check_points, exact_dist, margin_for, Knn};
+use crate::dimension::points::{rescale_exponent, rescaled};
 use crate::error::{Error, Result};
 use brute::knn_brute;
 pub use kdtree::KDTREE_MAX_DIM;
@@ -78,6 +79,10 @@ pub fn knn(x: &[f64], n: usize, dim: usize, k: usize) -> Result<Knn> {
 }
 
 /// [`knn`] with a choice of method and an abort flag.
+///
+/// Data so large or so small that squared distances would overflow or underflow float64
+/// (largest |value| outside `[2^-300, 2^300]`) are searched after an exact power-of-two
+/// rescaling, and the distances scaled back; distances beyond float64's range are refused.
 pub fn knn_with(x: &[f64], n: usize, dim: usize, k: usize, ctl: KnnControl) -> Result<Knn> {
     check_points(x, n, dim)?;
     if k < 1 {
@@ -86,14 +91,42 @@ pub fn knn_with(x: &[f64], n: usize, dim: usize, k: usize, ctl: KnnControl) -> R
     if n < k + 1 {
         return Err(Error::arg(
             "k",
-            format!("k = {k} neighbours need at least k + 1 = {} points, but X has {n}; lower k or pass more points", k + 1),
+            format!("k = {k} neighbours need at least k + 1 = {} points, but X has {n}; lower k or pass more points", k.saturating_add(1)),
         ));
     }
-    knn_unchecked(x, n, dim, k, ctl)
+    let e = rescale_exponent(x);
+    let mut r = knn_unchecked(&rescaled(x, e), n, dim, k, ctl)?;
+    if e != 0 {
+        for d in r.distances.iter_mut() {
+            *d = libm::scalbn(*d, e);
+        }
+        if let Some(i) = r.distances.iter().position(|d| !d.is_finite()) {
+            return Err(Error::arg(
+                "X",
+                format!(
+                    "the distance from row {} to its neighbour {} exceeds the largest float64 (1.8e308); divide X by a constant first",
+                    i / k,
+                    r.indices[i]
+                ),
+            ));
+        }
+    }
+    Ok(r)
 }
 
-/// [`knn_with`] without input validation (inputs must be finite, `1 <= k < n`).
+/// [`knn_with`] without input validation (inputs must be finite, `1 <= k < n`). Refuses, with
+/// [`Error::Memory`], neighbour lists larger than the machine can hold, and with an argument
+/// error distinct rows whose squared distance underflows to 0 (closer than float64 resolves).
 pub fn knn_unchecked(x: &[f64], n: usize, dim: usize, k: usize, ctl: KnnControl) -> Result<Knn> {
+    // the candidate lists (k + margin per row, distance and index) and the (n, k) results,
+    // plus the caller's copy of the indices
+    crate::mem::check(
+        "k",
+        &format!("{k} neighbours of {n} points"),
+        n.saturating_mul(k.saturating_add(margin_for(k))),
+        40,
+        "lower k or use fewer points",
+    )?;
     let r = match ctl.algorithm.resolve(n, dim) {
         Algorithm::KdTree => kdtree::knn_kdtree(x, n, dim, k, ctl.abort),
         Algorithm::Projected => match projected::knn_projected(x, n, dim, k, ctl.abort) {
@@ -103,5 +136,28 @@ pub fn knn_unchecked(x: &[f64], n: usize, dim: usize, k: usize, ctl: KnnControl)
         },
         _ => knn_brute(x, n, dim, k, ctl.abort),
     };
-    r.ok_or(Error::Interrupted)
+    let r = r.ok_or(Error::Interrupted)?;
+    check_resolved(x, dim, &r)?;
+    Ok(r)
+}
+
+/// A zero distance must mean identical rows: distinct rows whose squared distance underflows
+/// (differences below ~1e-154 of the data's largest values) are refused instead of being
+/// reported as duplicates at distance 0.
+fn check_resolved(x: &[f64], dim: usize, r: &Knn) -> Result<()> {
+    let row = |i: usize| &x[i * dim..(i + 1) * dim];
+    for (c, &d) in r.distances.iter().enumerate() {
+        if d == 0.0 {
+            let (i, j) = (c / r.k, r.indices[c]);
+            if row(i) != row(j) {
+                return Err(Error::arg(
+                    "X",
+                    format!(
+                        "rows {i} and {j} differ, but by less than float64 resolves next to the data's largest values (their squared distance underflows to 0); merge such near-duplicates or rescale the columns"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }

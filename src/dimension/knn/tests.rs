@@ -187,3 +187,54 @@ fn projected_falls_back_to_brute_force() {
     assert_eq!(a.distances, b.distances);
     assert_eq!(a.indices, b.indices);
 }
+
+#[test]
+fn extreme_scales_give_exact_finite_distances() {
+    let (n, dim, k) = (400usize, 3usize, 4usize);
+    let x = random(n, dim, 7);
+    for algorithm in [Algorithm::Brute, Algorithm::KdTree] {
+        let ctl = KnnControl {
+            algorithm,
+            abort: None,
+        };
+        let base = knn_with(&x, n, dim, k, ctl).unwrap();
+        // 2^600 and 2^-700: far outside the range where squared distances fit in float64
+        for e in [600, -700, 1000] {
+            let xs: Vec<f64> = x.iter().map(|&v| libm::scalbn(v, e)).collect();
+            let r = knn_with(&xs, n, dim, k, ctl).unwrap();
+            assert_eq!(r.indices, base.indices, "scale 2^{e}");
+            for (a, b) in r.distances.iter().zip(&base.distances) {
+                assert_eq!(*a, libm::scalbn(*b, e), "scale 2^{e}");
+            }
+        }
+        // distances past the largest float64 are refused, not inf
+        let xs = [-1e308, 0.0, 1e308, 0.0, 0.0, 1e308];
+        let e = match knn_with(&xs, 3, 2, 2, ctl) {
+            Ok(_) => panic!("distances past 1.8e308 were not refused"),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.starts_with("X: the distance from row"), "{e}");
+    }
+}
+
+#[test]
+fn distinct_rows_closer_than_float64_resolves_are_refused() {
+    // rows 0 and 1 differ by 1e-200 next to values of 1: their squared distance underflows
+    let x = [1.0, 0.0, 1.0, 1e-200, 3.0, 0.0, 5.0, 1.0];
+    let e = knn(&x, 4, 2, 1).unwrap_err().to_string();
+    assert!(e.contains("rows 0 and 1 differ"), "{e}");
+    // exact duplicates are fine (distance 0)
+    let x = [1.0, 0.0, 1.0, 0.0, 3.0, 0.0, 5.0, 1.0];
+    let r = knn(&x, 4, 2, 1).unwrap();
+    assert_eq!(r.distances[0], 0.0);
+}
+
+#[test]
+fn neighbour_lists_larger_than_memory_are_refused() {
+    // n * k entries of ~40 bytes: far more than any machine here; refused before any work
+    let n = 1usize << 20;
+    let x = vec![0.0; 1];
+    let e = knn_unchecked(&x, n, 1, n - 1, KnnControl::default()).unwrap_err();
+    assert!(matches!(e, crate::Error::Memory(_)), "{e}");
+    assert!(e.to_string().starts_with("k: "), "{e}");
+}
