@@ -136,3 +136,103 @@ def test_integers_past_64_bits_are_a_clear_value_error(call):
     x = np.geomspace(1.0, 100.0, 20)
     with pytest.raises(ValueError):
         call(x, 1.5 + 3 * x**-0.5)
+
+
+# --- memory: refused with a clear error before the allocator can abort the process -------
+
+
+def test_knn_lists_larger_than_memory_are_a_memory_error_not_an_abort():
+    # 200,000 points with k = 199,999 ask for ~1.3 TB of neighbour lists: SIGABRT before
+    r = _run(
+        """
+        import numpy as np, scalingfit as sf
+        X = np.random.default_rng(0).random((200_000, 2))
+        try:
+            sf.dimension.knn(X, 199_999)
+        except MemoryError as e:
+            print("MemoryError", e)
+        """
+    )
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+    assert r.stdout.startswith("MemoryError k: ") and "lower k" in r.stdout, r.stdout
+
+
+def test_a_start_grid_larger_than_memory_is_refused_before_it_is_built():
+    x = np.geomspace(1.0, 100.0, 20)
+    axis = np.linspace(0.1, 1.0, 5000)
+    with pytest.raises(ValueError, match=r"grid: 5000 x 5000 x 5000 = 125000000000 starts"):
+        sf.fit("E + A * x^-alpha", {"x": x}, y=1.5 + 3 * x**-0.5, grid={"E": axis, "A": axis, "alpha": axis})
+
+
+# --- kNN at extreme scales: exact and finite, or refused ------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ["brute", "kdtree"])
+@pytest.mark.parametrize("scale", [2.0**600, 2.0**-700, 1e200, 1e-200])
+def test_knn_distances_of_finite_data_stay_finite_and_exact_at_any_scale(scale, algorithm):
+    X = np.random.default_rng(1).standard_normal((300, 3))
+    d0, i0 = sf.dimension.knn(X, 3, algorithm=algorithm)
+    d, i = sf.dimension.knn(X * scale, 3, algorithm=algorithm)
+    assert np.isfinite(d).all() and (d > 0).all()
+    np.testing.assert_array_equal(i, i0)
+    # power-of-two scales are exact; decimal ones differ by the rounding of X * scale
+    np.testing.assert_allclose(d, d0 * scale, rtol=0 if np.log2(scale).is_integer() else 1e-14)
+    assert sf.dimension.twonn(X * scale).d == pytest.approx(sf.dimension.twonn(X).d, rel=1e-12)
+
+
+def test_knn_refuses_distances_beyond_float64_and_unresolvable_near_duplicates():
+    with pytest.raises(ValueError, match="exceeds the largest float64"):
+        sf.dimension.knn(np.array([[-1e308, 0.0], [1e308, 0.0], [0.0, 1e308]]), 2)
+    with pytest.raises(ValueError, match="rows 0 and 1 differ"):
+        sf.dimension.knn(np.array([[1.0, 0.0], [1.0, 1e-200], [3.0, 0.0], [5.0, 1.0]]), 1)
+
+
+# --- analysis at extreme inputs: a finite answer or a ValueError naming the argument -----------
+
+
+@pytest.fixture(scope="module")
+def chin():
+    from scalingfit.datasets import hoffmann_example
+
+    d = hoffmann_example(seed=0)
+    return sf.fit("chinchilla", {"N": d["N"], "D": d["D"]}, y=d["loss"])
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda f: sf.compute_optimal(f, C=5e-324), "C: budget 4.94066e-324 FLOP is below k"),
+        (lambda f: sf.compute_optimal(f, C=1e308, k=1e-300), "C: the compute-optimal allocation at C = 1e\\+308 gives D = inf"),
+        (lambda f: sf.compute_optimal(f, C=1e21, k=1e-300, method="numerical"), "C: at C = 1e\\+21 the law's loss is flat"),
+        (lambda f: sf.required(f, loss=1e300), "loss: target 1e\\+300 is above the loss"),
+        (lambda f: sf.required(f, loss=1e300, method="numerical"), "loss: target 1e\\+300 is above the loss"),
+        (lambda f: sf.optimize_budget(f, {"N": 1e-9, "D": 2e-12}, budget=1e308), "budget: the best allocation at budget = 1e\\+308"),
+        (lambda f: sf.optimize_budget(f, {"N": 1e-9, "D": 2e-12}, loss=1e300), "loss: target 1e\\+300 is above"),
+    ],
+    ids=["C-subnormal", "C-overflow", "numerical-flat", "required-huge", "required-numerical-huge", "budget-1e308", "budget-loss-huge"],
+)
+def test_analysis_at_extreme_inputs_raises_instead_of_returning_nan(chin, call, match):
+    with pytest.raises(ValueError, match=match):
+        call(chin)
+
+
+def test_analysis_in_log_space_keeps_representable_extremes_exact(chin):
+    # C / k = 1e321 overflows in linear space; the closed form in log space is still exact
+    a = sf.compute_optimal(chin, C=1e21, k=1e-300)
+    assert np.isfinite([a.N[0], a.D[0], a.loss[0], a.tokens_per_param[0]]).all()
+    p = chin.params
+    G = (p["alpha"] * p["A"] / (p["beta"] * p["B"])) ** (1 / (p["alpha"] + p["beta"]))
+    lnN = np.log(G) + p["beta"] / (p["alpha"] + p["beta"]) * (np.log(1e21) - np.log(1e-300))
+    assert np.log(a.N[0]) == pytest.approx(lnN, rel=1e-13)
+    assert np.log(a.D[0]) == pytest.approx(np.log(1e21) - np.log(1e-300) - lnN, rel=1e-13)
+    # the two methods agree on an ordinary question
+    assert sf.required(chin, loss=3.0).C[0] == pytest.approx(sf.required(chin, loss=3.0, method="numerical").C[0], rel=1e-6)
+
+
+def test_predict_outside_the_laws_domain_raises_naming_the_row():
+    from scalingfit.datasets import hoffmann_example
+
+    d = hoffmann_example(seed=0)
+    k = sf.fit("kaplan_nd", {"N": d["N"], "D": d["D"]}, y=d["loss"])
+    with pytest.raises(ValueError, match=r"predict: the fitted law is inf at row 1 \(N=0, D=1e\+10\)"):
+        k.predict({"N": [1e9, 0.0, -1.0], "D": [1e10] * 3})

@@ -312,6 +312,22 @@ def _check_point(est: dict[str, Any], names: Sequence[str], fn: str, why: str) -
             raise ValueError(f"{fn}: {k} is undefined for the fitted parameters ({why})")
 
 
+def _check_representable(est: dict[str, Any], names: Sequence[str], fn: str, arg: str, queries: Any = None) -> None:
+    """Refuse a point answer that float64 cannot hold (inf, NaN or an underflow to 0 of a positive
+    quantity), naming the argument (and the first offending query value) instead of returning it."""
+    q = None if queries is None else np.atleast_1d(np.asarray(queries, float))
+    for n in names:
+        v = np.atleast_1d(np.asarray(est[n], float))
+        bad = ~np.isfinite(v) | (v == 0)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            at = f" at {arg} = {q[i]:g}" if q is not None and i < q.size else ""
+            raise ValueError(
+                f"{arg}: {fn}{at} gives {n} = {v[i]:g}, outside the range float64 can hold; "
+                f"ask about a {arg} closer to the data (the law is extrapolated over hundreds of decades there)"
+            )
+
+
 def _positive_array(v: Any, arg: str) -> np.ndarray:
     a = as_float_array(v, arg)
     check_finite(a, arg)

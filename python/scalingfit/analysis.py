@@ -23,6 +23,7 @@ from ._results import (
     _LOG_MAX,
     _bisect_decreasing,
     _check_point,
+    _check_representable,
     _closed_ok,
     _combine,
     _Law,
@@ -95,20 +96,23 @@ class ComputeOptimal(_Result):
 
 
 def _closed_form(P: Mapping[str, Any], C: np.ndarray | np.float64, k: float) -> dict[str, Any]:
+    # in log space: C / k, N* and D* stay exact where they are representable, whatever C and k
     E, A, al, B, be = P["E"], P["A"], P["alpha"], P["B"], P["beta"]
     ok = (al > 0) & (be > 0) & (A > 0) & (B > 0)
     s = np.where(ok, al + be, np.nan)
     a, b = be / s, al / s
-    G = (al * A / (be * B)) ** (1 / s)
-    N = G * (C / k) ** a
-    D = (C / k) / N
-    L = E + A * N ** -al + B * D ** -be
-    return {"a": a, "b": b, "G": G, "N": N, "D": D, "tokens_per_param": D / N, "loss": L}
+    lnG = (np.log(np.where(ok, al * A, np.nan)) - np.log(np.where(ok, be * B, np.nan))) / s
+    lnCk = np.log(C) - math.log(k)
+    lnN = lnG + a * lnCk
+    lnD = lnCk - lnN
+    N, D = np.exp(lnN), np.exp(lnD)
+    L = E + A * np.exp(-al * lnN) + B * np.exp(-be * lnD)
+    return {"a": a, "b": b, "G": np.exp(lnG), "N": N, "D": D, "tokens_per_param": np.exp(lnD - lnN), "loss": L}
 
 
 def _numeric_optimum(law: _Law, rN: str, rD: str, P: Mapping[str, Any], C: np.ndarray, k: float) -> tuple[np.ndarray, np.ndarray]:
     """(ln N*, L*) for every broadcast (sample, C); N in [1, C/k] (so that D >= 1)."""
-    lnCk = np.log(C / k)
+    lnCk = np.log(C) - math.log(k)
     shape = np.broadcast_shapes(np.shape(lnCk), *(np.shape(v) for v in P.values()))
     lnCk_b = np.broadcast_to(lnCk, shape)
 
@@ -120,6 +124,18 @@ def _numeric_optimum(law: _Law, rN: str, rD: str, P: Mapping[str, Any], C: np.nd
 
     u = _minimize(fun, np.zeros(shape), lnCk_b)
     return u, fun(u)
+
+
+def _flat_at(law: _Law, rN: str, rD: str, P: Mapping[str, Any], C: np.ndarray, k: float, u: np.ndarray, L: np.ndarray) -> np.ndarray:
+    """Where the loss at ln N = u does not change (to the last bit) when N moves by a factor e
+    either way: the reducible loss is below float64's resolution next to E, so no optimum is
+    defined numerically there."""
+    lnCk = np.log(C) - math.log(k)
+
+    def at(w: np.ndarray) -> np.ndarray:
+        return law(P, {rN: np.exp(w), rD: np.exp(lnCk - w)})
+
+    return (at(u - 1.0) == L) & (at(u + 1.0) == L)
 
 
 def compute_optimal(
@@ -160,6 +176,11 @@ def compute_optimal(
         lo, hi = math.floor(math.log10(cd.min())), math.ceil(math.log10(cd.max() * 1000))
         C = 10.0 ** np.arange(lo, hi + 1)
     Carr = _positive_array(C, "C")
+    if (Carr < k).any():
+        raise ValueError(
+            f"C: budget {Carr[Carr < k][0]:g} FLOP is below k = {k:g}, the cost of one parameter trained on one token "
+            "(C = k N D); give budgets of at least k"
+        )
     if method not in ("auto", "closed_form", "numerical"):
         raise ValueError(f"method must be 'auto', 'closed_form' or 'numerical', got {method!r}")
     closed = _closed_ok(src, rN, rD)
@@ -180,8 +201,9 @@ def compute_optimal(
 
         def func(P: Mapping[str, Any], Cs: np.ndarray) -> dict[str, Any]:
             u, L = _numeric_optimum(law, rN, rD, P, Cs, k)
-            N = np.exp(u[..., :m])
-            D = (Cs[:m] / k) / N
+            flat = _flat_at(law, rN, rD, P, Cs[:m], k, u[..., :m], L[..., :m])
+            N = np.where(flat, np.nan, np.exp(u[..., :m]))
+            D = np.where(flat, np.nan, np.exp(np.log(Cs[:m]) - math.log(k) - u[..., :m]))
             ue = u[..., m:]
             a = ((ue - ue.mean(axis=-1, keepdims=True)) * X).sum(axis=-1) / (X * X).sum()
             return {"a": a, "b": 1 - a, "N": N, "D": D, "tokens_per_param": D / N, "loss": L[..., :m]}
@@ -189,7 +211,15 @@ def compute_optimal(
         est, samples, n_invalid = _combine(src, func, allC)
         if not np.all(np.isfinite(est["loss"])):
             raise ValueError("compute_optimal: the law has no finite loss at the optimum for some budgets")
+        flat = np.isnan(est["N"])
+        if flat.any():
+            raise ValueError(
+                f"C: at C = {Carr[flat][0]:g} the law's loss is flat to float64 precision around the optimum (the reducible "
+                "loss is below the last bit of the total), so no optimum is defined numerically; use smaller budgets"
+                + (" or method='closed_form'" if closed else "")
+            )
         meth = "numerical"
+    _check_representable(est, ["N", "D", "tokens_per_param", "loss"], "the compute-optimal allocation", "C", Carr)
     return ComputeOptimal(
         {"C": Carr, **{k_: est[k_] for k_ in ("N", "D", "tokens_per_param", "loss", "a", "b") }, **({"G": est["G"]} if use_closed else {})},
         None if samples is None else {k_: v for k_, v in samples.items()},
@@ -269,9 +299,16 @@ def required(
                 gam = al * be / (al + be)
                 K = P["A"] * cf["G"] ** -al + P["B"] * cf["G"] ** be
                 red = t - P["E"]
-                Ck = np.where(red > 0, (np.where(red > 0, red, 1.0) / K) ** (-1 / gam), np.inf)
-                N = cf["G"] * Ck ** cf["a"]
-                return {"C": k * Ck, "N": N, "D": np.where(np.isinf(Ck), np.inf, Ck / N)}
+                # ln(C / k), in log space so that extreme targets stay exact where representable
+                lnCk = np.where(red > 0, -(np.log(np.where(red > 0, red, 1.0)) - np.log(K)) / gam, np.inf)
+                lnN = np.log(cf["G"]) + cf["a"] * lnCk
+                reach = np.isfinite(lnCk)
+                return {
+                    "C": np.where(reach, k * np.exp(lnCk), np.inf),
+                    "N": np.where(reach, np.exp(lnN), np.inf),
+                    "D": np.where(reach, np.exp(np.where(reach, lnCk - lnN, 0.0)), np.inf),
+                    "_below": lnCk < 0,
+                }
 
         else:
             meth = "numerical"
@@ -290,7 +327,7 @@ def required(
                 C = np.where(above, np.inf, np.exp(u))
                 lnN, _ = _numeric_optimum(law, rN, rD, P, np.where(above, k * 10, C), k)
                 N = np.where(above, np.inf, np.exp(lnN))
-                return {"C": C, "N": N, "D": np.where(above, np.inf, C / k / np.where(above, 1, N))}
+                return {"C": C, "N": N, "D": np.where(above, np.inf, C / k / np.where(above, 1, N)), "_below": below}
 
         names = {"C": "C", "N": rN, "D": rD}
     elif len(vars_) == 1:
@@ -311,18 +348,26 @@ def required(
                 shape = np.broadcast_shapes(t.shape, *(np.shape(p) for p in P.values()))
                 tt = np.broadcast_to(t, shape)
                 u, below, above = _bisect_decreasing(lambda w: law(P, {v: np.exp(w)}), tt, 0.0, _LOG_MAX)
-                return {v: np.where(above, np.inf, np.exp(np.where(below, 0.0, u)))}
+                return {v: np.where(above, np.inf, np.exp(np.where(below, 0.0, u))), "_below": below}
 
         names = {v: v}
     else:
         raise ValueError(f"required needs a one- or two-variable law; this fit has variables {vars_}")
     est, samples, _ = _combine(src, func, tgt)
+    below = np.atleast_1d(est.pop("_below", np.zeros(1))).astype(bool)
+    if samples is not None:
+        samples.pop("_below", None)
     first = next(iter(est))
     bad = ~np.isfinite(np.atleast_1d(est[first]))
     if bad.any():
         t = float(tgt[bad][0])
         floor = f"the fitted irreducible loss E = {E:.6g}" if E is not None else "the lowest loss the fitted law reaches (below 1e60 units)"
         raise ValueError(f"loss: target {t:g} is at or below {floor}; no amount of compute reaches it")
+    if below.any():
+        t = float(np.broadcast_to(tgt, below.shape)[below][0])
+        smallest = f"the smallest budget, C = k = {k:g} FLOP (one parameter, one token)" if "C" in names else f"{first} = 1"
+        raise ValueError(f"loss: target {t:g} is above the loss the fitted law predicts at {smallest}; every run reaches it")
+    _check_representable(est, list(est), "the required amount", "loss", tgt)
     values: dict[str, Any] = {"loss_target": tgt}
     values.update({n: np.atleast_1d(est[n]) for n in est})
     unreach = None
@@ -478,7 +523,7 @@ def optimize_budget(
     def best(P: Mapping[str, Any], lnB: np.ndarray | np.float64) -> tuple[np.ndarray, np.ndarray]:
         shape = np.broadcast_shapes(np.shape(lnB), *(np.shape(v) for v in P.values()))
         Bb = np.broadcast_to(np.exp(lnB), shape)
-        hi = np.log(np.maximum((Bb - pD) / pN, 1.0))
+        hi = np.maximum(np.log(np.maximum(Bb - pD, pN)) - math.log(pN), 0.0)  # ln of the most N affordable, in log space
 
         def fun(u: np.ndarray) -> np.ndarray:
             extra = u.ndim - len(shape)
@@ -514,14 +559,24 @@ def optimize_budget(
             lnB = np.where(below, lo, lnB)
             u, L = best(P, lnB)
             out = pack(u, np.exp(lnB), L)
-            return {n: np.where(above, np.inf if n not in ("share_N", "loss") else np.nan, v) for n, v in out.items()}
+            out = {n: np.where(above, np.inf if n not in ("share_N", "loss") else np.nan, v) for n, v in out.items()}
+            return {**out, "_below": below}
 
         meta_goal = {"budget": None, "loss_target": t}
     est, samples, n_invalid = _combine(src, func, extra_dims=0)
+    if est.pop("_below", 0.0):
+        raise ValueError(
+            f"loss: target {loss:g} is above the loss the fitted law predicts for the cheapest run (one unit of each "
+            f"resource, cost {floor:g}); every run reaches it"
+        )
+    if samples is not None:
+        samples.pop("_below", None)
     if not np.isfinite(est["cost"]):
         E = src.fit.params.get("E")
         floor_s = f"the fitted irreducible loss E = {E:.6g}" if E is not None else "the lowest loss the law reaches"
         raise ValueError(f"loss: target {loss:g} is at or below {floor_s}; no budget reaches it")
+    arg, q = ("budget", budget) if budget is not None else ("loss", loss)
+    _check_representable(est, ["N", "D", "cost", "loss", "tokens_per_param", "C"], "the best allocation", arg, q)
     return Budget(est, samples, level, {"prices": {rN: pN, rD: pD}, "resources": (rN, rD), "k": k, "form": src.fit.form, "n_invalid": n_invalid, **meta_goal})
 
 
