@@ -189,7 +189,7 @@ fn main() {
     }
     if std::env::var_os("SF_COUNT").is_some() {
         let starts =
-            scalingfit::forms::default_grid("chinchilla", s.formula.param_names()).unwrap();
+            scalingfit::forms::default_grid("chinchilla", s.formula.param_names(), 2.5).unwrap();
         let its: Vec<(usize, usize, f64)> = starts
             .iter()
             .map(|st| {
@@ -210,7 +210,7 @@ fn main() {
     }
     if std::env::var_os("SF_GRID1").is_some() {
         let starts =
-            scalingfit::forms::default_grid("chinchilla", s.formula.param_names()).unwrap();
+            scalingfit::forms::default_grid("chinchilla", s.formula.param_names(), 2.5).unwrap();
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .build()
@@ -232,11 +232,12 @@ fn main() {
             true,
         )
         .unwrap();
-        let c = plan.run(3, 1);
+        let c = plan.run(3, 1).unwrap();
         println!("{:?} {:?}", c.n_iter, c.status);
         return;
     }
-    let starts = scalingfit::forms::default_grid("chinchilla", s.formula.param_names()).unwrap();
+    let starts =
+        scalingfit::forms::default_grid("chinchilla", s.formula.param_names(), 2.5).unwrap();
     {
         let t = Instant::now();
         let mut its: Vec<(usize, usize, u8, f64)> = starts

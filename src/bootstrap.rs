@@ -12,9 +12,10 @@
 
 use crate::error::{Error, Result};
 use crate::expr::{Data, EvalWs};
-use crate::fit::{lm, LmResult, Problem, Target, Termination, Workspace};
+use crate::fit::{lm_with, LmResult, Problem, Target, Termination, Workspace};
 use crate::rng::{below, normal, resample_stream as stream};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Scheme {
@@ -51,6 +52,8 @@ pub struct Plan {
     fitted: Vec<f64>,
     resid: Vec<f64>,
     sigma: f64,
+    /// the weights were divided by `2^weight_exp` ([`Problem::normalised_weights`])
+    weight_exp: i32,
 }
 
 /// Results of a range of resamples.
@@ -78,6 +81,13 @@ impl Plan {
     ) -> Result<Plan> {
         let n = data.n;
         let p = setup.n_params();
+        let (weights, weight_exp) = match weights {
+            Some(w) => {
+                let (v, e) = Problem::normalised_weights(&w);
+                (Some(v.into_owned()), e)
+            }
+            None => (None, 0),
+        };
         if theta_hat.len() != p || theta_hat.iter().any(|v| !v.is_finite()) {
             return Err(Error::arg(
                 "fit",
@@ -148,6 +158,7 @@ impl Plan {
             data,
             y,
             weights,
+            weight_exp,
             scheme,
             seed,
             theta_hat,
@@ -166,12 +177,27 @@ impl Plan {
 
     /// Run resamples `start .. start + count` in parallel (on the current rayon pool). The
     /// outcome of resample i depends only on (seed, i), never on the split or thread count.
-    pub fn run(&self, start: u64, count: usize) -> Chunk {
+    pub fn run(&self, start: u64, count: usize) -> Result<Chunk> {
+        self.run_with(start, count, None)
+    }
+
+    /// [`run`](Self::run) that stops with [`Error::Interrupted`] soon after `abort` is set
+    /// (every refit reads it before each trial step).
+    pub fn run_with(&self, start: u64, count: usize, abort: Option<&AtomicBool>) -> Result<Chunk> {
         let p = self.setup.n_params();
+        self.setup.check_workspace(self.data.n)?;
         let results: Vec<LmResult> = (0..count)
             .into_par_iter()
-            .map_init(Local::default, |loc, k| self.one(start + k as u64, loc))
+            .map_init(Local::default, |loc, k| {
+                if abort.is_some_and(|a| a.load(Ordering::Relaxed)) {
+                    return LmResult::failed(p);
+                }
+                self.one(start + k as u64, loc, abort)
+            })
             .collect();
+        if abort.is_some_and(|a| a.load(Ordering::Relaxed)) {
+            return Err(Error::Interrupted);
+        }
         let mut out = Chunk {
             samples: Vec::with_capacity(count * p),
             status: Vec::with_capacity(count),
@@ -186,10 +212,11 @@ impl Plan {
                 out.samples.extend_from_slice(&r.params);
                 out.status.push(r.status.code());
             }
-            out.objective.push(r.objective);
+            out.objective
+                .push(libm::scalbn(r.objective, self.weight_exp));
             out.n_iter.push(r.n_iter as u32);
         }
-        out
+        Ok(out)
     }
 
     /// Multiplicity of each point in resample `i` (pairs and groups schemes).
@@ -229,7 +256,7 @@ impl Plan {
     }
 
     /// One resample.
-    fn one(&self, i: u64, loc: &mut Local) -> LmResult {
+    fn one(&self, i: u64, loc: &mut Local, abort: Option<&AtomicBool>) -> LmResult {
         let n = self.data.n;
         let mut rng = stream(self.seed, i);
         let (data, y, c): (&Data, &[f64], Option<&[f64]>) = match &self.scheme {
@@ -267,10 +294,18 @@ impl Plan {
         };
         let mut best: Option<LmResult> = None;
         if self.warm {
-            best = Some(lm(&self.setup, data, y, c, &self.theta_hat, &mut loc.ws));
+            best = Some(lm_with(
+                &self.setup,
+                data,
+                y,
+                c,
+                &self.theta_hat,
+                &mut loc.ws,
+                abort,
+            ));
         }
         for st in &self.extra_starts {
-            let r = lm(&self.setup, data, y, c, st, &mut loc.ws);
+            let r = lm_with(&self.setup, data, y, c, st, &mut loc.ws, abort);
             if best.as_ref().is_none_or(|b| r.objective < b.objective) {
                 best = Some(r);
             }
@@ -281,6 +316,12 @@ impl Plan {
     /// Leave-one-out (or leave-one-group-out) estimates for the BCa acceleration, warm-started
     /// from theta_hat: row-major (n_units, p), NaN rows where a refit failed.
     pub fn jackknife(&self) -> Vec<f64> {
+        self.jackknife_with(None)
+            .expect("no abort flag, no interruption")
+    }
+
+    /// [`jackknife`](Self::jackknife) that stops with [`Error::Interrupted`] once `abort` is set.
+    pub fn jackknife_with(&self, abort: Option<&AtomicBool>) -> Result<Vec<f64>> {
         let n = self.data.n;
         let p = self.setup.n_params();
         let units: Vec<Vec<usize>> = match &self.scheme {
@@ -300,13 +341,14 @@ impl Plan {
                 for &j in drop {
                     w[j] = 0.0;
                 }
-                let r = lm(
+                let r = lm_with(
                     &self.setup,
                     &self.data,
                     &self.y,
                     Some(&w),
                     &self.theta_hat,
                     ws,
+                    abort,
                 );
                 if r.status == Termination::Failed || r.params.iter().any(|v| !v.is_finite()) {
                     vec![f64::NAN; p]
@@ -315,7 +357,10 @@ impl Plan {
                 }
             })
             .collect();
-        rows.into_iter().flatten().collect()
+        if abort.is_some_and(|a| a.load(Ordering::Relaxed)) {
+            return Err(Error::Interrupted);
+        }
+        Ok(rows.into_iter().flatten().collect())
     }
 }
 
@@ -398,13 +443,13 @@ mod tests {
                 .num_threads(1)
                 .build()
                 .unwrap()
-                .install(|| plan.run(0, 24));
+                .install(|| plan.run(0, 24).unwrap());
             let a = rayon::ThreadPoolBuilder::new()
                 .num_threads(2)
                 .build()
                 .unwrap()
-                .install(|| plan.run(0, 10));
-            let b = plan.run(10, 14);
+                .install(|| plan.run(0, 10).unwrap());
+            let b = plan.run(10, 14).unwrap();
             let joined: Vec<f64> = a.samples.iter().chain(&b.samples).copied().collect();
             assert_eq!(whole.samples.len(), joined.len());
             for (u, v) in whole.samples.iter().zip(&joined) {
@@ -434,7 +479,7 @@ mod tests {
         .unwrap();
         let mut loc = Local::default();
         for i in 0..50 {
-            plan.one(i, &mut loc);
+            plan.one(i, &mut loc, None);
             // every point of a group has its group's count
             for g in 0..10 {
                 let c: Vec<u32> = (0..40)

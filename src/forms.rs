@@ -55,15 +55,29 @@ pub fn get(name: &str) -> Option<&'static Form> {
 }
 
 /// The default start grid of a form in natural coordinates and the formula's parameter order,
-/// or None when the form uses automatic (variable-projection) starts.
-pub fn default_grid(name: &str, param_names: &[String]) -> Option<Vec<Vec<f64>>> {
+/// or None when the form uses automatic (variable-projection) starts. `y_max` is the largest
+/// |y|: the grid is made for losses of order 1 (up to 2^20), and for data far outside that
+/// range its linear coefficients (E, A, B, which scale with y) are multiplied by the exact
+/// power of two that brings `y_max` into [0.5, 1), so the fit does not depend on y's units.
+pub fn default_grid(name: &str, param_names: &[String], y_max: f64) -> Option<Vec<Vec<f64>>> {
+    let scale = if !(y_max > 0.0) || (9.5367431640625e-7..=1048576.0).contains(&y_max) {
+        1.0 // 2^-20 ..= 2^20: the published grid as it is
+    } else {
+        libm::scalbn(1.0, libm::frexp(y_max).1)
+    };
     match name {
         "chinchilla" => {
             // Besiroglu et al. (2024): alpha, beta in {0, 0.5, ..., 2}; log E in {-1, -0.5, ..., 1};
             // log A, log B in {0, 5, ..., 25}: 4500 starts.
             let exps: Vec<f64> = (0..5).map(|i| 0.5 * i as f64).collect();
-            let e: Vec<f64> = (0..5).map(|i| (-1.0 + 0.5 * i as f64).exp()).collect();
-            let ab: Vec<f64> = (0..6).map(|i| (5.0 * i as f64).exp()).collect();
+            let e: Vec<f64> = (0..5)
+                .map(|i| (-1.0 + 0.5 * i as f64).exp() * scale)
+                .collect();
+            // (values past float64 for y near its limit are left out)
+            let ab: Vec<f64> = (0..6)
+                .map(|i| (5.0 * i as f64).exp() * scale)
+                .filter(|v| v.is_finite())
+                .collect();
             let vals: Vec<Vec<f64>> = param_names
                 .iter()
                 .map(|p| match p.as_str() {
@@ -97,7 +111,7 @@ mod tests {
             &["N".into(), "D".into()],
         )
         .unwrap();
-        let g = default_grid("chinchilla", fm.param_names()).unwrap();
+        let g = default_grid("chinchilla", fm.param_names(), 2.5).unwrap();
         assert_eq!(g.len(), 4500);
     }
 }

@@ -1,8 +1,10 @@
 //! Memory guards: a request for more memory than the machine can give is refused with
 //! [`Error::Memory`] (Python `MemoryError`, naming the argument and the way out) before any
 //! work starts, instead of letting the allocator abort the process or the kernel's OOM killer
-//! end it half-way. The limit is half of the physical memory (Linux `/proc/meminfo`; no limit
-//! where that cannot be read, so other platforms rely on `try_reserve`).
+//! end it half-way. The limit is half of the memory this process may use: the smallest of the
+//! physical memory (Linux `/proc/meminfo`), the address-space limit (`ulimit -v`, from
+//! `/proc/self/limits`) and the cgroup memory limit (containers, Slurm jobs); no limit where
+//! none can be read, so other platforms rely on `try_reserve`.
 
 use crate::error::{Error, Result};
 use std::sync::OnceLock;
@@ -18,9 +20,40 @@ pub fn physical_memory() -> Option<u64> {
     })
 }
 
-/// The most one call may ask for: half of the physical memory (`u64::MAX` when unknown).
+/// The soft address-space limit of this process (`ulimit -v`), when there is one.
+fn address_space_limit() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = s.lines().find(|l| l.starts_with("Max address space"))?;
+    line["Max address space".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The cgroup (v2, else v1) memory limit of this process, when there is one.
+fn cgroup_limit() -> Option<u64> {
+    [
+        "/sys/fs/cgroup/memory.max",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]
+    .iter()
+    .filter_map(|p| std::fs::read_to_string(p).ok()?.trim().parse::<u64>().ok())
+    .find(|&v| v > 0 && v < (1u64 << 62))
+}
+
+/// Bytes of memory this process may use: the smallest of [`physical_memory`], the
+/// address-space limit and the cgroup limit (read at each call: limits can change).
+pub fn memory_limit() -> Option<u64> {
+    [physical_memory(), address_space_limit(), cgroup_limit()]
+        .into_iter()
+        .flatten()
+        .min()
+}
+
+/// The most one call may ask for: half of [`memory_limit`] (`u64::MAX` when unknown).
 pub fn budget() -> u64 {
-    physical_memory().map_or(u64::MAX, |m| m / 2)
+    memory_limit().map_or(u64::MAX, |m| m / 2)
 }
 
 fn gib(b: f64) -> String {
@@ -34,8 +67,8 @@ pub fn check(arg: &str, what: &str, count: usize, bytes_each: usize, fix: &str) 
     let need = (count as u128) * (bytes_each as u128);
     let limit = budget();
     if need > limit as u128 {
-        let have = physical_memory()
-            .map(|m| format!(" (half of this machine's {})", gib(m as f64)))
+        let have = memory_limit()
+            .map(|m| format!(" (half of the {} this process may use)", gib(m as f64)))
             .unwrap_or_default();
         return Err(Error::Memory(format!(
             "{arg}: {what} would need {} but at most {}{have} may be used; {fix}",

@@ -89,7 +89,15 @@ fn pool(n: usize) -> Result<std::sync::Arc<rayon::ThreadPool>> {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build()
-            .map_err(|e| Error::Numerical(format!("could not start a thread pool: {e}")))?,
+            .map_err(|e| {
+                Error::arg(
+                    "n_threads",
+                    format!(
+                        "could not start {n} threads ({e}): the system refuses more threads \
+                         (process or memory limits); use fewer, e.g. n_threads=None (one per core)"
+                    ),
+                )
+            })?,
     );
     if cache.pools.len() >= MAX_POOLS {
         cache.pools.remove(0);

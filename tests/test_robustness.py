@@ -4,6 +4,7 @@ fails the test instead of the test run."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -236,3 +237,178 @@ def test_predict_outside_the_laws_domain_raises_naming_the_row():
     k = sf.fit("kaplan_nd", {"N": d["N"], "D": d["D"]}, y=d["loss"])
     with pytest.raises(ValueError, match=r"predict: the fitted law is inf at row 1 \(N=0, D=1e\+10\)"):
         k.predict({"N": [1e9, 0.0, -1.0], "D": [1e10] * 3})
+
+
+# --- units of weights and y do not change the fit ------------------------------------------
+
+
+@pytest.mark.parametrize("w", [1e-310, 1e-200, 1e200, 1e307])
+def test_the_fit_does_not_depend_on_the_scale_of_the_weights(chin, w):
+    d = chin.problem
+    f = sf.fit("chinchilla", {"N": d.columns[0], "D": d.columns[1]}, y=d.y, weights=np.full(d.n, w))
+    assert f.converged
+    for name in chin.param_names:
+        assert f.params[name] == pytest.approx(chin.params[name], rel=1e-6), name
+    # the objective is reported on the user's weight scale
+    assert f.objective == pytest.approx(chin.objective * w, rel=1e-6)
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-100, 1e100, 1e300])
+def test_the_chinchilla_fit_does_not_depend_on_the_units_of_the_loss(chin, scale):
+    d = chin.problem
+    f = sf.fit("chinchilla", {"N": d.columns[0], "D": d.columns[1]}, y=d.y * scale)
+    assert f.converged
+    for name in ("alpha", "beta"):
+        assert f.params[name] == pytest.approx(chin.params[name], rel=1e-5), name
+    for name in ("E", "A", "B"):
+        assert f.params[name] == pytest.approx(chin.params[name] * scale, rel=1e-5), name
+
+
+def test_a_linear_target_outside_float64s_squared_range_is_refused():
+    x = np.geomspace(1.0, 100.0, 30)
+    y = 1.5 + 3 * x**-0.5
+    with pytest.raises(ValueError, match="y: its largest \\|value\\| is 4.500e-300; with target='linear'"):
+        sf.fit("E + A*x^-alpha", {"x": x}, y=y * 1e-300, target="linear")
+    f = sf.fit("E + A*x^-alpha", {"x": x}, y=y * 1e-300, target="log")
+    assert f.converged and f.params["alpha"] == pytest.approx(0.5, rel=1e-6)
+
+
+# --- stops, limits and failures that used to be silent (fuzz findings) -------------------------
+
+
+def test_ctrl_c_stops_one_start_with_a_huge_iteration_limit():
+    # one start with xtol=0 and max_iter=10**12 never converges: before, Ctrl-C was only seen
+    # between starts, so this call could not be stopped; the LM loop now reads the abort flag
+    import os
+    import signal
+    import threading
+    import time
+
+    x = np.geomspace(1e3, 1e9, 30)
+    y = 214.08 * (x / 1e3) ** -0.0356
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    t0 = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sf.fit("log(log(A*x))", {"x": x}, y=y, target="linear", xtol=0.0, max_iter=10**12, n_starts=1)
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - t0 < 10
+
+
+def test_the_memory_guard_respects_the_address_space_limit():
+    # under `ulimit -v 4 GiB` a kNN list of 6 GB must be a MemoryError (before: SIGABRT, as the
+    # guard only looked at physical memory), and Python's guard sees the same limit
+    r = _run(
+        """
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, resource.RLIM_INFINITY))
+        import numpy as np, scalingfit as sf
+        from scalingfit._data import physical_memory
+        print(physical_memory() <= 4 << 30)
+        X = np.random.default_rng(0).random((50_000, 2))
+        try:
+            sf.dimension.knn(X, 3000)
+        except MemoryError as e:
+            print("MemoryError", e)
+        """
+    )
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+    assert r.stdout.splitlines()[0] == "True"
+    assert r.stdout.splitlines()[1].startswith("MemoryError k: ") and "this process may use" in r.stdout, r.stdout
+
+
+def test_a_formula_whose_workspace_exceeds_memory_is_refused():
+    # 900 terms on 10^6 points: the evaluation workspace (nodes x points x 16 bytes per
+    # thread) and the Jacobians would be ~100 GB; refused naming form instead of exhausting memory
+    x = np.geomspace(1.0, 10.0, 1_000_000)
+    form = " + ".join(f"a{i}*x^{(i % 7) + 1}" for i in range(900))
+    with pytest.raises(MemoryError, match="^form: evaluating this formula"):
+        sf.fit(form, {"x": x}, y=x, target="linear", n_starts=1)
+
+
+def test_a_fit_that_reaches_an_infinite_parameter_is_not_converged():
+    # ftol=1.8e308 accepts the first step, which sends A to inf: before, converged=True
+    x = np.geomspace(1e3, 1e9, 30)
+    y = 3162277660.1683793 * (x / 1e3) ** 0.5
+    f = sf.fit("power_law_plus_constant", {"x": x}, y=y, target="linear", ftol=1.7976931348623157e308)
+    assert not np.isfinite(list(f.params.values())).all()
+    assert not f.converged and f.message.startswith("failed")
+    json.dumps(f.to_dict(), allow_nan=False)
+
+
+def test_a_summary_bootstrap_with_no_converged_resample_says_so():
+    x = np.geomspace(1e3, 1e9, 30)
+    y = 0.7 * (x / 1e3) ** -0.05 * np.exp(0.3 * np.random.default_rng(0).standard_normal(30))
+    f = sf.fit("power_law", {"x": x}, y=y, max_iter=1)
+    b = sf.bootstrap(f, keep="summary", n_resamples=10, seed=0)
+    assert b.n_converged == 0
+    with pytest.raises(ValueError, match="only 0 of 10 resamples converged"):
+        b.ci()
+    with pytest.raises(ValueError, match="only 0 of 10 resamples converged"):
+        b.stderr  # noqa: B018
+    assert "fewer than 2 converged resamples" in b.summary()
+    d = b.to_dict()
+    assert d["ci"] is None and d["stderr"] is None
+    json.dumps(d, allow_nan=False)
+
+
+@pytest.fixture(scope="module")
+def chin_bs(chin):
+    return sf.bootstrap(chin, n_resamples=40, seed=0)
+
+
+@pytest.mark.parametrize(
+    "func, exc, match",
+    [
+        (lambda p: p["E0"], ValueError, "derived: func looked up 'E0', which is not a parameter"),
+        (lambda p: None, TypeError, "derived: func must return one real number per resample, got NoneType"),
+        (lambda p: "abc", TypeError, "got str 'abc'"),
+        (lambda p: [1.0, 2.0], TypeError, "got list"),
+        (lambda p: p["alpha"] * 1e308 * 10, ValueError, "derived: func is inf at the fitted parameters"),
+    ],
+    ids=["unknown-name", "none", "str", "list", "overflow"],
+)
+def test_derived_quantities_are_checked(chin_bs, func, exc, match):
+    with np.errstate(over="ignore"):
+        with pytest.raises(exc, match=match):
+            chin_bs.derived(func)
+
+
+def test_derived_falls_back_to_scalar_calls_for_functions_that_take_floats(chin_bs):
+    import math
+
+    d = chin_bs.derived(lambda p: math.log(p["alpha"]))  # math.log rejects arrays
+    assert d.estimate == pytest.approx(math.log(chin_bs.fit.params["alpha"]))
+    assert d.n_used == chin_bs.n_converged
+    json.dumps(d.to_dict(), allow_nan=False)
+
+
+@pytest.mark.parametrize(
+    "call, exc, match",
+    [
+        (lambda c, b: sf.returns(b, factor=1e308), ValueError, "^factor: dividing the reducible loss by 1e\\+308"),
+        (lambda c, b: sf.compute_optimal(b, k=1.7976931348623157e308), ValueError, "^k: with k = 1.79769e\\+308"),
+        (lambda c, b: sf.extrapolate(b, {"N": [1e11], "D": [1e13]}, seed=-1), ValueError, "^seed must be an integer"),
+        (lambda c, b: sf.required(b, [2.0, 2.5]).interval({}), TypeError, "^interval: name must be a str"),
+        (lambda c, b: sf.bootstrap(c, scheme="groups", n_resamples=4, groups=[[0, 1], [0]]), ValueError, "^groups must be 1-dimensional"),
+        (lambda c, b: sf.fit("power_law", {0: [1.0, 2.0, 3.0]}, y=[1.0, 2.0, 3.0]), TypeError, "^data: column names must be strings"),
+        (lambda c, b: sf.fit("power_law", {"x": [1.0, 2.0, 3.0]}, y=[1.0, 2.0, 3.0], columns="x"), TypeError, "^columns must be a dict"),
+        (lambda c, b: sf.fit("power_law", {"x": [1.0, 2.0, 3.0]}, y=[1.0, 2.0, 3.0], starts=5), TypeError, "^starts must be a dict"),
+        (lambda c, b: sf.fit("power_law", {"x": [1.0, 2.0, 3.0]}, y=[1.0, 2.0, 3.0], positive="A"), TypeError, "^positive must be a list"),
+        (lambda c, b: sf.fit("power_law", {"x": [1.0, 2.0, 3.0]}, y=[1.0, 2.0, 3.0], bounds=[0, 1]), TypeError, "^bounds must be a dict"),
+    ],
+    ids=["returns-factor", "k-overflow", "seed", "interval-name", "ragged-groups", "int-key", "columns-str", "starts-int",
+         "positive-str", "bounds-list"],
+)
+def test_unclear_errors_found_by_the_fuzzer_name_their_argument(chin, chin_bs, call, exc, match):
+    with pytest.raises(exc, match=match):
+        call(chin, chin_bs)
+
+
+def test_pandas_columns_that_are_not_strings_can_be_mapped():
+    pd = pytest.importorskip("pandas")
+    x = np.geomspace(1.0, 10.0, 5)
+    f = sf.fit("x^a", pd.DataFrame({0: x}), y=x**0.5, columns={"x": "0"}, target="linear")
+    assert f.params["a"] == pytest.approx(0.5)

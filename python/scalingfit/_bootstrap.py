@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._data import fmt, norm_cdf, norm_ppf, physical_memory, resolve_threads
+from ._data import check_level, fmt, jsonable, norm_cdf, norm_ppf, physical_memory, resolve_threads
 from ._fit import _CONVERGED, TERMINATIONS, FitResult, Problem
 from ._fit import fit as _fit
 
@@ -26,10 +26,7 @@ _MAXITER = int(_core.Termination.MaxIter)
 _FAILED = int(_core.Termination.Failed)
 
 
-def _check_level(level: float) -> float:
-    if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not (0 < level < 1):
-        raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level!r}")
-    return float(level)
+_check_level = check_level
 
 
 def _interval(samples: np.ndarray, estimate: float, level: float, method: str, jack: np.ndarray | None) -> tuple[float, float]:
@@ -89,7 +86,7 @@ class Distribution:
 
     def to_dict(self, level: float = 0.95) -> dict[str, Any]:
         lo, hi = self.ci(level)
-        return {"name": self.name, "estimate": self.estimate, "stderr": self.stderr, "ci": [lo, hi], "level": level, "n_used": self.n_used}
+        return jsonable({"name": self.name, "estimate": self.estimate, "stderr": self.stderr, "ci": [lo, hi], "level": level, "n_used": self.n_used})
 
 
 @dataclass
@@ -150,12 +147,19 @@ class BootstrapResult:
             raise ValueError(f"only {len(s)} of {self.n_resamples} resamples converged; nothing to summarise")
         return s
 
+    def _summary_moments(self) -> dict[str, Any]:
+        """The keep='summary' moments, refused like :meth:`_used` below 2 converged resamples."""
+        assert self._moments is not None
+        if self._moments["n"] < 2:
+            raise ValueError(f"only {self._moments['n']} of {self.n_resamples} resamples converged; nothing to summarise")
+        return self._moments
+
     # -- moments -------------------------------------------------------------------------------
     @property
     def stderr(self) -> dict[str, float]:
         """Bootstrap standard deviation of each parameter (converged resamples)."""
         if self._moments is not None:
-            return dict(zip(self.param_names, np.sqrt(np.diag(self._moments["cov"]))))
+            return dict(zip(self.param_names, np.sqrt(np.diag(self._summary_moments()["cov"]))))
         s = self._used()
         return {n: float(v) for n, v in zip(self.param_names, s.std(axis=0, ddof=1))}
 
@@ -163,13 +167,13 @@ class BootstrapResult:
     def cov(self) -> np.ndarray:
         """Bootstrap covariance of the parameters (converged resamples)."""
         if self._moments is not None:
-            return np.array(self._moments["cov"])
+            return np.array(self._summary_moments()["cov"])
         return np.cov(self._used(), rowvar=False)
 
     @property
     def mean(self) -> dict[str, float]:
         if self._moments is not None:
-            return dict(zip(self.param_names, self._moments["mean"]))
+            return dict(zip(self.param_names, self._summary_moments()["mean"]))
         return {n: float(v) for n, v in zip(self.param_names, self._used().mean(axis=0))}
 
     # -- intervals -----------------------------------------------------------------------------
@@ -186,7 +190,8 @@ class BootstrapResult:
         if self._moments is not None:
             if method != "percentile":
                 raise ValueError("keep='summary' supports method='percentile' only")
-            return {n: _hist_interval(self._moments["hist"][k], level) for k, n in enumerate(self.param_names)}
+            hist = self._summary_moments()["hist"]
+            return {n: _hist_interval(hist[k], level) for k, n in enumerate(self.param_names)}
         s = self._used()
         jack = None
         if method == "bca":
@@ -199,24 +204,54 @@ class BootstrapResult:
 
     def derived(self, func: Callable[[dict[str, Any]], Any], name: str = "derived") -> Distribution:
         """Bootstrap distribution of ``func(params)``; ``func`` gets a dict of parameter arrays
-        (vectorised, e.g. ``lambda p: p["beta"] / (p["alpha"] + p["beta"])``)."""
+        (vectorised, e.g. ``lambda p: p["beta"] / (p["alpha"] + p["beta"])``) or, when it
+        cannot take arrays, is called once per resample with floats. It must return a real
+        number per resample; resamples where it is not finite are left out (``n_used``)."""
         if not callable(func):
             raise TypeError("derived: func must be callable, taking a dict of parameter arrays")
+        if not isinstance(name, str):
+            raise TypeError(f"derived: name must be a str, got {type(name).__name__}")
         s = self._used()
-        cols = {n: s[:, k] for k, n in enumerate(self.param_names)}
-        vals = np.asarray(func(cols), dtype=np.float64)
-        if vals.shape != (len(s),):
-            vals = np.array([func({n: float(r[k]) for k, n in enumerate(self.param_names)}) for r in s], dtype=np.float64)
-        est = float(np.asarray(func({n: np.float64(v) for n, v in self.fit.params.items()}), dtype=np.float64))
-        ok = np.isfinite(vals)
-        if not ok.all():
-            vals = vals[ok]
-        jack = self._jack
+        vals = self._apply(func, s)
+        est = self._apply(func, np.array([[self.fit.params[n] for n in self.param_names]]))[0]
+        if not math.isfinite(est):
+            raise ValueError(f"derived: func is {est} at the fitted parameters; it must be finite there (check the expression or the fit)")
+        vals = vals[np.isfinite(vals)]
+        if len(vals) < 2:
+            raise ValueError(f"derived: func is finite at only {len(vals)} of the {len(s)} converged resamples; nothing to summarise")
         jd = None
-        if jack is not None:
-            jack = jack[np.all(np.isfinite(jack), axis=1)]
-            jd = np.asarray(func({n: jack[:, k] for k, n in enumerate(self.param_names)}), dtype=np.float64)
+        if self._jack is not None:
+            jack = self._jack[np.all(np.isfinite(self._jack), axis=1)]
+            jd = self._apply(func, jack)
         return Distribution(name=name, estimate=est, samples=vals, n_used=int(len(vals)), jackknife=jd)
+
+    def _apply(self, func: Callable[[dict[str, Any]], Any], rows: np.ndarray) -> np.ndarray:
+        """func at each row of parameter values (vectorised when func allows it), as float64."""
+        names = self.param_names
+
+        def call(arg: dict[str, Any]) -> Any:
+            try:
+                return func(arg)
+            except KeyError as e:
+                raise ValueError(f"derived: func looked up {e.args[0]!r}, which is not a parameter of this law (parameters: {', '.join(names)})") from None
+
+        try:
+            v = np.asarray(call({n: rows[:, k] for k, n in enumerate(names)}), dtype=np.float64)
+            if v.shape == (len(rows),):
+                return v
+        except (TypeError, ValueError, ArithmeticError) as e:
+            if str(e).startswith("derived:"):
+                raise
+        out = np.empty(len(rows))
+        for i, r in enumerate(rows):
+            v = call({n: float(r[k]) for k, n in enumerate(names)})
+            try:
+                if isinstance(v, (str, bytes, complex, np.complexfloating)) or np.ndim(v) != 0:
+                    raise TypeError
+                out[i] = float(v)
+            except (TypeError, ValueError):
+                raise TypeError(f"derived: func must return one real number per resample, got {type(v).__name__} {v!r:.60}") from None
+        return out
 
     # -- reports -------------------------------------------------------------------------------
     def summary(self, level: float = 0.95) -> str:
@@ -248,8 +283,16 @@ class BootstrapResult:
         return self.summary()
 
     def to_dict(self, level: float = 0.95) -> dict[str, Any]:
-        ci = self.ci(level)
-        return {
+        """Strict-JSON-ready summary; ``stderr``, ``ci`` and ``cov`` are None with fewer than 2
+        converged resamples."""
+        level = _check_level(level)
+        try:
+            ci: dict[str, Any] | None = self.ci(level)
+            stderr: dict[str, Any] | None = self.stderr
+            cov: Any = self.cov.tolist()
+        except ValueError:
+            ci = stderr = cov = None
+        return jsonable({
             "fit": self.fit.to_dict(),
             "n_resamples": self.n_resamples,
             "n_converged": self.n_converged,
@@ -260,11 +303,11 @@ class BootstrapResult:
             "scheme": self.scheme,
             "warm_start": self.warm_start,
             "level": level,
-            "stderr": self.stderr,
-            "ci": {k: list(v) for k, v in ci.items()},
-            "cov": self.cov.tolist(),
+            "stderr": stderr,
+            "ci": None if ci is None else {k: list(v) for k, v in ci.items()},
+            "cov": cov,
             "elapsed_s": self.elapsed,
-        }
+        })
 
 
 def _hist_interval(h: dict[str, Any], level: float) -> tuple[float, float]:
@@ -323,7 +366,10 @@ class _Summary:
 
 
 def _groups_codes(groups: Any, n: int) -> np.ndarray:
-    g = np.asarray(groups)
+    try:
+        g = np.asarray(groups)
+    except (ValueError, TypeError):
+        raise ValueError(f"groups must be 1-dimensional with one label per row (e.g. a run id per checkpoint), got a ragged {type(groups).__name__}") from None
     if g.ndim != 1:
         raise ValueError(f"groups must be 1-dimensional with one label per row, got shape {g.shape}")
     if len(g) != n:
@@ -405,7 +451,7 @@ def bootstrap(
         if avail is not None and need > avail // 2:
             raise ValueError(
                 f"n_resamples={n_resamples} with keep='samples' needs {need / 2**30:.3g} GiB for the samples, more than "
-                f"half of this machine's {avail / 2**30:.3g} GiB; use keep='summary' or run index ranges (start=, n_resamples=)"
+                f"half of the {avail / 2**30:.3g} GiB this process may use; use keep='summary' or run index ranges (start=, n_resamples=)"
             )
     if seed is None:
         entropy = np.random.SeedSequence().entropy

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from statistics import NormalDist
@@ -11,19 +12,71 @@ import numpy as np
 
 
 def physical_memory() -> int | None:
-    """Bytes of physical memory, when the platform says (None otherwise)."""
+    """Bytes of memory this process may use, when the platform says (None otherwise): the
+    smallest of physical memory, the address-space limit (``ulimit -v``, RLIMIT_AS) and the
+    cgroup v2/v1 memory limit (containers, Slurm jobs)."""
+    limits = []
     try:
-        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+        limits.append(int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE")))
     except (AttributeError, ValueError, OSError):
-        return None
+        pass
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY and soft > 0:
+            limits.append(int(soft))
+    except (ImportError, ValueError, OSError):
+        pass
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and 0 < int(text) < 2**62:
+            limits.append(int(text))
+    return min(limits) if limits else None
+
+
+def check_level(level: Any, arg: str = "level") -> float:
+    """A confidence level in (0, 1) as a float, or a ValueError/TypeError naming ``arg``."""
+    if isinstance(level, bool) or not isinstance(level, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{arg} must be a number in (0, 1), e.g. 0.95; got {type(level).__name__} {level!r}")
+    if not (0 < level < 1):
+        raise ValueError(f"{arg} must be in (0, 1), e.g. 0.95; got {level!r}")
+    return float(level)
+
+
+def jsonable(v: Any) -> Any:
+    """A strict-JSON-ready copy of v (``json.dumps(..., allow_nan=False)`` accepts it): NaN becomes
+    None, infinities the strings "inf"/"-inf", numpy scalars and arrays Python numbers and lists,
+    complex numbers and other objects their ``str``."""
+    if isinstance(v, np.ndarray):
+        return [jsonable(x) for x in v.tolist()] if v.ndim else jsonable(v.item())
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    if isinstance(v, Mapping):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return f if math.isfinite(f) else (None if math.isnan(f) else ("inf" if f > 0 else "-inf"))
+    if v is None or isinstance(v, str):
+        return v
+    return str(v)
 
 
 def column_names(data: Any) -> list[str]:
     """Names of the columns of a dict / DataFrame / structured array."""
-    if type(data) is dict:  # fast path for the common case (isinstance on an ABC is slow)
-        return [k if type(k) is str else str(k) for k in data]
-    if isinstance(data, Mapping):
-        return [str(k) for k in data.keys()]
+    if type(data) is dict or isinstance(data, Mapping):
+        for k in data:
+            if type(k) is not str and not isinstance(k, str):
+                raise TypeError(f"data: column names must be strings, got the key {k!r:.40} ({type(k).__name__}); e.g. {{'N': [...], 'D': [...]}}")
+        return list(data)
     if hasattr(data, "columns"):  # pandas / polars
         return [str(c) for c in data.columns]
     dt = getattr(data, "dtype", None)
@@ -40,6 +93,11 @@ def get_column(data: Any, name: str) -> Any:
         return data[name]
     if hasattr(data, "get_column"):  # polars
         return data.get_column(name)
+    cols = getattr(data, "columns", None)
+    if cols is not None and name not in cols:  # pandas columns that are not strings (0, 1, ...)
+        for c in cols:
+            if str(c) == name:
+                return data[c]
     return data[name]
 
 

@@ -18,6 +18,7 @@ from ._data import (
     column_names,
     fmt,
     get_column,
+    jsonable,
     physical_memory,
     require_columns,
     resolve_threads,
@@ -190,8 +191,8 @@ class FitResult:
         return self.predict(data, **columns)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary of the result."""
-        return {
+        """JSON-ready dictionary of the result (strict JSON: NaN is None, infinities "inf"/"-inf")."""
+        return jsonable({
             "form": self.form,
             "formula": self.formula,
             "params": dict(self.params),
@@ -213,7 +214,7 @@ class FitResult:
             "n_starts_converged": self.n_starts_converged,
             "auto_starts": self.auto_starts,
             "best_start": self.best_start,
-        }
+        })
 
     def summary(self) -> str:
         """A readable table of the fit."""
@@ -276,6 +277,12 @@ def prepare(
     `check_values=False` leaves the finiteness and positivity checks of data and y to Rust."""
     if data is None:
         raise ValueError("data is required: a dict of arrays or a DataFrame with the formula's variables")
+    if columns is not None and not isinstance(columns, Mapping):
+        raise TypeError(f"columns must be a dict mapping formula variables to data column names, e.g. {{'N': 'params'}}; got {type(columns).__name__}")
+    if positive is not None and (isinstance(positive, (str, bytes)) or not isinstance(positive, (Sequence, set, frozenset, np.ndarray))):
+        raise TypeError(f"positive must be a list of parameter names, e.g. ['A', 'B']; got {type(positive).__name__} {positive!r:.60}")
+    if bounds is not None and not isinstance(bounds, Mapping):
+        raise TypeError(f"bounds must be a dict mapping parameter names to (lower, upper) pairs; got {type(bounds).__name__}")
     names = column_names(data)
     y_name = y if isinstance(y, str) else None
     if y_name is not None and y_name not in names:
@@ -391,6 +398,8 @@ def _spec(form, names, y_name, columns, loss, delta, target, positive, bounds, m
         raise ValueError(f"target must be one of {_TARGETS}, got {target!r}")
     pos = list(default_pos if positive is None else positive)
     for p_ in pos:
+        if not isinstance(p_, str):
+            raise TypeError(f"positive must be a list of parameter names (str), got an element {p_!r:.60}")
         if p_ not in params:
             raise ValueError(f"positive: '{p_}' is not a parameter of the formula (parameters: {', '.join(params)})")
     lower = [-math.inf] * len(params)
@@ -463,6 +472,11 @@ def starts_array(problem: Problem, starts: Any = None, grid: Mapping[str, Sequen
     if starts is not None:
         if type(starts) is dict or isinstance(starts, Mapping):
             starts = [starts]
+        if isinstance(starts, (str, bytes)) or not isinstance(starts, (Sequence, np.ndarray)):
+            raise TypeError(
+                f"starts must be a dict of parameter values, a list of such dicts or an (n_starts, n_params) array; "
+                f"got {type(starts).__name__}"
+            )
         if isinstance(starts, np.ndarray) and starts.dtype != object:
             arr = as_float_array(starts, "starts", ndim=2) if starts.ndim == 2 else as_float_array(starts, "starts").reshape(1, -1)
             if arr.shape[1] != len(params):
@@ -494,7 +508,7 @@ def starts_array(problem: Problem, starts: Any = None, grid: Mapping[str, Sequen
         if avail is not None and need > avail // 2:
             raise ValueError(
                 f"grid: {' x '.join(str(len(a)) for a in axes)} = {n_grid} starts would need {need / 2**30:.3g} GiB, "
-                f"more than half of this machine's {avail / 2**30:.3g} GiB; use fewer values per parameter"
+                f"more than half of the {avail / 2**30:.3g} GiB this process may use; use fewer values per parameter"
             )
         mesh = np.meshgrid(*axes, indexing="ij")
         rows.extend(np.stack([m.ravel() for m in mesh], axis=1))

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _core
 from ._bootstrap import BootstrapResult, _check_level
-from ._data import as_float_array, check_finite, fmt
+from ._data import as_float_array, check_finite, fmt, jsonable
 from ._fit import _FORMS, FitResult
 
 _UNIT = "sf_unit__"
@@ -167,21 +167,7 @@ def _pct(x: np.ndarray, level: float) -> tuple[Any, Any]:
     return lo, hi
 
 
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, np.ndarray):
-        return [_jsonable(x) for x in v.tolist()] if v.ndim else _jsonable(v.item())
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (np.floating, float)):
-        f = float(v)
-        return f if math.isfinite(f) else (None if math.isnan(f) else ("inf" if f > 0 else "-inf"))
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (np.bool_,)):
-        return bool(v)
-    return v
+_jsonable = jsonable
 
 
 def _short(v: Any) -> str:
@@ -227,6 +213,8 @@ class _Result:
         """Percentile interval of ``name`` over the bootstrap samples (NaN-free samples only)."""
         if self.samples is None:
             raise ValueError(f"{type(self).__name__}.interval: no bootstrap samples; pass a BootstrapResult (sf.bootstrap) instead of a FitResult")
+        if not isinstance(name, str):
+            raise TypeError(f"interval: name must be a str, one of {', '.join(self.samples)}; got {type(name).__name__}")
         if name not in self.samples:
             raise ValueError(f"interval: unknown quantity {name!r}; have {', '.join(self.samples)}")
         return _pct(self.samples[name], _check_level(self.level if level is None else level))

@@ -55,6 +55,8 @@ def extrapolate(
     """
     src = _Source(fit_or_bs, "extrapolate")
     level = _check_level(level)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (0 <= seed < 2**64):
+        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
     if interval not in ("prediction", "confidence"):
         raise ValueError(f"interval must be 'prediction' or 'confidence', got {interval!r}")
     if data is None:

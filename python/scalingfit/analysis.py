@@ -172,8 +172,15 @@ def compute_optimal(
     if C is None:
         cols = src.fit._data_problem("compute_optimal").columns
         vi = [src.fit.variables.index(rN), src.fit.variables.index(rD)]
-        cd = k * cols[vi[0]] * cols[vi[1]]
-        lo, hi = math.floor(math.log10(cd.min())), math.ceil(math.log10(cd.max() * 1000))
+        # decades from the data's smallest compute k*N*D to 1000x its largest, in log space
+        # (k*N*D itself may overflow), kept within [k, the largest float64]
+        lcd = math.log10(k) + np.log10(cols[vi[0]]) + np.log10(cols[vi[1]])
+        lo = max(math.floor(float(lcd.min())), math.ceil(math.log10(k)))
+        hi = min(math.ceil(float(lcd.max()) + 3), 308)
+        if lo > hi:
+            raise ValueError(
+                f"k: with k = {k:g} the data's compute k*N*D is beyond what float64 can hold; give C (budgets) explicitly or a smaller k"
+            )
         C = 10.0 ** np.arange(lo, hi + 1)
     Carr = _positive_array(C, "C")
     if (Carr < k).any():
@@ -448,8 +455,16 @@ def returns(fit_or_bs: FitResult | BootstrapResult, factor: float = 2.0, *, leve
         raise ValueError(
             f"returns needs a power-law form (chinchilla, power_law, power_law_plus_constant); this fit is {src.fit.form!r} ({src.fit.formula})"
         )
-    est, samples, n_invalid = _combine(src, func, extra_dims=0)
+    with np.errstate(over="ignore", divide="ignore"):
+        est, samples, n_invalid = _combine(src, func, extra_dims=0)
     _check_point(est, [k_ for k_ in est if k_.startswith("multiplier_")], "returns", "the fitted exponent must be positive")
+    for k_ in est:
+        if k_.startswith("multiplier_") and np.isinf(est[k_]):
+            e = float(est["exponent_" + k_[len("multiplier_"):]])
+            raise ValueError(
+                f"factor: dividing the reducible loss by {factor:g} with exponent {e:.4g} needs {k_[len('multiplier_'):]} "
+                f"multiplied by 10^{math.log10(factor) / e:.4g}, beyond what float64 can hold; use a smaller factor"
+            )
     return Returns(est, samples, level, {"factor": factor, "resources": res, "form": src.fit.form, "n_invalid": n_invalid})
 
 

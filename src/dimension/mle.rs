@@ -59,8 +59,9 @@ pub fn mle_with(
     let nf = p.n as f64;
     let mean_inv = inv.iter().sum::<f64>() / nf;
     if !(mean_inv > 0.0 && mean_inv.is_finite()) {
-        return Err(Error::Numerical(
-            "MLE: every point's k neighbours are equidistant (a regular lattice?), so the dimension is undefined".into(),
+        return Err(Error::arg(
+            "X",
+            "MLE: every point's k neighbours are equidistant (a regular lattice?), so the dimension is undefined",
         ));
     }
     let d = 1.0 / mean_inv;

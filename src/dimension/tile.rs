@@ -105,8 +105,9 @@ fn fit_line(x: &[f64], y: &[f64]) -> Result<(f64, f64)> {
     let slope = sxy / sxx;
     let c = my - slope * mx;
     if !(slope.is_finite() && c.is_finite()) {
-        return Err(Error::Numerical(
-            "tile: the line fit is not finite (degenerate sizes or distances)".into(),
+        return Err(Error::arg(
+            "X",
+            "tile: the line fit is not finite (degenerate sizes or distances)",
         ));
     }
     Ok((c, slope))
@@ -236,7 +237,7 @@ pub fn tile_with(
     let mean_log = mean_over(&mut (0..nd));
     let (intercept, slope) = fit_line(&xs, &mean_log)?;
     if slope >= 0.0 {
-        return Err(Error::Numerical(format!(
+        return Err(Error::arg("X", format!(
             "tile: the mean log neighbour distance does not decrease with the subsample size (slope {slope:.3}); the data look like noise or a single cluster at these sizes"
         )));
     }

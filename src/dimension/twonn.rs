@@ -91,8 +91,9 @@ pub fn twonn_with(
         }
     };
     if !d.is_finite() {
-        return Err(Error::Numerical(
-            "TwoNN: every kept ratio r2/r1 equals 1 (points on a regular lattice?), so the dimension is undefined".into(),
+        return Err(Error::arg(
+            "X",
+            "TwoNN: every kept ratio r2/r1 equals 1 (points on a regular lattice?), so the dimension is undefined",
         ));
     }
     Ok(TwoNN {

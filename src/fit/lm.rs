@@ -4,6 +4,7 @@ use super::linalg::{build_model, chol_solve};
 use super::problem::{LmResult, Loss, Problem, Termination, Workspace};
 use super::residuals::{residual_jacobian, residual_values, residuals};
 use crate::expr::Data;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Levenberg-Marquardt from natural start `start`. `y` is the prepared target (ln y for log).
 pub fn lm(
@@ -14,6 +15,21 @@ pub fn lm(
     start: &[f64],
     ws: &mut Workspace,
 ) -> LmResult {
+    lm_with(s, data, y, c, start, ws, None)
+}
+
+/// [`lm`] that also stops (status `Failed`) as soon as `abort` is set: the flag is read before
+/// every trial step, so even a run with a huge `max_iter` stops within one step.
+pub fn lm_with(
+    s: &Problem,
+    data: &Data,
+    y: &[f64],
+    c: Option<&[f64]>,
+    start: &[f64],
+    ws: &mut Workspace,
+    abort: Option<&AtomicBool>,
+) -> LmResult {
+    let aborted = || abort.is_some_and(|a| a.load(Ordering::Relaxed));
     let n = data.n;
     let p = s.n_params();
     let o = &s.opts;
@@ -86,6 +102,10 @@ pub fn lm(
         }
         // inner loop: find an acceptable step
         loop {
+            if aborted() {
+                status = Termination::Failed;
+                break 'outer;
+            }
             let dmax = (0..p).map(|k| ws.a[k * p + k]).fold(0.0, f64::max);
             if lambda < 0.0 {
                 // Marquardt scaling: the damping is relative to each diagonal entry

@@ -25,7 +25,7 @@ mod tests;
 
 pub use covariance::{covariance, covariance_and_residuals};
 pub use linalg::spd_inverse;
-pub use lm::lm;
+pub use lm::{lm, lm_with};
 pub use multistart::{grid, multistart, MultiFit, SCREEN_MIN_STARTS};
 pub use problem::{LmOptions, LmResult, Loss, Problem, Target, Termination, Workspace};
 pub use residuals::objective;
@@ -65,9 +65,13 @@ pub fn fit_full(
 ) -> Result<FitReport> {
     let p = s.n_params();
     let y = s.prepare_y(y_raw, data.n)?;
+    s.check_workspace(data.n)?;
     if let Some(w) = weights {
         Problem::check_weights(w, data.n)?;
     }
+    let normalised = weights.map(Problem::normalised_weights);
+    let weights = normalised.as_ref().map(|(w, _)| &w[..]);
+    let w_exp = normalised.as_ref().map_or(0, |(_, e)| *e);
     let n_eff = weights.map_or(data.n, |w| w.iter().filter(|&&v| v > 0.0).count());
     if n_eff < p {
         return Err(Error::arg(
@@ -114,7 +118,7 @@ pub fn fit_full(
     if abort.is_some_and(|a| a.load(std::sync::atomic::Ordering::Relaxed)) {
         return Err(Error::Interrupted);
     }
-    let multi = multistart_in(s, data, &y, weights, &starts, &mut ws, abort)?;
+    let mut multi = multistart_in(s, data, &y, weights, &starts, &mut ws, abort)?;
     let (cov, residuals) = if !multi.best.objective.is_finite() {
         (None, vec![f64::NAN; data.n])
     } else if let Some(cr) = (starts.len() == 1)
@@ -125,6 +129,25 @@ pub fn fit_full(
     } else {
         covariance_and_residuals(s, data, &y, weights, &multi.best.params)
     };
+    // A point is only an answer when everything reported about it is finite: a parameter that
+    // ran off to infinity, or residuals that overflow where the objective did not (a term
+    // that is 0 * inf at some point), is a failed fit, never a converged one.
+    if multi.best.params.iter().any(|v| !v.is_finite())
+        || !multi.best.objective.is_finite()
+        || residuals.iter().any(|v| !v.is_finite())
+    {
+        multi.best.status = Termination::Failed;
+        if let Some(st) = multi.statuses.get_mut(multi.best_index) {
+            *st = Termination::Failed;
+        }
+    }
+    if w_exp != 0 {
+        // objectives on the user's weight scale
+        multi.best.objective = libm::scalbn(multi.best.objective, w_exp);
+        for o in multi.objectives.iter_mut() {
+            *o = libm::scalbn(*o, w_exp);
+        }
+    }
     Ok(FitReport {
         multi,
         cov,

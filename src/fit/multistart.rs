@@ -1,7 +1,7 @@
 //! Multi-start LM: every start in parallel (screened at a loose tolerance above
 //! [`SCREEN_MIN_STARTS`] starts, the best polished), best by objective.
 
-use super::lm::lm;
+use super::lm::lm_with;
 use super::problem::{LmResult, Problem, Termination, Workspace};
 use crate::error::{Error, Result};
 use crate::expr::Data;
@@ -79,7 +79,7 @@ pub(crate) fn multistart_in(
     };
     let mut results: Vec<LmResult> = if starts.len() == 1 {
         // one start: no thread hand-off
-        vec![lm(loose, data, y, c, &starts[0], ws)]
+        vec![lm_with(loose, data, y, c, &starts[0], ws, abort)]
     } else {
         starts
             .par_iter()
@@ -88,7 +88,7 @@ pub(crate) fn multistart_in(
                 if aborted() {
                     return LmResult::failed(p);
                 }
-                lm(loose, data, y, c, st, ws)
+                lm_with(loose, data, y, c, st, ws, abort)
             })
             .collect()
     };
@@ -110,7 +110,7 @@ pub(crate) fn multistart_in(
         let polished: Vec<(usize, LmResult)> = order
             .par_iter()
             .map_init(Workspace::default, |ws, &i| {
-                let mut r = lm(s, data, y, c, &results[i].params, ws);
+                let mut r = lm_with(s, data, y, c, &results[i].params, ws, abort);
                 r.n_iter += results[i].n_iter;
                 r.n_eval += results[i].n_eval;
                 (i, r)
@@ -121,6 +121,9 @@ pub(crate) fn multistart_in(
                 results[i] = r;
             }
         }
+    }
+    if aborted() {
+        return Err(Error::Interrupted);
     }
     let mut best = usize::MAX;
     for (i, r) in results.iter().enumerate() {

@@ -30,7 +30,8 @@ pub enum Termination {
     Stalled = 3,
     /// iteration limit reached
     MaxIter = 4,
-    /// the model is not finite (or not positive for a log target) at the start
+    /// the model is not finite (or not positive for a log target) at the start, or a
+    /// parameter, the objective or a residual is not finite at the point reached
     Failed = 5,
 }
 
@@ -51,7 +52,7 @@ impl Termination {
             }
             Termination::MaxIter => "not converged: iteration limit (max_iter) reached",
             Termination::Failed => {
-                "failed: the model is not finite (or not positive, with target='log') at the start"
+                "failed: the model, a parameter or a residual is not finite (or the model not positive, with target='log') at the start or at the point reached"
             }
         }
     }
@@ -221,7 +222,18 @@ impl Problem {
         }
         crate::error::check_finite("y", y)?;
         match self.target {
-            Target::Linear => Ok(y.to_vec()),
+            Target::Linear => {
+                // squared residuals of y beyond ~1e154 overflow float64, and of y below ~1e-154
+                // underflow (the fit would stop at its start "converged"): refuse, with the fix
+                let m = y.iter().fold(0.0f64, |a, &b| a.max(b.abs()));
+                if m > 0.0 && !(1e-140..=1e140).contains(&m) {
+                    return Err(Error::arg(
+                        "y",
+                        format!("its largest |value| is {m:.3e}; with target='linear' the squared residuals of values this far from 1 leave float64's range (use y between 1e-140 and 1e140 in magnitude: rescale y and the law's linear coefficients, or fit target='log')"),
+                    ));
+                }
+                Ok(y.to_vec())
+            }
             Target::Log => {
                 if let Some(i) = y.iter().position(|&v| v <= 0.0) {
                     return Err(Error::arg(
@@ -234,6 +246,38 @@ impl Problem {
                 Ok(out)
             }
         }
+    }
+
+    /// Weights divided by an exact power of two `2^e` when their largest value lies outside
+    /// `[2^-64, 2^64]` (a fit depends only on relative weights, but tolerances and the
+    /// objective's range do not: weights of 1e-310 made the first gradient "below gtol"); `e`
+    /// is returned so that objectives can be reported on the user's scale (`scalbn(obj, e)`).
+    pub fn normalised_weights(w: &[f64]) -> (std::borrow::Cow<'_, [f64]>, i32) {
+        let m = w.iter().fold(0.0f64, |a, &b| a.max(b));
+        if m == 0.0 || (WEIGHT_MIN..=WEIGHT_MAX).contains(&m) {
+            return (std::borrow::Cow::Borrowed(w), 0);
+        }
+        let e = libm::frexp(m).1;
+        let v = w.iter().map(|&x| libm::scalbn(x, -e)).collect();
+        (std::borrow::Cow::Owned(v), e)
+    }
+
+    /// Refuse ([`Error::Memory`], naming `form`) a fit whose working memory would pass the
+    /// memory budget: each of the current pool's threads evaluates the formula with a value
+    /// and an adjoint per node and data point, two Jacobians (n x p) and ~12 vectors of n.
+    pub fn check_workspace(&self, n: usize) -> Result<()> {
+        let threads = rayon::current_num_threads().max(1);
+        let per_point = 2 * self.formula.n_nodes() + 2 * self.n_params() + 12;
+        crate::mem::check(
+            "form",
+            &format!(
+                "evaluating this formula ({} nodes) on {n} points with {threads} threads",
+                self.formula.n_nodes()
+            ),
+            n.saturating_mul(threads),
+            per_point.saturating_mul(8),
+            "use a shorter formula, fewer data points or fewer threads (n_threads=)",
+        )
     }
 
     pub fn check_weights(w: &[f64], n: usize) -> Result<()> {
@@ -256,6 +300,10 @@ impl Problem {
         Ok(())
     }
 }
+
+/// Weights whose largest value lies in `[WEIGHT_MIN, WEIGHT_MAX]` are used as given.
+const WEIGHT_MIN: f64 = 5.421010862427522e-20; // 2^-64
+const WEIGHT_MAX: f64 = 1.8446744073709552e19; // 2^64
 
 /// Reusable buffers for one LM run (one per thread).
 #[derive(Debug, Default, Clone)]

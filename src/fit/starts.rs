@@ -233,11 +233,24 @@ fn solve_linear(
     n: usize,
 ) -> Option<Vec<f64>> {
     let m = lin.len();
+    let ymax = y.iter().fold(0.0f64, |a, &b| a.max(b.abs())).max(1e-300);
+    // relative weights 1/y^2: of y / 2^e (exact) when y is so large or small that 1/y^2 would
+    // overflow or underflow float64
+    let e = if (1e-100..=1e100).contains(&ymax) {
+        0
+    } else {
+        libm::frexp(ymax).1
+    };
     let w: Vec<f64> = match s.target {
-        Target::Log => y.iter().map(|v| 1.0 / (v * v)).collect(),
+        Target::Log => y
+            .iter()
+            .map(|&v| {
+                let v = libm::scalbn(v, -e);
+                1.0 / (v * v)
+            })
+            .collect(),
         Target::Linear => vec![1.0; n],
     };
-    let ymax = y.iter().fold(0.0f64, |a, &b| a.max(b.abs())).max(1e-300);
     let mut pinned = vec![None::<f64>; m];
     for _round in 0..=m {
         let free: Vec<usize> = (0..m).filter(|&t| pinned[t].is_none()).collect();

@@ -2,11 +2,11 @@
 
 use super::errors::to_py;
 use super::fit::{columns_of, rows_of, PyProblem};
+use super::interrupt::interruptible;
 use crate::bootstrap::{Plan, Scheme};
 use crate::error::Error;
 use crate::expr::Data;
 use crate::fit::Problem;
-use crate::parallel::with_threads;
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
@@ -97,9 +97,9 @@ impl Bootstrapper {
         n_threads: usize,
     ) -> PyResult<BootstrapChunk> {
         let plan = &self.plan;
-        let chunk = py
-            .detach(|| with_threads(n_threads, || plan.run(start, count)))
-            .map_err(to_py)?;
+        let chunk = interruptible(py, n_threads, |abort| {
+            plan.run_with(start, count, Some(abort))
+        })?;
         let p = plan.setup.n_params();
         Ok(BootstrapChunk {
             samples: Array2::from_shape_vec((count, p), chunk.samples)
@@ -120,9 +120,7 @@ impl Bootstrapper {
         n_threads: usize,
     ) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let plan = &self.plan;
-        let rows = py
-            .detach(|| with_threads(n_threads, || plan.jackknife()))
-            .map_err(to_py)?;
+        let rows = interruptible(py, n_threads, |abort| plan.jackknife_with(Some(abort)))?;
         let p = plan.setup.n_params();
         let m = rows.len() / p;
         Ok(Array2::from_shape_vec((m, p), rows)

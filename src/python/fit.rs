@@ -307,7 +307,8 @@ fn fit(
     let mut starts = rows_of(starts);
     if starts.is_none() {
         if let Some(name) = form_grid {
-            starts = builtin::default_grid(&name, s.formula.param_names());
+            let y_max = y.iter().fold(0.0f64, |a, &b| a.max(b.abs()));
+            starts = builtin::default_grid(&name, s.formula.param_names(), y_max);
         }
     }
     let rep = if starts.as_ref().is_some_and(|st| st.len() == 1) {

@@ -37,11 +37,18 @@ pub(crate) fn interruptible<T: Send>(
     };
     std::thread::scope(|s| {
         let flag = &abort;
-        let worker = s.spawn(move || {
-            let r = with_threads(n_threads, || f(flag));
-            let _ = tx.send(());
-            r
-        });
+        let worker = std::thread::Builder::new()
+            .spawn_scoped(s, move || {
+                let r = with_threads(n_threads, || f(flag));
+                let _ = tx.send(());
+                r
+            })
+            .map_err(|e| {
+                to_py(Error::Memory(format!(
+                    "could not start a worker thread ({e}): the system refuses more threads \
+                     (process or memory limits)"
+                )))
+            })?;
         let mut interrupt = None;
         loop {
             let done = py.detach(|| wait(Some(POLL)));

@@ -336,7 +336,13 @@ pub(crate) fn knn_blocked(
     let mean = column_mean(x, n, dim);
     // points in a spatially coherent order (see `spatial_order`): position p holds point
     // order[p]; tiles and heaps work on positions, heaps store original indices
+    if aborted() {
+        return None;
+    }
     let order = spatial_order(x, n, dim, ORDER_LEAF);
+    if aborted() {
+        return None;
+    }
     let xc: Vec<f64> = order
         .par_iter()
         .flat_map_iter(|&i| {
@@ -354,6 +360,9 @@ pub(crate) fn knn_blocked(
     // Approximate squared distances are snapped to a grid of 1e-12 of the largest squared norm
     // (far above their rounding noise): exact ties, duplicates above all, then compare equal
     // and are ordered by index, as in the exact order, instead of by rounding noise.
+    if aborted() {
+        return None;
+    }
     let q = 1e-12 * sq.iter().fold(0.0f64, |a, &b| a.max(b)) * 2.0;
     let (q, inv_q) = if q > 0.0 { (q, 1.0 / q) } else { (1.0, 1.0) };
     let grid = Grid { q, inv_q };

@@ -230,7 +230,14 @@ pub fn knn_kdtree(
     k: usize,
     abort: Option<&AtomicBool>,
 ) -> Option<Knn> {
-    KdTree::new(x, n, dim).knn_all(k, abort)
+    if abort.is_some_and(|a| a.load(Ordering::Relaxed)) {
+        return None;
+    }
+    let tree = KdTree::new(x, n, dim);
+    if abort.is_some_and(|a| a.load(Ordering::Relaxed)) {
+        return None;
+    }
+    tree.knn_all(k, abort)
 }
 
 #[cfg(test)]
