@@ -2,12 +2,16 @@
 
 import csv
 import json
+import math
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scalingfit.cli import main
 from scalingfit.datasets import HOFFMANN, hoffmann_example
 
@@ -107,16 +111,17 @@ def test_formula_and_one_variable(tmp_path):
         (["fit", "{csv}", "--map", "N=size"], "no column 'size'"),
         (["fit", "{csv}", "--derive", "D=tokens/(6*Q)"], "unknown column(s) Q"),
         (["fit", "{csv}", "--x", "Model Size,tokens", "--form", "chinchila"], "unknown form 'chinchila'"),
-        (["fit", "{csv}", "--x", "Model Size,tokens", "--bootstrap", "1"], "--bootstrap must be 0"),
-        (["fit", "{csv}", "--x", "Model Size,run"], "column 'run' is not numeric"),
+        (["fit", "{csv}", "--x", "Model Size,tokens", "--bootstrap", "1"], "argument --bootstrap: must be between 2 and"),
+        (["fit", "{csv}", "--x", "Model Size,run"], "column 'run' is not numeric (line 2: 'run0')"),
         (["fit", "{csv}", "--x", "Model Size,tokens", "--format", "pdf", "--no-plots"], "unknown report format"),
     ],
 )
 def test_errors_exit_2_with_message(args, msg, runs_csv, tmp_path, capsys):
     args = [a.replace("{csv}", str(runs_csv)) for a in args] + ["--out", str(tmp_path / "o")]
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    assert msg in err and "Traceback" not in err
+    code, _, err = _run(args, capsys)
+    assert code == 2
+    _one_line(err, msg)
+    assert not (tmp_path / "o").exists()  # nothing written for a user error
 
 
 def test_subprocess_exit_code_and_help(tmp_path):
@@ -147,3 +152,462 @@ def test_version(capsys):
     assert capsys.readouterr().out == f"scalingfit {scalingfit.__version__}\n"
     r = subprocess.run([sys.executable, "-m", "scalingfit", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip() == f"scalingfit {scalingfit.__version__}"
+
+
+# -- robustness: every user error is one line on stderr, exit 2, no traceback -------------------
+
+def _run(args, capsys):
+    """main(args) in-process: (exit code, stdout, stderr); argparse errors exit by SystemExit."""
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exc:
+        code = exc.code
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def _cli(*args, cwd=None):
+    """The CLI in a subprocess (PYTHONPATH and the rest of the environment are inherited)."""
+    return subprocess.run([sys.executable, "-m", "scalingfit", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def _one_line(err, *needles):
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got: {err!r}"
+    assert "Traceback" not in err
+    for n in needles:
+        assert n in err, f"{n!r} not in {err!r}"
+
+
+def _strict_json(path):
+    """results.json must parse with a strict parser: no NaN / Infinity tokens."""
+    def refuse(c):
+        raise ValueError(f"non-strict JSON constant {c}")
+
+    return json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=refuse)
+
+
+@pytest.fixture()
+def small_csv(tmp_path):
+    """25 points of E + A*C^-alpha (a fast one-variable fit)."""
+    x = np.geomspace(1e18, 1e22, 25)
+    y = 1.8 + 2e3 * x**-0.17 * (1 + 0.01 * np.sin(np.arange(25)))
+    p = tmp_path / "small.csv"
+    np.savetxt(p, np.column_stack([x, y]), delimiter=",", header="C,loss", comments="")
+    return p
+
+
+FORMULA = ["--form", "E + A*C^-alpha", "--x", "C"]
+
+
+@pytest.fixture()
+def no_fit(monkeypatch):
+    """Fails the test if any fitting starts: checks that must come first really do."""
+    import scalingfit
+
+    def refuse(*a, **k):
+        raise AssertionError("fitting started before the user error was reported")
+
+    monkeypatch.setattr(scalingfit, "fit", refuse)
+    monkeypatch.setattr(scalingfit, "bootstrap", refuse)
+
+
+@pytest.mark.parametrize("kind", ["file", "under_file", "under_dev_null", "empty", "results_is_dir"])
+def test_out_unusable_is_one_line_before_fitting(kind, small_csv, tmp_path, capsys, no_fit):
+    afile = tmp_path / "afile.csv"
+    afile.write_text("x\n")
+    (tmp_path / "od" / "results.json").mkdir(parents=True)
+    out = {"file": afile, "under_file": afile / "out", "under_dev_null": "/dev/null/out", "empty": "", "results_is_dir": tmp_path / "od"}[kind]
+    code, stdout, err = _run(["fit", small_csv, *FORMULA, "--out", out], capsys)
+    assert code == 2 and stdout == ""
+    _one_line(err, "--out")
+    if kind != "empty":
+        assert str(out) in err
+    assert afile.read_text() == "x\n"
+
+
+def test_out_unusable_subprocess(small_csv, tmp_path):
+    afile = tmp_path / "somefile.csv"
+    afile.write_text("x\n")
+    for out in (afile, afile / "out"):
+        r = _cli("fit", small_csv, *FORMULA, "--out", out)
+        assert r.returncode == 2 and r.stdout == ""
+        _one_line(r.stderr, f"--out {out}", "not a directory")
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes through chmod 0o500")
+def test_out_not_writable(small_csv, tmp_path, capsys, no_fit):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        for out in (ro, ro / "sub"):
+            code, _, err = _run(["fit", small_csv, *FORMULA, "--out", out], capsys)
+            assert code == 2
+            _one_line(err, f"--out {out}")
+    finally:
+        ro.chmod(0o700)
+
+
+def test_unreadable_input_open_raises(small_csv, tmp_path, capsys, monkeypatch):
+    """A file whose open fails (permission denied; root reads everything, so open is made to fail)."""
+    import builtins
+
+    import scalingfit._cli_io as cli_io
+
+    real_open = builtins.open
+
+    def deny(path, *a, **k):
+        if str(path) == str(small_csv):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr(cli_io, "open", deny, raising=False)  # the input side of the CLI
+    code, _, err = _run(["fit", small_csv, *FORMULA, "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    _one_line(err, f"cannot read input file {small_csv}: Permission denied")
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads through chmod 0")
+def test_unreadable_input_permission(small_csv, tmp_path):
+    small_csv.chmod(0)
+    try:
+        r = _cli("fit", small_csv, *FORMULA, "--out", tmp_path / "o")
+        assert r.returncode == 2
+        _one_line(r.stderr, str(small_csv), "Permission denied")
+    finally:
+        small_csv.chmod(0o600)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "name_too_long", "symlink_loop", "dev_null"])
+def test_unreadable_input_paths(kind, tmp_path, capsys):
+    if kind == "fifo":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no FIFOs here")
+        path = tmp_path / "runs.csv"
+        os.mkfifo(path)  # without a writer, opening it would block for ever
+    elif kind == "directory":
+        path = tmp_path
+    elif kind == "name_too_long":
+        path = tmp_path / ("x" * 300 + ".csv")
+    elif kind == "symlink_loop":
+        path = tmp_path / "loop.csv"
+        os.symlink(path, path)
+    else:
+        path = Path(os.devnull)
+    code, _, err = _run(["fit", path, *FORMULA, "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    _one_line(err, str(path))
+
+
+def test_bootstrap_huge_is_refused_at_once(small_csv, tmp_path):
+    r = _cli("fit", small_csv, *FORMULA, "--bootstrap", 10**12, "--out", tmp_path / "o")
+    assert r.returncode == 2 and r.stdout == ""  # refused before reading or fitting anything
+    _one_line(r.stderr, "--bootstrap", "at most 1000000", "keep='summary'")
+    assert not (tmp_path / "o").exists()
+
+
+def test_bootstrap_library_refusal_names_the_option(small_csv, tmp_path, capsys, monkeypatch):
+    import scalingfit
+
+    def refuse(fit, **k):
+        raise ValueError(f"n_resamples={k['n_resamples']} with keep='samples' needs 3 GiB; use keep='summary'")
+
+    monkeypatch.setattr(scalingfit, "bootstrap", refuse)
+    code, _, err = _run(["fit", small_csv, *FORMULA, "--bootstrap", 20, "--out", tmp_path / "o", "--no-plots"], capsys)
+    assert code == 2
+    _one_line(err, "--bootstrap 20: n_resamples=20")
+
+
+@pytest.mark.parametrize("row, counts", [("1e20", "1 field(s), but the header has 2"), ("1e20,2.0,7", "3 field(s), but the header has 2")])
+def test_ragged_rows_are_refused(row, counts, tmp_path, capsys):
+    p = tmp_path / "ragged.csv"
+    p.write_text("C,loss\n1e18,3.0\n1e19,2.5\n\n" + row + "\n1e21,2.1\n")
+    code, _, err = _run(["fit", p, *FORMULA, "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    _one_line(err, f"{p}, line 5: {counts}")
+
+
+@pytest.mark.parametrize(
+    "opt, value, msg",
+    [
+        ("--budgets", "abc", "argument --budgets: 'abc' is not a number"),
+        ("--budgets", "inf", "argument --budgets: must be a positive finite number, got 'inf'"),
+        ("--budgets", "0", "argument --budgets: must be a positive"),
+        ("--budgets", "-1e21", "argument --budgets: must be a positive"),
+        ("--budgets", "1e21,,1e22", "argument --budgets: expects comma-separated positive numbers"),
+        ("--budgets", "1e21,x", "argument --budgets: 'x' is not a number (in '1e21,x')"),
+        ("--target-loss", "abc", "argument --target-loss: 'abc' is not a number"),
+        ("--target-loss", "nan", "argument --target-loss: must be a positive finite number"),
+        ("--level", "2", "argument --level: must be between 0 and 1"),
+        ("--level", "1", "argument --level: must be between 0 and 1"),
+        ("--k", "-1", "argument --k: must be a positive"),
+        ("--delta", "0", "argument --delta: must be a positive"),
+        ("--threads", "100000", "argument --threads: must be between 0 and"),
+        ("--threads", "two", "argument --threads: 'two' is not a whole number"),
+        ("--seed", "-1", "argument --seed: must be between 0 and 18446744073709551615"),
+        ("--seed", str(2**64), "argument --seed: must be between 0 and"),
+        ("--drop-top-y", "-1", "argument --drop-top-y: must be between 0"),
+        ("--bootstrap", "1", "argument --bootstrap: must be between 2 and 1000000 (or 0: off)"),
+        ("--bootstrap", "-5", "argument --bootstrap: must be between 2"),
+        ("--bootstrap", "1e3", "argument --bootstrap: '1e3' is not a whole number"),
+        ("--format", "pdf", "argument --format: unknown report format 'pdf'"),
+        ("--format", ",", "argument --format: give md, html or md,html"),
+        ("--loss", "l1", "argument --loss: invalid choice: 'l1'"),
+    ],
+)
+def test_bad_option_values(opt, value, msg, small_csv, tmp_path, capsys, no_fit):
+    code, stdout, err = _run(["fit", small_csv, *FORMULA, f"{opt}={value}", "--out", tmp_path / "o"], capsys)
+    assert code == 2 and stdout == ""
+    _one_line(err, msg)
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_option_value_subprocess(small_csv, tmp_path):
+    r = _cli("fit", small_csv, "--budgets", "abc", "--out", tmp_path / "o")
+    assert r.returncode == 2
+    _one_line(r.stderr, "--budgets: 'abc' is not a number")
+    r = _cli("demo", "--resamples", 10**12)
+    assert r.returncode == 2
+    _one_line(r.stderr, "--resamples", "at most 1000000")
+
+
+@settings(max_examples=40, deadline=None)
+@given(opt=st.sampled_from(["--budgets", "--target-loss", "--level", "--k", "--delta", "--bootstrap", "--seed", "--threads",
+                            "--drop-top-y", "--format", "--x", "--y", "--form", "--map", "--derive", "--out"]),
+       value=st.text(max_size=30))
+def test_any_option_value_is_one_line_or_accepted(opt, value, tmp_path_factory):
+    """Arbitrary text for any option: argparse's one-line refusal or, with the value accepted, the
+    missing input file's; never a traceback."""
+    import contextlib
+    import io
+
+    missing = tmp_path_factory.getbasetemp() / "missing.csv"
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = main(["fit", str(missing), f"{opt}={value}", "--out", str(tmp_path_factory.getbasetemp() / "never")])
+        except SystemExit as exc:
+            code = exc.code
+    assert code == 2
+    _one_line(err.getvalue())
+
+
+def test_plot_failure_is_a_warning_not_an_abort(runs_csv, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("matplotlib")
+    plotmod = sys.modules["scalingfit.plot"]  # the package's `plot` attribute is the function
+    real = plotmod.plot
+
+    def flaky(source, kind, **k):
+        if kind == "isoflop":
+            raise RuntimeError("simulated failure\nwith a second line")
+        return real(source, kind, **k)
+
+    monkeypatch.setattr(plotmod, "plot", flaky)
+    out = tmp_path / "o"
+    code, stdout, err = _run(["fit", runs_csv, "--x", "Model Size,tokens", "--bootstrap", 20, "--out", out], capsys)
+    assert code == 0
+    _one_line(err, "scalingfit: warning: plot 'isoflop' skipped: RuntimeError: simulated failure")
+    res = _strict_json(out / "results.json")
+    assert res["warnings"] == ["plot 'isoflop' skipped: RuntimeError: simulated failure"]
+    assert not (out / "isoflop.png").exists()
+    for name in ("law", "residuals", "optimal", "pairs"):
+        assert (out / f"{name}.png").read_bytes()[:8] == PNG
+    md = (out / "report.md").read_text()
+    assert "## Warnings" in md and "plot 'isoflop' skipped" in md and "isoflop.png" not in md
+    assert "Warnings" in (out / "report.html").read_text()
+
+
+def test_matplotlib_missing_is_a_warning(small_csv, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
+    out = tmp_path / "o"
+    code, _, err = _run(["fit", small_csv, *FORMULA, "--out", out], capsys)
+    assert code == 0
+    _one_line(err, "matplotlib is not installed: no plots")
+    assert "matplotlib is not installed" in _strict_json(out / "results.json")["warnings"][0]
+    assert (out / "report.md").exists() and (out / "report.html").exists() and not list(out.glob("*.png"))
+
+
+@pytest.mark.parametrize("formula", ["E + A*C^-alpha + sqrt(-C)", "E + A*log(C - 1e30)"])
+def test_failed_fit_exits_1_with_strict_json(formula, small_csv, tmp_path):
+    out = tmp_path / "o"
+    r = _cli("fit", small_csv, "--form", formula, "--x", "C", "--bootstrap", 20, "--target-loss", 2.0, "--out", out)
+    assert r.returncode == 1
+    _one_line(r.stderr, "scalingfit: error: the fit failed", "not finite", str(out))
+    res = _strict_json(out / "results.json")
+    assert res["error"].startswith("the fit failed")
+    assert all(v is None for v in res["fit"]["params"].values())
+    assert "bootstrap" not in res and "required" not in res
+    assert "the fit failed" in (out / "report.md").read_text() and (out / "report.html").exists()
+    assert not list(out.glob("*.png"))
+
+
+def test_results_json_is_strict_and_nonfinite_is_null(small_csv, tmp_path, capsys, monkeypatch):
+    """Non-finite numbers anywhere in the results (here a stderr and a covariance entry) are null."""
+    import dataclasses
+
+    import scalingfit
+
+    real = scalingfit.fit
+
+    def with_nan(*a, **k):
+        f = real(*a, **k)
+        cov = np.full((len(f.param_names),) * 2, np.nan)
+        return dataclasses.replace(f, stderr={n: math.nan for n in f.param_names}, cov=cov)
+
+    monkeypatch.setattr(scalingfit, "fit", with_nan)
+    out = tmp_path / "o"
+    code, _, _ = _run(["fit", small_csv, *FORMULA, "--out", out, "--no-plots"], capsys)
+    assert code == 0
+    res = _strict_json(out / "results.json")
+    assert set(res["fit"]["stderr"].values()) == {None} and res["fit"]["cov"][0] == [None] * 3
+    assert "NaN" not in (out / "results.json").read_text()
+
+
+def test_unconverged_finite_fit_is_a_warning(small_csv, tmp_path, capsys, monkeypatch):
+    import dataclasses
+
+    import scalingfit
+
+    real = scalingfit.fit
+    monkeypatch.setattr(scalingfit, "fit", lambda *a, **k: dataclasses.replace(real(*a, **k), converged=False, message="stopped: max_iter"))
+    out = tmp_path / "o"
+    code, _, err = _run(["fit", small_csv, *FORMULA, "--out", out, "--no-plots"], capsys)
+    assert code == 0
+    _one_line(err, "warning: the best start stopped before its convergence test (stopped: max_iter)")
+    assert "convergence test" in _strict_json(out / "results.json")["warnings"][0]
+
+
+@pytest.mark.parametrize(
+    "content, args, msg",
+    [
+        ("C,loss\n,\n,\n", FORMULA, "no rows left to fit: column(s) 'loss', 'C' have no numeric values"),
+        ("C,loss\nnan,2\n,3\n", FORMULA, "column(s) 'C' have no numeric values"),
+        ("C,loss\n1e18,3\n", [*FORMULA, "--y", "Loss"], "--y: no column 'Loss' in the input; columns are: 'C', 'loss'"),
+        ("C,loss\n1e18,three\n", FORMULA, "--y: column 'loss' is not numeric (line 2: 'three')"),
+        ("C,loss,run\n1e18,3,a\n", ["--form", "E + A*run^-a", "--x", "run"], "--x: column 'run' is not numeric (line 2: 'a')"),
+        ("C;loss\n1e18;3\n", FORMULA, "seems to use another separator"),
+        ("C,C\n1,2\n", FORMULA, "column name 'C' appears twice in the header (columns 1 and 2)"),
+        ("", FORMULA, "is empty"),
+        ("C,loss\n", FORMULA, "has a header but no data rows"),
+        ("C,loss\n1e18,-3\n1e19,2\n", FORMULA, "--y: column 'loss' has the non-positive value -3 (line 2)"),
+        ("C,loss\n1e18,3\n0,2\n", FORMULA, "--x: column 'C' has the non-positive value 0 (line 3)"),
+        ("C,loss\n1e18,3\n", ["--form", "E + A*C^", "--x", "C"], "--form: formula syntax error at position 8: unexpected end of formula"),
+        ("C,loss\n1e18,3\n", ["--form", "E + A*C^-α", "--x", "C"], "--form: formula syntax error at position 9: unexpected character 'α'"),
+        ("C,loss\n1e18,3\n", ["--form", "E + A*foo(C)", "--x", "C"], "--form: formula syntax error at position 6: unknown function 'foo'"),
+        ("C,loss\n1e18,3\n", ["--form", "E" + "+E" * 5000 + "+A*C^-a", "--x", "C"], "--form: formula syntax error"),
+        ("C,loss\n1e18,3\n", ["--form", "E+" + "(" * 1000 + "C" + ")" * 1000, "--x", "C"], "nested more than"),
+        ("C,loss\n1e18,3\n", ["--form", "C*2", "--x", "C"], "--form: formula 'C*2' has no parameters"),
+        ("C,loss\n1e18,3\n", ["--form", "E + A*C^-a", "--x", "C,loss"], "--x: column 'loss' does not appear in the formula"),
+        ("C,loss\n1e18,3\n", ["--form", "E + A*C^-a", "--x", "C,C"], "--x expects distinct comma-separated column names"),
+        ("C,loss\n1e18,3\n", ["--form", "E + A*C^-a", "--x", ","], "--x expects distinct comma-separated column names"),
+        ("C,loss\n1e18,3\n", ["--form", "E + A*C^-a"], "--x is required with a formula"),
+        ("C,loss\n1e18,3\n", ["--form", "chinchila"], "--form: unknown form 'chinchila'"),
+        ("C,loss\n1e18,3\n", [*FORMULA, "--derive", "X=C/"], "--derive 'X=C/': formula syntax error at position 3"),
+        ("C,loss\n1e18,3\n", [*FORMULA, "--derive", "X=C*Q"], "--derive 'X=C*Q': unknown column(s) Q"),
+        ("C,loss\n1e18,3\n", [*FORMULA, "--derive", "1X=C"], "--derive: '1X' is not a valid column name"),
+        ("C,loss\n1e18,3\n", ["--form", "E+A*X^-a", "--x", "X", "--derive", "X=log(-C)"], "column(s) 'X' have no numeric values"),
+        ("C,loss\n1e18,3\n", [*FORMULA, "--map", "=C"], "--map expects NAME=COLUMN"),
+        ("C,loss\n1e18,3\n", [*FORMULA, "--budgets", "1e21"], "--budgets: the compute-optimal table needs a two-variable law"),
+        ("C,loss\n1e18,3\n1e19,2\n", [*FORMULA, "--drop-top-y", 2], "--drop-top-y must be between 0 and the number of rows (2), got 2"),
+        ("C,loss\n1e18,3\n1e19,2\n", FORMULA, "2 data points cannot determine 3 parameters"),
+        ("Model Size,loss\n1,3\n", ["--form", "E + A*C^-a", "--x", "Model Size"], "--x: column 'Model Size' cannot be a formula variable"),
+    ],
+)
+def test_bad_input_is_one_line(content, args, msg, tmp_path, capsys):
+    p = tmp_path / "in.csv"
+    p.write_text(content, encoding="utf-8")
+    code, _, err = _run(["fit", p, *args, "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    _one_line(err, msg)
+
+
+@pytest.mark.parametrize("data, msg", [(b"C,loss\n1e18,\xff\xfe\n", "is not UTF-8 text (undecodable byte 0xff)"),
+                                       (b"C,loss\n1e18,3\x00\n", "--y: column 'loss' is not numeric (line 2")])
+def test_binary_input_is_one_line(data, msg, tmp_path, capsys):
+    p = tmp_path / "in.csv"
+    p.write_bytes(data)
+    code, _, err = _run(["fit", p, *FORMULA, "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    _one_line(err, msg)
+
+
+def test_unreachable_target_loss_names_the_option(small_csv, tmp_path, capsys):
+    code, _, err = _run(["fit", small_csv, *FORMULA, "--target-loss", "0.5", "--out", tmp_path / "o", "--no-plots"], capsys)
+    assert code == 2
+    _one_line(err, "--target-loss: ", "no amount of compute reaches it")
+
+
+def test_unicode_paths(small_csv, tmp_path):
+    src = tmp_path / "dönnées λ.csv"
+    src.write_bytes(small_csv.read_bytes())
+    out = tmp_path / "résultats ü" / "sous dossier"
+    r = _cli("fit", src, *FORMULA, "--out", out, "--no-plots")
+    assert r.returncode == 0, r.stderr
+    res = _strict_json(out / "results.json")
+    assert res["input"] == str(src)
+    assert str(src) in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_broken_stdout_pipe_is_quiet(small_csv, tmp_path):
+    p = subprocess.Popen([sys.executable, "-m", "scalingfit", "fit", str(small_csv), *FORMULA, "--out", str(tmp_path / "o"), "--no-plots"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()  # as `scalingfit fit ... | head -0`
+    err = p.stderr.read().decode()
+    p.wait(timeout=120)
+    p.stderr.close()
+    assert p.returncode == 141 and "Traceback" not in err
+
+
+def test_help_documents_the_contract():
+    h = _cli("fit", "--help")
+    assert h.returncode == 0
+    for s in ("exit status", "the fit failed", "strict JSON", "--bootstrap", "1000000"):
+        assert s in h.stdout
+    f = _cli("forms")
+    assert f.returncode == 0 and "chinchilla" in f.stdout and f.stderr == ""
+    r = _cli("fit")
+    assert r.returncode == 2
+    _one_line(r.stderr, "the following arguments are required: file")
+    r = _cli()
+    assert r.returncode == 2 and "usage: scalingfit" in r.stdout
+    _one_line(r.stderr, "scalingfit: error: a command is required")
+
+
+def test_bootstrap_without_converged_resamples_is_a_warning(small_csv, tmp_path, capsys, monkeypatch):
+    import scalingfit
+    from scalingfit import _core
+
+    real = scalingfit.bootstrap
+
+    def all_failed(fit, **k):
+        bs = real(fit, **k)
+        bs.status[:] = int(_core.Termination.Failed)
+        return bs
+
+    monkeypatch.setattr(scalingfit, "bootstrap", all_failed)
+    out = tmp_path / "o"
+    code, _, err = _run(["fit", small_csv, *FORMULA, "--bootstrap", 20, "--target-loss", 2.0, "--out", out, "--no-plots"], capsys)
+    assert code == 0
+    _one_line(err, "warning: only 0 of 20 bootstrap resamples converged: no intervals")
+    res = _strict_json(out / "results.json")
+    assert res["bootstrap"]["n_converged"] == 0 and res["required"]["values"]["C"][0] > 0
+    assert "## Warnings" in (out / "report.md").read_text()
+
+
+def test_parquet_bad_inputs(tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"PAR1 not really")
+    code, _, err = _run(["fit", bad, *FORMULA, "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    _one_line(err, f"cannot read Parquet file {bad}")
+    pq = tmp_path / "t.parquet"
+    pd.DataFrame({"C": pd.array([1e18, None, 1e20], dtype="Float64"), "loss": [3.0, 2.8, 2.5], "s": ["a", "b", "c"]}).to_parquet(pq)
+    code, _, err = _run(["fit", pq, "--form", "E + A*s^-a", "--x", "s", "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    _one_line(err, "--x: column 's' is not numeric (row 1: 'a')")
+    code, _, err = _run(["fit", pq, *FORMULA, "--out", tmp_path / "o"], capsys)  # nullable floats read; 2 rows are too few
+    assert code == 2
+    _one_line(err, "2 data points cannot determine 3 parameters")

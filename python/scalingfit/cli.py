@@ -1,18 +1,61 @@
-"""Command line interface: ``scalingfit fit``, ``scalingfit demo``, ``scalingfit forms``."""
+"""Command line interface: ``scalingfit fit``, ``scalingfit demo``, ``scalingfit forms``.
+
+Exit status (also in ``scalingfit fit --help``):
+
+- 0: success. Problems that leave the results usable are warnings (stderr ``scalingfit: warning:``,
+  and ``"warnings"`` in results.json and the report): a plot that failed (skipped), no matplotlib,
+  a best start that stopped before its convergence test with finite values, a bootstrap with
+  fewer than 2 converged resamples, a compute-optimal table the law does not support.
+- 1: the fit failed (a non-finite objective or parameter): results.json (with ``"error"``) and the
+  report are still written for inspection, without bootstrap, analyses or plots; one line on stderr.
+- 2: a user error (bad option value, unreadable or malformed input, unusable ``--out``, a formula
+  that does not parse, an analysis asked for by an option that the library refuses): ONE error line on
+  stderr (after any warnings the run printed before it), no traceback. Options, the input and ``--out`` are checked before any fitting.
+- 130: interrupted (Ctrl-C).
+
+results.json is strict JSON (RFC 8259): NaN and infinities are written as null.
+"""
 
 from __future__ import annotations
 
 import argparse
-import csv
+import contextlib
 import html
+import importlib.util
 import json
 import math
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
+
+from scalingfit._cli_io import (
+    MAX_BOOTSTRAP,
+    CLIError,
+    _bootstrap_count,
+    _columns_list,
+    _derive,
+    _first_line,
+    _formats,
+    _formula,
+    _int_range,
+    _level,
+    _numeric,
+    _parse_map,
+    _positive,
+    _positive_list,
+    _read_table,
+    _short,
+    _threads,
+    _where,
+    _x_columns,
+)
+
+_REPORT_FILES = ("results.json", "report.md", "report.html")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -43,205 +86,259 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-class CLIError(ValueError):
-    """A user error: printed without a traceback, exit code 2."""
+# -- output -----------------------------------------------------------------------------------
 
-
-def _read_table(path: str) -> dict[str, np.ndarray]:
-    p = Path(path)
-    if not p.exists():
-        raise CLIError(f"input file not found: {path}")
-    if p.is_dir():
-        raise CLIError(f"input is a directory, not a CSV or Parquet file: {path}")
-    if p.suffix.lower() in (".parquet", ".pq"):
-        try:
-            import pandas as pd
-        except ImportError:
-            raise CLIError("reading Parquet needs pandas and pyarrow: pip install pandas pyarrow") from None
-        try:
-            df = pd.read_parquet(p)
-        except ImportError as exc:
-            raise CLIError(f"reading Parquet needs pyarrow (or fastparquet): {exc}") from None
-        return {str(c): df[c].to_numpy() for c in df.columns}
-    with open(p, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise CLIError(f"{path} is empty") from None
-        rows = [r for r in reader if r]
-    if not rows:
-        raise CLIError(f"{path} has a header but no data rows")
-    out: dict[str, np.ndarray] = {}
-    for j, name in enumerate(header):
-        vals = [r[j] if j < len(r) else "" for r in rows]
-        try:
-            out[name] = np.array([float(v) if v.strip() else math.nan for v in vals])
-        except ValueError:
-            out[name] = np.array(vals, dtype=object)
+def _prepare_out(path: str) -> Path:
+    """Create --out (checked before any fitting) and make sure files can be written in it."""
+    if not path.strip():
+        raise CLIError("--out: empty path")
+    out = Path(path)
+    try:
+        if out.exists() and not out.is_dir():
+            raise CLIError(f"--out {path}: exists and is not a directory")
+        anc = out.parent
+        while not anc.exists():
+            anc = anc.parent
+        if not anc.is_dir():
+            raise CLIError(f"--out {path}: {anc} is not a directory, so no directory can be created under it")
+        out.mkdir(parents=True, exist_ok=True)
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise CLIError(f"--out {path}: the directory is not writable")
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise CLIError(f"--out {path}: cannot create or write the directory: {exc.strerror or exc}") from None
+    for name in _REPORT_FILES:
+        if (out / name).is_dir():
+            raise CLIError(f"--out {path}: {name} there is a directory")
     return out
 
 
-def _numeric(table: dict[str, np.ndarray], col: str, what: str) -> np.ndarray:
-    if col not in table:
-        raise CLIError(f"{what}: no column '{col}' in the input; columns are: {', '.join(table)}")
-    a = table[col]
-    if a.dtype == object:
-        raise CLIError(f"{what}: column '{col}' is not numeric")
-    return np.asarray(a, dtype=np.float64)
-
-
-def _parse_map(items: list[str]) -> dict[str, str]:
-    out = {}
-    for it in items or []:
-        if "=" not in it:
-            raise CLIError(f"--map expects NAME=COLUMN (e.g. N='Model Size'), got {it!r}")
-        k, v = it.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
-
-
-def _derive(table: dict[str, np.ndarray], spec: str) -> None:
-    from scalingfit import _core
-
-    if "=" not in spec:
-        raise CLIError(f"--derive expects NAME=EXPRESSION (e.g. 'D=C/(6*N)'), got {spec!r}")
-    name, expr = (x.strip() for x in spec.split("=", 1))
-    if not name.isidentifier():
-        raise CLIError(f"--derive: {name!r} is not a valid column name (letters, digits, _)")
-    cols = [c for c in table if c.isidentifier() and table[c].dtype != object]
+def _write(path: Path, text: str) -> Path:
     try:
-        f = _core.Formula(f"({expr}) * sf_unit__", cols)
-    except ValueError as exc:
-        raise CLIError(f"--derive {spec!r}: {exc}") from None
-    unknown = [p for p in f.param_names if p != "sf_unit__"]
-    if unknown:
-        raise CLIError(f"--derive {spec!r}: unknown column(s) {', '.join(unknown)}; numeric columns are {', '.join(cols)} (use --map to rename)")
-    mat = np.ascontiguousarray(np.vstack([np.asarray(table[c], float) for c in cols]))
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CLIError(f"--out: cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def _strict(v: Any) -> Any:
+    """JSON-ready copy of v: non-finite floats become None (results.json is strict JSON)."""
+    if isinstance(v, dict):
+        return {str(k): _strict(x) for k, x in v.items()}
+    if isinstance(v, np.ndarray):
+        return _strict(v.tolist())
+    if isinstance(v, (list, tuple)):
+        return [_strict(x) for x in v]
+    if isinstance(v, (bool, int, np.bool_, np.integer)) or v is None or isinstance(v, str):
+        return v.item() if isinstance(v, np.generic) else v
+    if isinstance(v, (float, np.floating)):
+        return float(v) if math.isfinite(v) else None
+    return str(v)
+
+
+def _warn(warnings: list[str], msg: str) -> None:
+    warnings.append(msg)
+    print(f"scalingfit: warning: {msg}", file=sys.stderr)
+
+
+# -- scalingfit fit ---------------------------------------------------------------------------
+
+def _fit(args: argparse.Namespace) -> int:
+    import scalingfit as sf
+
+    if args.progress and importlib.util.find_spec("tqdm") is None:
+        raise CLIError("--progress needs tqdm: pip install tqdm (or scalingfit[progress])")
+    table, lines = _read_table(args.file)
+    # --map NAME=COLUMN: give columns short names (and formula-variable names)
+    for new, old in _parse_map(args.map).items():
+        if old not in table:
+            raise CLIError(f"--map {new}={old}: no column {old!r} in the input; columns are: {_columns_list(table)}")
+        table[new] = table[old]
+    for spec in args.derive or []:
+        _derive(table, spec)
+    y = _numeric(table, lines, args.y, "--y")
+    xs = _x_columns(args.x)
+    builtin = {f["name"]: f for f in sf.forms()}
+    if args.form in builtin:
+        fvars = list(builtin[args.form]["variables"])
+        xs = list(fvars) if xs is None else xs
+        if len(xs) != len(fvars):
+            raise CLIError(f"--x: form {args.form} has {len(fvars)} variable(s) ({', '.join(fvars)}); got {len(xs)} column(s): {', '.join(xs)}")
+        colmap = {v: c for v, c in zip(fvars, xs) if v != c}
+    else:
+        fvars, colmap = xs or [], {}
+    law = _formula(args.form, fvars, builtin)
+    data = {v: _numeric(table, lines, colmap.get(v, v), "--x") for v in fvars}
+    if args.budgets and len(data) != 2:
+        raise CLIError(f"--budgets: the compute-optimal table needs a two-variable law such as chinchilla (N, D); this one has {', '.join(data)}")
+    # drop rows with missing values (reported)
+    ok = np.isfinite(y) & np.all([np.isfinite(a) for a in data.values()], axis=0)
+    if not ok.any():
+        empty = [f"{c!r}" for c, a in [(args.y, y), *((colmap.get(v, v), a) for v, a in data.items())] if not np.isfinite(a).any()]
+        raise CLIError(f"{args.file}: no rows left to fit: " + (f"column(s) {', '.join(empty)} have no numeric values" if empty
+                       else "every row has a missing or non-finite value in the --x or --y columns"))
+    if args.drop_top_y:
+        if args.drop_top_y >= ok.sum():
+            raise CLIError(f"--drop-top-y must be between 0 and the number of rows ({int(ok.sum())}), got {args.drop_top_y}")
+        thr = np.sort(y[ok])[-args.drop_top_y]
+        ok &= y < thr
+    checks = [("--x", colmap.get(v, v), data[v], "the formula raises it to a fitted power or takes its log")
+              for v in (law.variables[i] for i in law.log_vars())]
+    if args.target == "log":
+        checks.append(("--y", args.y, y, "the default log-scale fit needs positive losses (use --target linear for signed responses)"))
+    for what, col, a, why in checks:
+        if np.any(a[ok] <= 0):
+            j = int(np.flatnonzero(ok & (a <= 0))[0])
+            raise CLIError(f"{what}: column {col!r} has the non-positive value {a[j]:g} ({_where(lines, j)}); {why}")
+    n_drop = int((~ok).sum())
+    data = {k: v[ok] for k, v in data.items()}
+    y = y[ok]
+    out = _prepare_out(args.out)
+    print(f"scalingfit fit: {args.file}: {len(y)} rows" + (f" ({n_drop} dropped: missing values or --drop-top-y)" if n_drop else ""))
+    for v in colmap:
+        print(f"  variable {v} <- column '{colmap[v]}'")
     try:
-        vals, _ = f.eval(np.ones(1), mat, False)
+        fit = sf.fit(args.form, data, y=y, loss=args.loss, delta=args.delta, target=args.target, n_threads=args.threads)
     except ValueError as exc:
-        raise CLIError(f"--derive {spec!r}: {exc}") from None
-    table[name] = vals
+        raise CLIError(f"{args.file}: {_first_line(exc)}") from None
+    print(fit.summary())
+    result: dict[str, Any] = {"input": str(args.file), "n_rows": int(len(y)), "n_dropped": n_drop, "columns": {v: colmap.get(v, v) for v in data},
+                              "y": args.y, "fit": fit.to_dict()}
+    warnings: list[str] = []
+    failure = _fit_failure(fit)
+    bs = None
+    analyses: dict[str, Any] = {}
+    plots: list[Path] = []
+    if failure is None:
+        if not fit.converged:
+            _warn(warnings, f"the best start stopped before its convergence test ({fit.message}); check the fit before using it")
+        source: Any = fit
+        if args.bootstrap:
+            bs = _bootstrap(sf, args, fit)
+            print()
+            print(bs.summary(args.level))
+            if bs.n_converged >= 2:
+                result["bootstrap"] = bs.to_dict(args.level)
+                source = bs
+            else:
+                _warn(warnings, f"only {bs.n_converged} of {bs.n_resamples} bootstrap resamples converged: no intervals; "
+                      "the analyses use the fit alone")
+                result["bootstrap"] = {k: getattr(bs, k) for k in ("n_resamples", "n_converged", "n_max_iter", "n_failed", "seed", "scheme")}
+                bs = None
+        analyses = _analyses(sf, args, source, len(fit.variables), warnings)
+        for a in analyses.values():
+            print()
+            print(a.summary())
+        result.update({k: a.to_dict() for k, a in analyses.items()})
+        if not args.no_plots:
+            plots = _plots(source, out, args, warnings)
+    else:
+        result["error"] = failure
+    result["warnings"] = warnings
+    written = [_write(out / "results.json", json.dumps(_strict(result), indent=2, allow_nan=False) + "\n")]
+    written += plots
+    md = _markdown(args, fit, bs, analyses, plots, n_drop, colmap, warnings, failure)
+    if "md" in args.format:
+        written.append(_write(out / "report.md", md))
+    if "html" in args.format:
+        written.append(_write(out / "report.html", _html(md, fit)))
+    print(f"\nwrote {', '.join(str(p) for p in written)}")
+    if failure is not None:
+        print(f"scalingfit: error: {failure}; results.json and the report in {out} record it", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _fit_failure(fit: Any) -> str | None:
+    """Why a fit is unusable (a non-finite objective or parameter), or None."""
+    bad = [n for n in fit.param_names if not math.isfinite(fit.params[n])]
+    if not bad and math.isfinite(fit.objective):
+        return None
+    why = ([f"parameter(s) {', '.join(bad)} not finite"] if bad else []) + ([f"objective {fit.objective}"] if not math.isfinite(fit.objective) else [])
+    return f"the fit failed ({'; '.join(why)}): {_first_line(fit.message)}"
+
+
+def _bootstrap(sf: Any, args: argparse.Namespace, fit: Any) -> Any:
+    progress = args.progress
+    if progress is None:  # default: a bar when stderr is a terminal and tqdm is there to draw it
+        progress = sys.stderr.isatty() and importlib.util.find_spec("tqdm") is not None
+    try:
+        return sf.bootstrap(fit, n_resamples=args.bootstrap, seed=args.seed, scheme=args.scheme, progress=progress, n_threads=args.threads)
+    except ValueError as exc:
+        raise CLIError(f"--bootstrap {args.bootstrap}: {_first_line(exc)}") from None
+
+
+def _analyses(sf: Any, args: argparse.Namespace, source: Any, n_vars: int, warnings: list[str]) -> dict[str, Any]:
+    """Compute-optimal table, returns to scale and --target-loss. An analysis the user asked for by
+    an option (--budgets, --target-loss) that fails is a CLIError naming it; otherwise a warning."""
+    analyses: dict[str, Any] = {}
+    if n_vars == 2:
+        try:
+            analyses["compute_optimal"] = sf.compute_optimal(source, args.budgets, k=args.k, level=args.level)
+        except ValueError as exc:
+            if args.budgets:
+                raise CLIError(f"--budgets: {_first_line(exc)}") from None
+            _warn(warnings, f"compute-optimal allocation not available: {_first_line(exc)}")
+    try:
+        analyses["returns"] = sf.returns(source, level=args.level)
+    except ValueError:
+        pass  # not every law has returns to scale
+    if args.target_loss:
+        try:
+            analyses["required"] = sf.required(source, args.target_loss, k=args.k, level=args.level)
+        except ValueError as exc:
+            raise CLIError(f"--target-loss: {_first_line(exc)}") from None
+    return analyses
+
+
+def _plots(source: Any, out: Path, args: argparse.Namespace, warnings: list[str]) -> list[Path]:
+    """Every applicable plot as PNG; one that fails is skipped with a warning, never fatal."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        _warn(warnings, "matplotlib is not installed: no plots (pip install 'scalingfit[plot]')")
+        return []
+    except Exception as exc:  # a broken matplotlib installation must not cost the report
+        _warn(warnings, f"matplotlib could not be loaded: no plots ({type(exc).__name__}: {_first_line(exc)})")
+        return []
+    from scalingfit import BootstrapResult
+    from scalingfit.plot import plot
+
+    fit = source.fit if isinstance(source, BootstrapResult) else source
+    kinds = ["law", "residuals"] + (["isoflop", "optimal"] if len(fit.variables) == 2 else []) + (["pairs"] if fit is not source else [])
+    paths = []
+    for kind in kinds:
+        path = out / f"{kind}.png"
+        before = set(plt.get_fignums())
+        try:
+            fig = plot(source, kind, k=args.k) if kind in ("residuals", "pairs") else plot(source, kind, k=args.k, level=args.level)
+            fig.savefig(path, dpi=130)
+            paths.append(path)
+        except Exception as exc:  # a plot is optional: skip it and keep the report
+            _warn(warnings, f"plot '{kind}' skipped: {type(exc).__name__}: {_first_line(exc)}")
+            with contextlib.suppress(OSError):
+                path.unlink()
+        finally:
+            for n in set(plt.get_fignums()) - before:
+                plt.close(n)
+    return paths
 
 
 def _fmt_iv(lo: float, hi: float) -> str:
     return f"[{lo:.4g}, {hi:.4g}]"
 
 
-def _fit(args: argparse.Namespace) -> int:
-    import scalingfit as sf
-
-    table = _read_table(args.file)
-    # --map NAME=COLUMN: give columns short names (and formula-variable names)
-    for new, old in _parse_map(args.map).items():
-        if old not in table:
-            raise CLIError(f"--map {new}={old}: no column '{old}' in the input; columns are: {', '.join(table)}")
-        table[new] = table[old]
-    for spec in args.derive or []:
-        _derive(table, spec)
-    y = _numeric(table, args.y, "--y")
-    xs = [x.strip() for x in args.x.split(",") if x.strip()] if args.x else None
-    if args.form in {f["name"] for f in sf.forms()}:
-        fvars = next(f["variables"] for f in sf.forms() if f["name"] == args.form)
-        if xs is None:
-            xs = list(fvars)
-        if len(xs) != len(fvars):
-            raise CLIError(f"--x: form {args.form} has {len(fvars)} variable(s) ({', '.join(fvars)}); got {len(xs)} column(s): {', '.join(xs)}")
-        data = {v: _numeric(table, c, "--x") for v, c in zip(fvars, xs)}
-        colmap = {v: c for v, c in zip(fvars, xs) if v != c}
-    else:
-        if xs is None:
-            raise CLIError("--x is required with a formula: the data columns that are its variables")
-        data = {c: _numeric(table, c, "--x") for c in xs}
-        colmap = {}
-    # drop rows with missing values (reported)
-    ok = np.isfinite(y) & np.all([np.isfinite(a) for a in data.values()], axis=0)
-    if args.drop_top_y:
-        if args.drop_top_y < 0 or args.drop_top_y >= ok.sum():
-            raise CLIError(f"--drop-top-y must be between 0 and the number of rows, got {args.drop_top_y}")
-        thr = np.sort(y[ok])[-args.drop_top_y]
-        ok &= y < thr
-    n_drop = int((~ok).sum())
-    data = {k: v[ok] for k, v in data.items()}
-    y = y[ok]
-    if len(y) == 0:
-        raise CLIError("no rows left to fit")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"scalingfit fit: {args.file}: {len(y)} rows" + (f" ({n_drop} dropped: missing values or --drop-top-y)" if n_drop else ""))
-    for v in colmap:
-        print(f"  variable {v} <- column '{colmap[v]}'")
-    fit = sf.fit(args.form, data, y=y, loss=args.loss, delta=args.delta, target=args.target, n_threads=args.threads)
-    # report the variables under their input column names
-    print(fit.summary())
-    result = {"input": str(args.file), "n_rows": int(len(y)), "n_dropped": n_drop, "columns": {v: colmap.get(v, v) for v in data}, "y": args.y,
-              "fit": fit.to_dict()}
-    source: Any = fit
-    bs = None
-    if args.bootstrap:
-        if args.bootstrap < 2:
-            raise CLIError(f"--bootstrap must be 0 (off) or >= 2, got {args.bootstrap}")
-        progress = args.progress if args.progress is not None else sys.stderr.isatty()
-        bs = sf.bootstrap(fit, n_resamples=args.bootstrap, seed=args.seed, scheme=args.scheme, progress=progress, n_threads=args.threads)
-        print()
-        print(bs.summary(args.level))
-        result["bootstrap"] = bs.to_dict(args.level)
-        source = bs
-    analyses: dict[str, Any] = {}
-    two = len(fit.variables) == 2
-    if two:
-        C = [float(c) for c in args.budgets.split(",")] if args.budgets else None
-        try:
-            opt = sf.compute_optimal(source, C, k=args.k, level=args.level)
-            analyses["compute_optimal"] = opt
-        except ValueError as exc:
-            print(f"(compute-optimal allocation not available: {exc})")
-    try:
-        analyses["returns"] = sf.returns(source, level=args.level)
-    except ValueError:
-        pass
-    if args.target_loss:
-        analyses["required"] = sf.required(source, [float(v) for v in args.target_loss.split(",")], k=args.k, level=args.level)
-    for a in analyses.values():
-        print()
-        print(a.summary())
-    result.update({k: a.to_dict() for k, a in analyses.items()})
-    (out / "results.json").write_text(json.dumps(result, indent=2, default=str))
-    written = [out / "results.json"]
-    plots = []
-    if not args.no_plots:
-        try:
-            import matplotlib
-
-            matplotlib.use("Agg")
-        except ImportError:
-            print("(matplotlib not installed: no plots; pip install 'scalingfit[plot]')", file=sys.stderr)
-        else:
-            from scalingfit.plot import save_all
-
-            plots = save_all(source, out, k=args.k, level=args.level)
-            written += plots
-    fmts = [f.strip() for f in args.format.split(",") if f.strip()]
-    for f in fmts:
-        if f not in ("md", "html"):
-            raise CLIError(f"--format: unknown report format {f!r} (md, html)")
-    md = _markdown(args, fit, bs, analyses, plots, n_drop, colmap)
-    if "md" in fmts:
-        (out / "report.md").write_text(md)
-        written.append(out / "report.md")
-    if "html" in fmts:
-        (out / "report.html").write_text(_html(md, fit))
-        written.append(out / "report.html")
-    print(f"\nwrote {', '.join(str(p) for p in written)}")
-    return 0
-
-
-def _markdown(args, fit, bs, analyses, plots, n_drop, colmap) -> str:
-    L = [f"# scalingfit report: {fit.form} fit of `{args.file}`", ""]
-    L.append(f"- formula: `L = {fit.formula}`")
-    L.append(f"- data: {fit.n_points} rows" + (f" ({n_drop} dropped)" if n_drop else "") + f"; response `{args.y}`; "
-             + ", ".join(f"`{v}` = column `{colmap.get(v, v)}`" for v in fit.variables))
+def _markdown(args, fit, bs, analyses, plots, n_drop, colmap, warnings, failure) -> str:
+    L = [f"# scalingfit report: {fit.form} fit of `{_short(str(args.file), 200)}`", ""]
+    if failure is not None:
+        L += [f"**{failure}**: no bootstrap, analyses or plots; the numbers below are for inspection only.", ""]
+    L.append(f"- formula: `L = {_short(fit.formula, 400)}`")
+    L.append(f"- data: {fit.n_points} rows" + (f" ({n_drop} dropped)" if n_drop else "") + f"; response `{_short(args.y)}`; "
+             + ", ".join(f"`{v}` = column `{_short(colmap.get(v, v))}`" for v in fit.variables))
     L.append(f"- loss: {fit.loss}" + (f" (delta = {fit.delta:g})" if fit.delta else "") + f" on {fit.target} scale; {fit.n_starts} starts; {fit.message}")
     if bs is not None:
         L.append(f"- bootstrap: {bs.n_resamples} {bs.scheme} resamples (seed {bs.seed}), {bs.n_converged} converged; "
@@ -289,6 +386,8 @@ def _markdown(args, fit, bs, analyses, plots, n_drop, colmap) -> str:
                     "residuals": "Residuals", "pairs": "Bootstrap parameter pairs"}
         for p in plots:
             L += [f"### {captions.get(p.stem, p.stem)}", "", f"![{captions.get(p.stem, p.stem)}]({p.name})", ""]
+    if warnings:
+        L += ["", "## Warnings", ""] + [f"- {_short(w, 1000)}" for w in warnings]
     L += ["", "## Fit summary", "", "```", fit.summary(), "```"]
     return "\n".join(L) + "\n"
 
@@ -328,7 +427,7 @@ def _html(md: str, fit) -> str:
                 out.append("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>")
             out.append("</table>")
             continue
-        elif ln.startswith("!["):
+        elif ln.startswith("![") and "](" in ln:
             alt, src = ln[2:].split("](", 1)
             out.append(f"<p><img alt='{html.escape(alt)}' src='{html.escape(src.rstrip(')'))}'></p>")
         elif ln.startswith("- "):
@@ -360,15 +459,22 @@ def _forms(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line (no usage block): ``scalingfit fit: error: argument --k: ...``, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {_first_line(message)} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    p = argparse.ArgumentParser(prog="scalingfit", description="Fit scaling laws with bootstrapped uncertainty.")
+    p = _Parser(prog="scalingfit", description="Fit scaling laws with bootstrapped uncertainty.")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     d = sub.add_parser("demo", help="fit built-in example data generated from the Hoffmann et al. law")
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    d.add_argument("--seed", type=_int_range(0, 2**64 - 1), default=0)
+    d.add_argument("--resamples", type=_int_range(2, MAX_BOOTSTRAP), default=2000, help=f"bootstrap resamples (default 2000, at most {MAX_BOOTSTRAP})")
     d.add_argument("--progress", action="store_true", help="show a progress bar")
     d.set_defaults(func=_demo)
     f = sub.add_parser("forms", help="list the built-in forms")
@@ -380,32 +486,38 @@ def build_parser() -> argparse.ArgumentParser:
         "report.md/report.html and PNG plots to --out.",
         epilog="example (Chinchilla data from Epoch AI, whose columns have spaces and no token count):\n"
         "  scalingfit fit svg_extracted_data.csv --map N='Model Size' --map C='Training FLOP' \\\n"
-        "      --derive 'D=C/(6*N)' --drop-top-y 5 --form chinchilla --x N,D --y loss --bootstrap 4000 --out report/",
+        "      --derive 'D=C/(6*N)' --drop-top-y 5 --form chinchilla --x N,D --y loss --bootstrap 4000 --out report/\n\n"
+        "exit status: 0 success (warnings, e.g. a plot that failed, go to stderr, results.json and the report);\n"
+        "  1 the fit failed (a non-finite objective or parameter): results.json and the report are still written;\n"
+        "  2 a user error (bad option, unreadable or malformed input, unusable --out), checked before any fitting.\n"
+        "results.json is strict JSON: NaN and infinities are written as null.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ft.add_argument("file", help="input table: .csv (header row) or .parquet (needs pandas + pyarrow)")
+    ft.add_argument("file", help="input table: .csv (comma-separated, UTF-8, header row) or .parquet (needs pandas + pyarrow)")
     ft.add_argument("--form", default="chinchilla", help="built-in form (see `scalingfit forms`) or a formula such as 'E + A*C^-alpha' (default chinchilla)")
     ft.add_argument("--x", help="comma-separated input columns, in the order of the form's variables (chinchilla: N,D); "
                     "for a formula, the columns that are its variables")
     ft.add_argument("--y", default="loss", help="column with the observed loss (default: loss)")
     ft.add_argument("--map", action="append", metavar="NAME=COLUMN", help="add a short name for a column, e.g. N='Model Size' (repeatable)")
     ft.add_argument("--derive", action="append", metavar="NAME=EXPR", help="add a computed column, e.g. 'D=C/(6*N)' (formula syntax; repeatable; after --map)")
-    ft.add_argument("--drop-top-y", type=int, default=0, metavar="K", help="drop the K rows with the highest y (Epoch's Chinchilla fit uses 5)")
+    ft.add_argument("--drop-top-y", type=_int_range(0, sys.maxsize), default=0, metavar="K", help="drop the K rows with the highest y (Epoch's Chinchilla fit uses 5)")
     ft.add_argument("--loss", choices=["huber", "l2"], default="huber", help="fitting loss (default huber)")
-    ft.add_argument("--delta", type=float, default=1e-3, help="Huber threshold (default 1e-3)")
+    ft.add_argument("--delta", type=_positive, default=1e-3, help="Huber threshold (default 1e-3)")
     ft.add_argument("--target", choices=["log", "linear"], default="log", help="fit log y (default) or y")
-    ft.add_argument("--bootstrap", type=int, default=0, metavar="N", help="number of bootstrap resamples (default 0: none)")
+    ft.add_argument("--bootstrap", type=_bootstrap_count, default=0, metavar="N",
+                    help=f"number of bootstrap resamples (default 0: none; otherwise 2 to {MAX_BOOTSTRAP})")
     ft.add_argument("--scheme", choices=["pairs", "residual", "parametric"], default="pairs", help="bootstrap scheme (default pairs)")
-    ft.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    ft.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
-    ft.add_argument("--k", type=float, default=6.0, help="FLOPs per parameter per token, C = k N D (default 6)")
-    ft.add_argument("--budgets", metavar="C1,C2,...", help="compute budgets in FLOP for the compute-optimal table (default: decades over the data range x1000)")
-    ft.add_argument("--target-loss", metavar="L1,L2,...", help="also report the compute needed to reach these losses")
-    ft.add_argument("--out", default="report", help="output directory (default ./report)")
-    ft.add_argument("--format", default="md,html", help="report formats: md, html or md,html (default)")
+    ft.add_argument("--seed", type=_int_range(0, 2**64 - 1), default=0, help="bootstrap seed (default 0)")
+    ft.add_argument("--level", type=_level, default=0.95, help="interval level, between 0 and 1 (default 0.95)")
+    ft.add_argument("--k", type=_positive, default=6.0, help="FLOPs per parameter per token, C = k N D (default 6)")
+    ft.add_argument("--budgets", type=_positive_list, metavar="C1,C2,...",
+                    help="compute budgets in FLOP for the compute-optimal table of a two-variable law (default: decades over the data range x1000)")
+    ft.add_argument("--target-loss", type=_positive_list, metavar="L1,L2,...", help="also report the compute needed to reach these losses")
+    ft.add_argument("--out", default="report", help="output directory, created if needed (default ./report)")
+    ft.add_argument("--format", type=_formats, default="md,html", help="report formats: md, html or md,html (default)")
     ft.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    ft.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="bootstrap progress bar (default: when stderr is a terminal)")
-    ft.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
+    ft.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="bootstrap progress bar (default: when stderr is a terminal and tqdm is installed)")
+    ft.add_argument("--threads", type=_threads, default=None, help="threads (default: all cores)")
     ft.set_defaults(func=_fit)
     return p
 
@@ -415,14 +527,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
+        print("scalingfit: error: a command is required: demo, fit or forms", file=sys.stderr)
         return 2
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
-        print(f"scalingfit: error: {exc}", file=sys.stderr)
+    except BrokenPipeError:  # e.g. `scalingfit fit ... | head`: stop quietly, as other tools do
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except (ValueError, TypeError, OSError, ImportError) as exc:
+        # CLIError and the library's ValueErrors for bad input: one line, no traceback
+        print(f"scalingfit: error: {_first_line(exc)}", file=sys.stderr)
         return 2
 
 
