@@ -11,6 +11,10 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("dev", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# HYPOTHESIS_PROFILE=long: the long fuzz run (tests/test_fuzz.py; with SCALINGFIT_FUZZ_MINUTES=10).
+settings.register_profile(
+    "long", max_examples=100_000, deadline=None, print_blob=True, suppress_health_check=list(HealthCheck)
+)
 settings.load_profile("ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 # ../shared/data beside the repository (see the brief); never copied into the repo.
