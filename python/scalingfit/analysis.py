@@ -217,7 +217,12 @@ def compute_optimal(
 
         est, samples, n_invalid = _combine(src, func, allC)
         if not np.all(np.isfinite(est["loss"])):
-            raise ValueError("compute_optimal: the law has no finite loss at the optimum for some budgets")
+            bad = np.atleast_1d(Carr)[~np.isfinite(np.atleast_1d(est["loss"]))[: np.size(Carr)]]
+            at = f" (first at C = {bad[0]:g})" if bad.size else ""
+            raise ValueError(
+                f"C: the law has no finite loss at the compute-optimal allocation for some budgets{at}; "
+                "ask about budgets closer to the data, or check k"
+            )
         flat = np.isnan(est["N"])
         if flat.any():
             raise ValueError(

@@ -17,11 +17,14 @@ Quick tour::
 
 Input handling (all functions): ``X`` must be a 2-D ``(n_points, dim)`` array of real numbers;
 integers are converted to float64, booleans/complex/object arrays raise ``TypeError``, and
-NaN/inf raise ``ValueError``. ``algorithm`` ('auto', 'brute', 'kdtree' or 'projected') picks the exact kNN
+NaN/inf raise ``ValueError``. Every other argument is checked up front: a value of the wrong
+type is a ``TypeError`` and one out of range a ``ValueError``, each naming the argument.
+``to_dict()`` of every result is strict JSON (NaN -> None, inf -> "inf").
+``algorithm`` ('auto', 'brute', 'kdtree' or 'projected') picks the exact kNN
 method (identical results; see :func:`knn`), and long calls stop on Ctrl-C. Exact duplicate rows make neighbour distances zero; the
 estimators remove them (keeping the first copy) and emit a ``UserWarning`` with the count
 (``knn`` keeps them and returns zero distances). Computations are float64 and reproducible:
-results do not depend on ``n_threads`` (0 = all cores).
+results do not depend on ``n_threads`` (0 or None = all cores).
 
 Deliberate differences from scikit-dimension (skdim 0.5): duplicates are removed as rows
 before the neighbour search (skdim's TwoNN drops the points whose first neighbour is at
@@ -39,7 +42,7 @@ from typing import Any, Optional, Sequence, Tuple
 import numpy as np
 
 from . import _core
-from ._data import norm_ppf
+from ._data import check_level, jsonable, norm_ppf, physical_memory, resolve_threads
 
 __all__ = [
     "knn",
@@ -71,7 +74,7 @@ def _points(X: Any, name: str = "X") -> np.ndarray:
 
 def _int(v: Any, name: str, lo: int) -> int:
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"{name}: expected an integer, got {type(v).__name__}")
+        raise TypeError(f"{name}: expected an integer >= {lo}, got {type(v).__name__} {v!r}")
     v = int(v)
     if v < lo:
         raise ValueError(f"{name}: must be at least {lo}, got {v}")
@@ -90,10 +93,48 @@ def _warn_dups(n_dup: int) -> None:
         )
 
 
-def _z(level: float) -> float:
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level: must be in (0, 1), got {level}")
-    return norm_ppf(0.5 + level / 2.0)
+def _real(v: Any, name: str, what: str) -> float:
+    """A real number (not bool) as a float, or a TypeError naming ``name``."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected {what}, got {type(v).__name__} {v!r}")
+    try:
+        return float(v)
+    except OverflowError:  # a Python int beyond float64
+        raise ValueError(f"{name}: an integer of {len(str(v))} digits is too large for float64; expected {what}") from None
+
+
+def _factor(factor: Any) -> float:
+    f = _real(factor, "factor", "a positive finite number such as 4.0")
+    if not (math.isfinite(f) and f > 0):
+        raise ValueError(f"factor: must be a positive finite number such as 4.0 (4/d for squared-error loss), got {factor!r}")
+    return f
+
+
+def _z(level: Any) -> float:
+    return norm_ppf(0.5 + check_level(level) / 2.0)
+
+
+def _bool(v: Any, name: str) -> bool:
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {type(v).__name__} {v!r}")
+    return bool(v)
+
+
+def _choice(v: Any, name: str, allowed: Sequence[str], hint: str) -> str:
+    if not isinstance(v, str):
+        raise TypeError(f"{name}: expected a str ({hint}), got {type(v).__name__} {v!r}")
+    if v not in allowed:
+        raise ValueError(f"{name}: unknown value {v!r}; use {hint}")
+    return v
+
+
+def _memory(arg: str, need: float, fix: str) -> None:
+    """Refuse a request for more than half of the machine's memory (ValueError naming ``arg``)."""
+    avail = physical_memory()
+    if avail is not None and need > avail // 2:
+        raise ValueError(
+            f"{arg}: would need {need / 2**30:.3g} GiB, more than half of the {avail / 2**30:.3g} GiB this process may use; {fix}"
+        )
 
 
 _ALGORITHMS = ("auto", "brute", "kdtree", "projected")
@@ -123,7 +164,7 @@ def knn(X: Any, k: int, *, algorithm: str = "auto", n_threads: int = 0) -> Tuple
     """
     X = _points(X)
     k = _int(k, "k", 1)
-    return _core.knn(X, k, _int(n_threads, "n_threads", 0), _algorithm(algorithm))
+    return _core.knn(X, k, resolve_threads(n_threads), _algorithm(algorithm))
 
 
 class _Estimate:
@@ -140,24 +181,30 @@ class _Estimate:
         return self.d - z * self.stderr, self.d + z * self.stderr
 
     def to_dict(self) -> dict:
-        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}
+        """The fields as strict JSON (NaN -> None, inf -> "inf", arrays -> lists)."""
+        return jsonable(self.__dict__)
 
     def ci(self, level: float = 0.95) -> Tuple[float, float]:
-        """Interval for d at confidence ``level``."""
-        return self._interval(level)
+        """Interval for d at confidence ``level`` (a number in (0, 1))."""
+        return self._interval(check_level(level))
 
     def predicted_alpha(self, factor: float = 4.0, level: float = 0.95) -> "Predicted":
         """Predicted data-scaling exponent ``factor / d`` (4/d for squared-error loss),
         with the interval mapped from the interval for d."""
-        if not (isinstance(factor, (int, float)) and math.isfinite(factor) and factor > 0):
-            raise ValueError(f"factor: must be a positive finite number, got {factor!r}")
+        factor = _factor(factor)
+        level = check_level(level)
+        if not (math.isfinite(self.d) and self.d > 0):
+            raise ValueError(f"predicted_alpha: the dimension estimate d = {self.d} is not a positive finite number, so factor / d is undefined")
+        value = factor / self.d
+        if not (math.isfinite(value) and value >= 1e-300):
+            raise ValueError(f"factor: factor / d = {factor:g} / {self.d:g} is outside float64's range; use a realistic factor such as 4.0")
         lo, hi = self.ci(level)
         return Predicted(
-            value=factor / self.d,
+            value=value,
             lower=factor / hi if hi > 0 else float("nan"),
             upper=factor / lo if lo > 0 else float("inf"),
             level=level,
-            factor=float(factor),
+            factor=factor,
         )
 
     def __repr__(self) -> str:
@@ -183,7 +230,8 @@ class Predicted:
         return f"Predicted(alpha={self.value:.4g}, {self.level:.0%} interval [{self.lower:.4g}, {self.upper:.4g}], factor={self.factor:g})"
 
     def to_dict(self) -> dict:
-        return dict(value=self.value, lower=self.lower, upper=self.upper, level=self.level, factor=self.factor)
+        """Strict JSON (NaN -> None, inf -> "inf")."""
+        return jsonable(dict(value=self.value, lower=self.lower, upper=self.upper, level=self.level, factor=self.factor))
 
 
 @dataclass(repr=False)
@@ -219,7 +267,7 @@ class TileEstimate(_Estimate):
         return np.exp(self.mean_log)
 
     def _interval(self, level: float) -> Tuple[float, float]:
-        _z(level)
+        level = check_level(level)
         if self.boot_d.size == 0:
             raise ValueError("ci: needs n_draws >= 2 and n_boot >= 1 (the interval is a bootstrap over subsample draws)")
         a = (1.0 - level) / 2.0
@@ -228,7 +276,7 @@ class TileEstimate(_Estimate):
 
     def to_dict(self) -> dict:
         out = super().to_dict()
-        out["spacing"] = self.spacing.tolist()
+        out["spacing"] = jsonable(self.spacing)
         return out
 
     def summary(self) -> str:
@@ -244,6 +292,21 @@ class TileEstimate(_Estimate):
         for D, s, ld in zip(self.sizes, self.spacing, self.local_d):
             lines.append(f"  {int(D):>9d} {s:>12.5g} {ld:>9.4g}")
         return "\n".join(lines)
+
+
+def _sizes(sizes: Any) -> list:
+    if isinstance(sizes, (str, bytes)) or (not hasattr(sizes, "__len__") and not np.isscalar(sizes)):
+        raise TypeError(f"sizes: expected a sequence of increasing integers such as [100, 200, 400], got {type(sizes).__name__} {sizes!r}")
+    try:
+        arr = np.asarray(sizes)
+    except (ValueError, TypeError):
+        raise TypeError(f"sizes: expected a flat sequence of increasing integers such as [100, 200, 400], got {sizes!r}") from None
+    if arr.ndim > 1:
+        raise ValueError(f"sizes: expected a 1-D sequence of integers, got shape {arr.shape}")
+    out = [_int(s, "sizes", 1) for s in arr.ravel().tolist()]
+    if len(out) < 2:
+        raise ValueError(f"sizes: give at least 2 subsample sizes (e.g. [100, 200, 400]) or None for the default, got {sizes!r}")
+    return out
 
 
 def tile(
@@ -273,24 +336,24 @@ def tile(
     References: Pettis et al. 1979 (IEEE TPAMI 1:25); Costa & Hero 2004 (IEEE TSP 52:2210).
     """
     X = _points(X)
-    if abscissa not in ("log", "digamma"):
-        raise ValueError(f"abscissa: unknown value {abscissa!r}; use 'log' (ln(D-1)) or 'digamma'")
-    if sizes is not None:
-        sizes = [_int(s, "sizes", 1) for s in np.asarray(sizes).ravel().tolist()]
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0 or seed >= 2**64:
+    abscissa = _choice(abscissa, "abscissa", ("log", "digamma"), "'log' (ln(D-1)) or 'digamma'")
+    sizes = None if sizes is None else _sizes(sizes)
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed: expected an integer in [0, 2**64), got {type(seed).__name__} {seed!r}")
+    if not 0 <= seed < 2**64:
         raise ValueError(f"seed: must be an integer in [0, 2**64), got {seed!r}")
-    r = _core.tile(
-        X,
-        sizes,
-        _int(n_sizes, "n_sizes", 3),
-        _int(n_draws, "n_draws", 1),
-        _int(k, "k", 1),
-        int(seed),
-        _int(n_boot, "n_boot", 0),
-        abscissa,
-        _int(n_threads, "n_threads", 0),
-        _algorithm(algorithm),
-    )
+    n_sizes = _int(n_sizes, "n_sizes", 3)
+    n_draws = _int(n_draws, "n_draws", 1)
+    k = _int(k, "k", 1)
+    n_boot = _int(n_boot, "n_boot", 0)
+    n_threads = resolve_threads(n_threads)
+    algorithm = _algorithm(algorithm)
+    # what the core allocates per draw (a permutation of the points and per-size results) and
+    # per bootstrap replicate; refused up front instead of an allocator abort
+    m = len(sizes) if sizes is not None else min(n_sizes, 64)
+    _memory("n_draws", n_draws * (8.0 * X.shape[0] + 32.0 * m + 64.0), "use fewer draws (10 to 100 is typical)")
+    _memory("n_boot", n_boot * 96.0, "use fewer bootstrap replicates (1000 is typical)")
+    r = _core.tile(X, sizes, n_sizes, n_draws, k, int(seed), n_boot, abscissa, n_threads, algorithm)
     _warn_dups(r.n_duplicates)
     return TileEstimate(
         d=r.d,
@@ -354,11 +417,12 @@ def twonn(
     Both match scikit-dimension's ``TwoNN(discard_fraction, method=...)``.
     """
     X = _points(X)
-    if method not in ("linear", "ml", "mle"):
-        raise ValueError(f"method: unknown value {method!r}; use 'linear' or 'ml'")
+    method = _choice(method, "method", ("linear", "ml", "mle"), "'linear' or 'ml'")
     method = "ml" if method == "mle" else method
-    f = float(discard_fraction)
-    r = _core.twonn(X, f, method, _int(n_threads, "n_threads", 0), _algorithm(algorithm))
+    f = _real(discard_fraction, "discard_fraction", "a number in [0, 1) such as 0.1")
+    if not 0.0 <= f < 1.0:
+        raise ValueError(f"discard_fraction: must be in [0, 1) (the fraction of the largest ratios r2/r1 dropped, e.g. 0.1), got {discard_fraction!r}")
+    r = _core.twonn(X, f, method, resolve_threads(n_threads), _algorithm(algorithm))
     _warn_dups(r.n_duplicates)
     return TwoNNEstimate(
         d=r.d,
@@ -402,14 +466,15 @@ def mle(X: Any, k: int = 20, *, unbiased: bool = False, algorithm: str = "auto",
     scikit-dimension's ``MLE(unbiased=...).fit(X, n_neighbors=k, comb='mle')``.
     """
     X = _points(X)
+    unbiased = _bool(unbiased, "unbiased")
     k = _int(k, "k", 3 if unbiased else 2)
-    r = _core.mle(X, k, bool(unbiased), _int(n_threads, "n_threads", 0), _algorithm(algorithm))
+    r = _core.mle(X, k, unbiased, resolve_threads(n_threads), _algorithm(algorithm))
     _warn_dups(r.n_duplicates)
     return MLEEstimate(
         d=r.d,
         stderr=r.stderr,
         k=k,
-        unbiased=bool(unbiased),
+        unbiased=unbiased,
         n_points=r.n_points,
         n_duplicates=r.n_duplicates,
         pointwise=r.pointwise,
@@ -444,10 +509,11 @@ class Comparison:
         return self.fitted_interval[0] <= self.predicted_interval[1] and self.predicted_interval[0] <= self.fitted_interval[1]
 
     def to_dict(self) -> dict:
+        """The fields plus ``ratio`` and ``overlap`` as strict JSON (NaN -> None, inf -> "inf")."""
         out = dict(self.__dict__)
         out["ratio"] = self.ratio
         out["overlap"] = self.overlap
-        return out
+        return jsonable(out)
 
     def summary(self) -> str:
         pct = f"{self.level:.0%}"
@@ -472,6 +538,37 @@ class Comparison:
         )
 
 
+def _fitted(fit: Any, name: str) -> Tuple[float, Optional[float]]:
+    """(value, stderr or None) of the fitted exponent from any form ``compare`` takes."""
+    from ._bootstrap import BootstrapResult
+
+    what = "a FitResult, a BootstrapResult, a number or a (value, stderr) tuple"
+    if isinstance(fit, (bool, np.bool_)):
+        raise TypeError(f"fit: expected {what}, got bool {fit!r}")
+    if isinstance(fit, (int, float, np.floating, np.integer)):
+        return _real(fit, "fit", "a finite number"), None
+    if isinstance(fit, tuple):
+        if len(fit) != 2:
+            raise ValueError(f"fit: a tuple must be (value, stderr), e.g. (0.34, 0.02), got {len(fit)} items")
+        value = _real(fit[0], "fit", "a (value, stderr) tuple of numbers")
+        return value, (None if fit[1] is None else _real(fit[1], "fit", "a (value, stderr) tuple of numbers (stderr may be None)"))
+    if isinstance(fit, BootstrapResult):
+        if name not in fit.param_names:
+            raise ValueError(f"name: the bootstrap has no parameter {name!r}; its parameters are {list(fit.param_names)}")
+        return float(fit.fit.params[name]), float(fit.stderr[name])
+    if hasattr(fit, "params"):
+        params = fit.params
+        if name not in params:
+            names = list(getattr(fit, "param_names", params))
+            raise ValueError(f"name: the fit has no parameter {name!r}; its parameters are {names}")
+        value = _real(params[name], "fit", f"a numeric parameter {name!r}")
+        st = getattr(fit, "stderr", None)
+        if st is None or st.get(name) is None:
+            return value, None
+        return value, _real(st[name], "fit", f"a numeric standard error of {name!r}")
+    raise TypeError(f"fit: expected {what}, got {type(fit).__name__}")
+
+
 def compare(
     est: _Estimate,
     fit: Any,
@@ -483,43 +580,37 @@ def compare(
     """Compare the exponent predicted by a dimension estimate (``factor / d``) with a fitted one.
 
     ``fit`` is a fit result (attributes ``params`` and ``stderr`` dicts; ``name`` picks the
-    exponent), a plain float, or a ``(value, stderr)`` tuple. The fitted interval is
-    ``value +- z stderr`` (normal approximation).
+    exponent), a :class:`~scalingfit.BootstrapResult` (its fit's value and the bootstrap
+    standard deviation), a plain number, or a ``(value, stderr)`` tuple (stderr may be None).
+    The fitted interval is ``value +- z stderr`` (normal approximation); it must be finite.
     """
     if not isinstance(est, _Estimate):
         raise TypeError(f"est: expected a result of tile(), twonn() or mle(), got {type(est).__name__}")
+    if not isinstance(name, str):
+        raise TypeError(f"name: expected the parameter name as a str (e.g. 'alpha'), got {type(name).__name__} {name!r}")
+    level = check_level(level)
+    factor = _factor(factor)
     z = _z(level)
-    se: Optional[float]
-    if isinstance(fit, (int, float, np.floating, np.integer)) and not isinstance(fit, bool):
-        value, se = float(fit), None
-    elif isinstance(fit, tuple):
-        if len(fit) != 2:
-            raise ValueError(f"fit: a tuple must be (value, stderr), got {len(fit)} items")
-        value, se = float(fit[0]), (None if fit[1] is None else float(fit[1]))
-    elif hasattr(fit, "params"):
-        params = fit.params
-        if name not in params:
-            names = list(getattr(fit, "param_names", params))
-            raise ValueError(f"name: the fit has no parameter {name!r}; its parameters are {names}")
-        value = float(params[name])
-        st = getattr(fit, "stderr", None)
-        se = None if st is None or st.get(name) is None else float(st[name])
-    else:
-        raise TypeError(f"fit: expected a fit result, a float or a (value, stderr) tuple, got {type(fit).__name__}")
+    value, se = _fitted(fit, name)
     if not math.isfinite(value):
         raise ValueError(f"fit: the fitted {name} is not finite ({value})")
     if se is not None and not (math.isfinite(se) and se >= 0):
         raise ValueError(f"fit: the standard error of {name} must be finite and >= 0, got {se}")
+    interval = None if se is None else (value - z * se, value + z * se)
+    if interval is not None and not (math.isfinite(interval[0]) and math.isfinite(interval[1])):
+        raise ValueError(
+            f"fit: the interval {name} +- z*stderr = {value:g} +- {z:.3g}*{se:g} overflows float64; pass a finite (value, stderr)"
+        )
     pred = est.predicted_alpha(factor=factor, level=level)
     return Comparison(
         name=name,
         level=level,
-        factor=float(factor),
+        factor=factor,
         d=est.d,
         d_interval=est.ci(level),
         predicted=pred.value,
         predicted_interval=(pred.lower, pred.upper),
         fitted=value,
         fitted_stderr=se,
-        fitted_interval=None if se is None else (value - z * se, value + z * se),
+        fitted_interval=interval,
     )

@@ -9,22 +9,32 @@
 - ``"optimal"``: N*(C) and D*(C) with bootstrap bands.
 - ``"residuals"``: residuals against compute (or x) and their histogram.
 - ``"pairs"``: bootstrap samples of each pair of parameters (needs a BootstrapResult).
+
+Every argument is checked before anything is drawn: a wrong type is a ``TypeError`` and a bad
+value a ``ValueError``, each naming the argument (``path`` must end in a file type matplotlib
+can write and its directory must exist). Errors of the analyses behind a plot (e.g.
+:func:`~scalingfit.compute_optimal` refusing a budget) come through unchanged.
 """
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from ._bootstrap import BootstrapResult
+from ._data import as_float_array, check_finite, check_level
 from ._fit import FitResult
 
 KINDS = ("law", "isoflop", "optimal", "residuals", "pairs")
 _UNITS = {"N": "parameters", "D": "tokens", "C": "FLOP"}
 _BAND_MAX = 2000  # bootstrap laws used for bands
+_MAX_ISOFLOP = 24  # budgets (curves) in one IsoFLOP view
+_EXTRA = {"isoflop": ("C",), "optimal": ("C",), "pairs": ("max_points",)}  # keywords beyond the common ones
 
 
 def _plt():
@@ -42,9 +52,125 @@ def _split(obj: Any) -> tuple[FitResult, BootstrapResult | None]:
         return obj.fit, obj
     if isinstance(obj, FitResult):
         if obj.problem is None:
-            raise ValueError("plot: this FitResult has no attached data (it was loaded from a dict)")
+            raise ValueError("plot: this FitResult has no attached data (it was loaded from a dict); plot the result of sf.fit on the data")
         return obj, None
-    raise TypeError(f"plot: expected a FitResult or BootstrapResult, got {type(obj).__name__}")
+    raise TypeError(f"plot: fit_or_bs must be a FitResult (sf.fit) or BootstrapResult (sf.bootstrap), got {type(obj).__name__}")
+
+
+# ---------------------------------------------------------------------------------------------
+# argument checks (all before drawing)
+
+
+def _real(v: Any, arg: str, what: str) -> float:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{arg} must be {what}, got {type(v).__name__} {v!r}")
+    try:
+        return float(v)
+    except OverflowError:
+        raise ValueError(f"{arg} must be {what}, got an integer of {len(str(v))} digits (beyond float64)") from None
+
+
+def _positive(v: Any, arg: str, example: str) -> float:
+    what = f"a positive finite number such as {example}"
+    f = _real(v, arg, what)
+    if not (math.isfinite(f) and f > 0):
+        raise ValueError(f"{arg} must be {what}, got {v!r}")
+    return f
+
+
+def _common(level: Any, k: Any, title: Any) -> tuple[float, float]:
+    """Check ``level``, ``k`` and ``title``; returns (level, k) as floats."""
+    level = check_level(level)
+    k = _positive(k, "k", "6 (FLOPs per parameter per token, C = k N D)")
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"title must be a str or None, got {type(title).__name__} {title!r}")
+    return level, k
+
+
+def _check_ax(ax: Any) -> None:
+    if ax is None:
+        return
+    from matplotlib.axes import Axes
+
+    if not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes (e.g. from plt.subplots()) or None, got {type(ax).__name__}")
+
+
+def _budget_arg(C: Any, k: float) -> np.ndarray | None:
+    """Compute budgets given by the user: positive finite FLOP counts >= k, sorted and distinct."""
+    if C is None:
+        return None
+    try:
+        a = as_float_array(C, "C")
+    except OverflowError:  # Python ints beyond float64
+        raise ValueError(f"C: a budget is beyond float64's range (about 1.8e308): {C!r}"[:300]) from None
+    check_finite(a, "C")
+    if (a < k).any():
+        raise ValueError(
+            f"C: budget {a[a < k][0]:g} FLOP is below k = {k:g}, the cost of one parameter trained on one token "
+            "(C = k N D); give positive budgets of at least k"
+        )
+    return np.unique(a)
+
+
+def _formats() -> list[str]:
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return sorted(FigureCanvasBase.get_supported_filetypes())
+
+
+def _check_path(path: Any) -> Path | None:
+    """The file to save to: str or os.PathLike, a file type matplotlib writes, an existing directory."""
+    if path is None:
+        return None
+    fs = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+    if not isinstance(fs, str):
+        raise TypeError(f"path must be a file name as str or os.PathLike (e.g. 'fit.png'), got {type(path).__name__} {path!r}")
+    p = Path(fs)
+    exts = ", ".join("." + f for f in _formats())
+    if not fs.strip() or not p.name:
+        raise ValueError(f"path: empty file name {fs!r}; give a name ending in one of {exts}")
+    ext = p.suffix.lower()[1:]
+    if ext not in _formats():
+        got = f"extension {p.suffix!r}" if p.suffix else "no extension"
+        raise ValueError(f"path: {fs!r} has {got}; the plot can be saved as {exts}")
+    if p.is_dir():
+        raise ValueError(f"path: {fs!r} is a directory; give a file name such as {str(p / ('plot.' + ext))!r}")
+    parent = p.parent
+    if not parent.is_dir():
+        raise FileNotFoundError(
+            errno.ENOENT, f"path: the directory {str(parent)!r} does not exist; create it first (Path(...).mkdir(parents=True))", str(parent)
+        )
+    return p
+
+
+def _compute_of_data(prob: Any, k: float, span: float) -> np.ndarray:
+    """Training compute k N D of the runs, refusing a k that overflows or underflows it (or the
+    plotted range up to ``span`` times the largest run)."""
+    with np.errstate(all="ignore"):
+        ND = prob.columns[0] * prob.columns[1]
+        Cd = k * ND
+        top = Cd.max() * span
+    bad = ~(np.isfinite(ND) & (ND > 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"plot: the compute axis C = k*N*D needs positive N and D with a finite product; data row {i} has "
+            f"N*D = {ND[i]:g}"
+        )
+    if not (np.all(np.isfinite(Cd)) and np.all(Cd > 0) and math.isfinite(top)):
+        raise ValueError(
+            f"k: C = k*N*D of the data (k = {k:g}) is not a positive finite float64 over the plotted range "
+            f"(up to {span:g} x the largest run); use a realistic k such as 6"
+        )
+    return Cd
+
+
+def _span(Cd: np.ndarray, k: float, up: float) -> np.ndarray:
+    """60 log-spaced budgets from half the smallest run (at least k) to ``up`` times the largest."""
+    lo = max(float(Cd.min()) / 2, k)
+    hi = max(float(Cd.max()) * up, lo * 10)
+    return np.geomspace(lo, hi, 60)
 
 
 def _label(var: str, column_map: dict[str, str]) -> str:
@@ -77,22 +203,43 @@ def _band(bs: BootstrapResult | None, law: Any, X: dict[str, np.ndarray], level:
 
 
 def plot(fit_or_bs: FitResult | BootstrapResult, kind: str = "law", *, ax: Any = None, level: float = 0.95, k: float = 6.0,
-         path: str | Path | None = None, title: str | None = None, **kwargs: Any):
+         path: str | os.PathLike[str] | None = None, title: str | None = None, **kwargs: Any):
     """Plot a fit or bootstrap; returns the matplotlib Figure (saved to ``path`` if given).
 
     kind : "law" (default), "isoflop", "optimal", "residuals" or "pairs" (see module docs).
-    level : bootstrap band level. k : FLOPs per parameter per token (C = k N D).
+    level : bootstrap band level in (0, 1). k : FLOPs per parameter per token (C = k N D), positive.
+    ax : matplotlib Axes to draw into ("law", "isoflop", "optimal"; the others make their own figure).
+    path : file to save to; its extension picks the format (.png, .pdf, .svg, ...). title : str.
+    dpi : resolution when saving (default 130). C : budgets for "isoflop" / "optimal" (positive
+    FLOP counts, scalar or 1-D). max_points : samples drawn by "pairs".
     """
+    if not isinstance(kind, str):
+        raise TypeError(f"kind must be one of {', '.join(map(repr, KINDS))} (a str), got {type(kind).__name__} {kind!r}")
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}, got {kind!r}")
+    dpi = _positive(kwargs.pop("dpi", 130), "dpi", "130")
+    allowed = _EXTRA.get(kind, ())
+    for name in (n for n in kwargs if n not in allowed):
+        users = [kd for kd, extra in _EXTRA.items() if name in extra]
+        where = f"only used by kind={' or '.join(map(repr, users))}" if users else "not an argument of sf.plot"
+        raise TypeError(f"{name}: {where}; kind={kind!r} takes " + (", ".join(f"{a}=" for a in allowed) or "no extra arguments"))
+    level, k = _common(level, k, title)
+    _plt()
+    _check_ax(ax)
+    if ax is not None and kind in ("residuals", "pairs"):
+        raise ValueError(f"ax: kind={kind!r} draws its own figure with several panels; leave ax=None")
+    target = _check_path(path)
+    _split(fit_or_bs)
     funcs: dict[str, Callable[..., Any]] = {"law": plot_law, "isoflop": plot_isoflop, "optimal": plot_optimal, "residuals": plot_residuals, "pairs": plot_pairs}
     func = funcs[kind]
-    if kind in ("residuals", "pairs"):
+    if kind == "pairs":
         fig = func(fit_or_bs, title=title, **kwargs)
+    elif kind == "residuals":
+        fig = func(fit_or_bs, k=k, title=title)
     else:
         fig = func(fit_or_bs, ax=ax, level=level, k=k, title=title, **kwargs)
-    if path is not None:
-        fig.savefig(path, dpi=kwargs.get("dpi", 130))
+    if target is not None:
+        fig.savefig(target, dpi=dpi)
     return fig
 
 
@@ -104,20 +251,23 @@ def plot_law(fit_or_bs: FitResult | BootstrapResult, *, ax: Any = None, level: f
     """Data and fitted law on log-log axes, with the bootstrap band."""
     from .analysis import _Law, compute_optimal
 
+    level, k = _common(level, k, title)
+    _plt()
+    _check_ax(ax)
     fit, bs = _split(fit_or_bs)
     prob = fit._data_problem("plot")
-    fig, ax = _ax(ax)
     y = prob.y
     ylab = "loss" if prob.target == "log" else "y"
     if _two(fit):
+        Cd = _compute_of_data(prob, k, 1000.0)
+        Cg = _span(Cd, k, 1000.0)
+        opt = compute_optimal(bs if bs is not None else fit, Cg, k=k, level=level)
+        fig, ax = _ax(ax)
         vN, vD = fit.variables
-        Nd, Dd = prob.columns[0], prob.columns[1]
-        Cd = k * Nd * Dd
+        Nd = prob.columns[0]
         sc = ax.scatter(Cd, y, c=np.log10(Nd), cmap="viridis", s=18, alpha=0.85, edgecolors="none", label="data")
         cb = fig.colorbar(sc, ax=ax)
         cb.set_label(f"log10 {_label(vN, prob.column_map)}")
-        Cg = np.geomspace(Cd.min() / 2, Cd.max() * 1000, 60)
-        opt = compute_optimal(bs if bs is not None else fit, Cg, k=k, level=level)
         ax.plot(Cg, opt.loss, color="C3", lw=2, label="compute-optimal loss L*(C)")
         if bs is not None:
             lo, hi = opt.interval("loss")
@@ -128,11 +278,20 @@ def plot_law(fit_or_bs: FitResult | BootstrapResult, *, ax: Any = None, level: f
     else:
         v = fit.variables[0]
         xd = prob.columns[0]
+        xp = xd[xd > 0]
+        if not xp.size:
+            raise ValueError(f"plot: kind='law' draws on log axes and needs positive {v} values; the data have none")
+        # 200 points from half the smallest to 10x the largest positive x (kept inside float64)
+        lo, hi = math.log(float(xp.min())) - math.log(2), min(math.log(float(xp.max())) + math.log(10), 709.0)
+        xg = np.exp(np.linspace(lo, max(hi, lo + 1e-9), 200))
+        law = _Law(fit)
+        with np.errstate(all="ignore"):
+            yg = law({n: np.float64(p) for n, p in fit.params.items()}, {v: xg})
+            band = _band(bs, law, {v: xg}, level)
+        yg = np.where(np.isfinite(yg), yg, np.nan)
+        fig, ax = _ax(ax)
         ax.scatter(xd, y, s=18, color="C0", alpha=0.85, edgecolors="none", label="data")
-        xg = np.geomspace(xd.min() / 2, xd.max() * 10, 200)
-        yg = fit.predict({v: xg})
         ax.plot(xg, yg, color="C3", lw=2, label="fitted law")
-        band = _band(bs, _Law(fit), {v: xg}, level)
         if band is not None:
             ax.fill_between(xg, band[0], band[1], color="C3", alpha=0.2, lw=0, label=f"{level:.0%} bootstrap band")
         ax.axvline(xd.max(), color="0.5", ls=":", lw=1, label="largest point in the data")
@@ -148,12 +307,15 @@ def plot_law(fit_or_bs: FitResult | BootstrapResult, *, ax: Any = None, level: f
     return fig
 
 
-def _budgets(Cd: np.ndarray, n: int = 6) -> np.ndarray:
-    lo, hi = np.log10(Cd.min()), np.log10(Cd.max())
+def _budgets(Cd: np.ndarray, k: float, n: int = 6) -> np.ndarray:
+    """Default IsoFLOP budgets: the decades spanned by the runs (at least k, at most _MAX_ISOFLOP)."""
+    lo, hi = max(np.log10(Cd.min()), math.log10(k)), max(np.log10(Cd.max()), math.log10(k))
     dec = np.arange(math.ceil(lo), math.floor(hi) + 1)
+    if len(dec) > _MAX_ISOFLOP:
+        dec = np.unique(np.round(np.linspace(dec[0], dec[-1], _MAX_ISOFLOP)))
     if len(dec) >= 3:
         return 10.0 ** dec
-    return 10 ** np.linspace(lo, hi, n) if hi > lo else np.array([Cd.min()])
+    return 10 ** np.linspace(lo, hi, n) if hi > lo else np.array([max(float(Cd.min()), k)])
 
 
 def _loss_axis(ax: Any) -> None:
@@ -172,18 +334,24 @@ def plot_isoflop(fit_or_bs: FitResult | BootstrapResult, *, ax: Any = None, leve
     """IsoFLOP view: loss against model size at fixed budgets, with the optima (and their intervals)."""
     from .analysis import _Law, compute_optimal
 
+    level, k = _common(level, k, title)
+    plt = _plt()
+    _check_ax(ax)
     fit, bs = _split(fit_or_bs)
     if not _two(fit):
         raise ValueError(f"the IsoFLOP view needs a two-resource law (N, D); this fit has variables {fit.variables}")
-    plt = _plt()
+    budgets = _budget_arg(C, k)
+    if budgets is not None and len(budgets) > _MAX_ISOFLOP:
+        raise ValueError(f"C: the IsoFLOP view draws one curve per budget, at most {_MAX_ISOFLOP}; got {len(budgets)} budgets")
     prob = fit._data_problem("plot")
     vN, vD = fit.variables
-    Nd, Dd, y = prob.columns[0], prob.columns[1], prob.y
-    Cd = k * Nd * Dd
-    budgets = _budgets(Cd) if C is None else np.atleast_1d(np.asarray(C, float))
-    fig, ax = _ax(ax)
+    Nd, y = prob.columns[0], prob.y
+    Cd = _compute_of_data(prob, k, 1.0)
+    if budgets is None:
+        budgets = _budgets(Cd, k)
     law = _Law(fit)
     opt = compute_optimal(bs if bs is not None else fit, budgets, k=k, level=level)
+    fig, ax = _ax(ax)
     cmap = plt.get_cmap("plasma")
     lb = np.log10(budgets)
     span = (lb.max() - lb.min()) or 1.0
@@ -193,15 +361,21 @@ def plot_isoflop(fit_or_bs: FitResult | BootstrapResult, *, ax: Any = None, leve
     near = np.abs(np.log10(Cd) - lb[nearest]) <= step
     for i, c in enumerate(budgets):
         col = cmap(0.85 * (lb[i] - lb.min()) / span)
-        Ng = np.geomspace(opt.N[i] / 12, opt.N[i] * 12, 120)
-        Lg = law({n: np.float64(v) for n, v in fit.params.items()}, {vN: Ng, vD: c / (k * Ng)})
+        # N from N*/12 to 12 N* (inside float64), D = (C/k)/N on the budget
+        lN = math.log(float(opt.N[i]))
+        Ng = np.exp(np.linspace(lN - math.log(12), min(lN + math.log(12), 709.0), 120))
+        with np.errstate(all="ignore"):
+            Lg = law({n: np.float64(v) for n, v in fit.params.items()}, {vN: Ng, vD: (c / k) / Ng})
+        Lg = np.where(np.isfinite(Lg), Lg, np.nan)
         ax.plot(Ng, Lg, color=col, lw=1.8, label=f"C = {c:.1e} FLOP")
         m = near & (nearest == i)
         ax.scatter(Nd[m], y[m], color=col, s=16, alpha=0.8, edgecolors="none")
         xerr = None
         if bs is not None:
             lo, hi = opt.interval("N")
-            xerr = [[opt.N[i] - lo[i]], [hi[i] - opt.N[i]]]
+            # the percentile interval need not contain the estimate (e.g. at a tiny level): no negative bars
+            err = np.array([[opt.N[i] - lo[i]], [hi[i] - opt.N[i]]])
+            xerr = np.where(np.isfinite(err), np.maximum(err, 0.0), 0.0)
         ax.errorbar([opt.N[i]], [opt.loss[i]], xerr=xerr, fmt="*", ms=11, color=col, mec="k", mew=0.6, capsize=3, zorder=5)
     ax.plot([], [], "*", ms=11, color="0.6", mec="k", mew=0.6, label="optimum N*(C)" + (f" ({level:.0%} interval)" if bs is not None else ""))
     ax.plot(opt.N, opt.loss, color="0.3", ls="--", lw=1, label="compute-optimal frontier")
@@ -223,17 +397,22 @@ def plot_optimal(fit_or_bs: FitResult | BootstrapResult, *, ax: Any = None, leve
     """Compute-optimal N*(C) and D*(C) on log-log axes with bootstrap bands."""
     from .analysis import compute_optimal
 
+    level, k = _common(level, k, title)
+    _plt()
+    _check_ax(ax)
     fit, bs = _split(fit_or_bs)
     if not _two(fit):
         raise ValueError(f"plot_optimal needs a two-resource law (N, D); this fit has variables {fit.variables}")
+    budgets = _budget_arg(C, k)
     prob = fit._data_problem("plot")
-    Cd = k * prob.columns[0] * prob.columns[1]
-    Cg = np.geomspace(Cd.min() / 2, Cd.max() * 1e4, 60) if C is None else np.asarray(C, float)
+    Cd = _compute_of_data(prob, k, 1e4 if budgets is None else 1.0)
+    Cg = _span(Cd, k, 1e4) if budgets is None else budgets
     opt = compute_optimal(bs if bs is not None else fit, Cg, k=k, level=level)
     fig, ax = _ax(ax)
     vN, vD = fit.variables
+    marker = "o" if len(Cg) < 3 else None  # a single budget is a point, not a line
     for name, col, lab in (("N", "C0", f"N* (parameters), ~ C^{opt.a:.3f}"), ("D", "C2", f"D* (tokens), ~ C^{opt.b:.3f}")):
-        ax.plot(Cg, getattr(opt, name), color=col, lw=2, label=lab)
+        ax.plot(Cg, getattr(opt, name), color=col, lw=2, marker=marker, label=lab)
         if bs is not None:
             lo, hi = opt.interval(name)
             ax.fill_between(Cg, lo, hi, color=col, alpha=0.2, lw=0)
@@ -252,16 +431,16 @@ def plot_optimal(fit_or_bs: FitResult | BootstrapResult, *, ax: Any = None, leve
 
 def plot_residuals(fit_or_bs: FitResult | BootstrapResult, *, k: float = 6.0, title: str | None = None, **_: Any):
     """Residuals (on the fit's target scale) against compute or x, and their histogram."""
+    _level, k = _common(0.5, k, title)
     plt = _plt()
     fit, _bs = _split(fit_or_bs)
     prob = fit._data_problem("plot")
     r = fit.residuals
+    x = _compute_of_data(prob, k, 1.0) if _two(fit) else prob.columns[0]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained", gridspec_kw={"width_ratios": [2.2, 1]})
     if _two(fit):
-        x = k * prob.columns[0] * prob.columns[1]
         a1.set_xlabel(f"training compute C = {k:g}·{fit.variables[0]}·{fit.variables[1]}, FLOP")
     else:
-        x = prob.columns[0]
         a1.set_xlabel(_label(fit.variables[0], prob.column_map))
     rl = "residual ln(fit) − ln(observed)" if fit.target == "log" else "residual fit − observed"
     a1.scatter(x, r, s=14, alpha=0.8, edgecolors="none", label="runs")
@@ -283,8 +462,15 @@ def plot_residuals(fit_or_bs: FitResult | BootstrapResult, *, k: float = 6.0, ti
 
 def plot_pairs(fit_or_bs: BootstrapResult, *, title: str | None = None, max_points: int = 4000, **_: Any):
     """Bootstrap samples for each pair of parameters (lower triangle) and their histograms."""
+    _common(0.5, 6.0, title)
+    if isinstance(max_points, (bool, np.bool_)) or not isinstance(max_points, (int, np.integer)):
+        raise TypeError(f"max_points must be an integer >= 2, got {type(max_points).__name__} {max_points!r}")
+    if max_points < 2:
+        raise ValueError(f"max_points must be an integer >= 2, got {max_points}")
     plt = _plt()
     if not isinstance(fit_or_bs, BootstrapResult):
+        if not isinstance(fit_or_bs, FitResult):
+            _split(fit_or_bs)  # the TypeError naming fit_or_bs
         raise ValueError("the parameter-pairs plot needs a BootstrapResult (sf.bootstrap(fit, ...)); a single fit has no samples")
     bs = fit_or_bs
     s = bs._used()
@@ -323,8 +509,13 @@ def plot_pairs(fit_or_bs: BootstrapResult, *, title: str | None = None, max_poin
     return fig
 
 
-def save_all(fit_or_bs: FitResult | BootstrapResult, out_dir: str | Path, *, k: float = 6.0, level: float = 0.95, dpi: int = 130) -> list[Path]:
+def save_all(fit_or_bs: FitResult | BootstrapResult, out_dir: str | os.PathLike[str], *, k: float = 6.0, level: float = 0.95,
+             dpi: float = 130) -> list[Path]:
     """Write every applicable plot as PNG into ``out_dir``; returns the paths."""
+    if isinstance(out_dir, bytes) or not isinstance(out_dir, (str, os.PathLike)):
+        raise TypeError(f"out_dir must be a directory name as str or os.PathLike, got {type(out_dir).__name__} {out_dir!r}")
+    level, k = _common(level, k, None)
+    dpi = _positive(dpi, "dpi", "130")
     plt = _plt()
     fit, bs = _split(fit_or_bs)
     out = Path(out_dir)
@@ -336,7 +527,7 @@ def save_all(fit_or_bs: FitResult | BootstrapResult, out_dir: str | Path, *, k: 
         kinds.append("pairs")
     paths = []
     for kind in kinds:
-        fig = plot(fit_or_bs, kind, k=k, level=level) if kind not in ("residuals", "pairs") else plot(fit_or_bs, kind, k=k)
+        fig = plot(fit_or_bs, kind, k=k, level=level)
         p = out / f"{kind}.png"
         fig.savefig(p, dpi=dpi)
         plt.close(fig)
