@@ -412,3 +412,33 @@ def test_pandas_columns_that_are_not_strings_can_be_mapped():
     x = np.geomspace(1.0, 10.0, 5)
     f = sf.fit("x^a", pd.DataFrame({0: x}), y=x**0.5, columns={"x": "0"}, target="linear")
     assert f.params["a"] == pytest.approx(0.5)
+
+
+def test_numerical_compute_optimal_at_the_largest_budget_has_finite_exponents(chin):
+    from scalingfit.datasets import hoffmann_example
+
+    d = hoffmann_example(seed=0)
+    kaplan = sf.fit("kaplan_nd", {"N": d["N"], "D": d["D"]}, y=d["loss"])
+    # the slope bracket of a single budget went to 10 C = inf: a = b = NaN before
+    r = sf.compute_optimal(kaplan, C=np.array([1e308]), k=4798)
+    assert np.isfinite([r.a, r.b]).all() and r.a + r.b == pytest.approx(1.0)
+
+
+def test_bca_without_enough_jackknife_refits_says_so():
+    # 6 points, 5 parameters: the leave-one-out refits fail, so the acceleration is undefined
+    N = np.full(6, 1e9)
+    D = np.array([3.0e11, 1.7e10, 4.5e10, 1.2e9, 1.8e11, 4.1e10])
+    y = np.array([1.96, 2.32, 2.88, 3.65, 2.83, 2.52])
+    b = sf.bootstrap(sf.fit("chinchilla", {"N": N, "D": D}, y=y), seed=0, n_resamples=30)
+    with pytest.raises(ValueError, match="^method='bca': .*use method='percentile'"):
+        b.ci(method="bca")
+
+
+def test_a_backtest_whose_law_cannot_reach_the_held_out_rows_says_which():
+    # a fuzz case: the broken power law fitted on the 27 smaller runs is inf at the 3 largest
+    x = np.geomspace(1e3, 1e9, 30)
+    y = np.array([225.31, 177.71, 179.34, 95.30, 332.16, 266.45, 167.43, 227.37, 191.53, 145.59, 225.08, 149.35, 145.04,
+                  123.26, 174.98, 144.71, 171.45, 118.49, 144.21, 103.73, 170.41, 136.79, 139.42, 139.46, 88.91, 148.73,
+                  212.82, 68.59, 65.18, 68.09])
+    with pytest.raises(ValueError, match="^holdout: the law fitted on the 27 training rows cannot predict the held-out rows"):
+        sf.backtest("bnsl", {"x": x}, y=y, holdout="top_compute", n_resamples=0)

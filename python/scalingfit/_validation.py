@@ -68,7 +68,9 @@ def extrapolate(
     X = {v: cols[v] for v in fit.variables}
     est = src.law(src.point(), X)
     if not np.all(np.isfinite(est)):
-        raise ValueError("extrapolate: the fitted law is not finite at some of the points")
+        i = int(np.flatnonzero(~np.isfinite(est))[0])
+        at = ", ".join(f"{v} = {X[v][i]:g}" for v in fit.variables)
+        raise ValueError(f"data: the fitted law is not finite at row {i} ({at}); extrapolate to points closer to the data")
     samples = None
     sampled = src.sampled(1)
     if sampled is not None:
@@ -253,6 +255,10 @@ def backtest(
         kw["weights"] = w[train]
     fr = _fit(form, {v: X[v][train] for v in vars_}, prob.y[train], n_threads=n_threads, **kw)
     pts = {v: X[v][test] for v in vars_}
+    try:
+        y_point = fr.predict(pts)
+    except ValueError as e:
+        raise ValueError(f"holdout: the law fitted on the {n - n_test} training rows cannot predict the held-out rows ({e})") from None
     bs = None
     lower = upper = None
     if n_resamples > 0:
@@ -261,7 +267,7 @@ def backtest(
         lower, upper = ex.interval("y")
         y_pred = ex.y
     else:
-        y_pred = fr.predict(pts)
+        y_pred = y_point
     return Backtest(
         form=fr.form, holdout=label, frac=frac_used, n_train=int(train.sum()), n_test=n_test, test_index=np.flatnonzero(test),
         points=pts, y_true=prob.y[test], y_pred=np.asarray(y_pred), lower=lower, upper=upper, level=level, interval=interval,

@@ -201,7 +201,14 @@ def compute_optimal(
     else:
         law = src.law
         lo_c, hi_c = Carr.min(), Carr.max()
-        C_exp = np.geomspace(lo_c, hi_c, 9) if hi_c > lo_c * 1.0001 else np.array([lo_c / 10, lo_c, lo_c * 10])
+        # budgets for the exponents a, b: the range asked about, or a decade either side of a
+        # single budget (both below it when 10x would pass the largest float64)
+        if hi_c > lo_c * 1.0001:
+            C_exp = np.geomspace(lo_c, hi_c, 9)
+        elif lo_c < np.finfo(float).max / 10:
+            C_exp = np.array([lo_c / 10, lo_c, lo_c * 10])
+        else:
+            C_exp = np.array([lo_c / 100, lo_c / 10, lo_c])
         allC = np.concatenate([Carr, C_exp])
         m = len(Carr)
         X = np.log(C_exp) - np.log(C_exp).mean()
@@ -223,6 +230,8 @@ def compute_optimal(
                 f"C: the law has no finite loss at the compute-optimal allocation for some budgets{at}; "
                 "ask about budgets closer to the data, or check k"
             )
+        if not np.all(np.isfinite(est["a"])):
+            raise ValueError(f"C: the exponent a of N*(C) is undefined around C = {Carr[0]:g} (the optimum is not finite there); use budgets closer to the data")
         flat = np.isnan(est["N"])
         if flat.any():
             raise ValueError(
