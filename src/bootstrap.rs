@@ -134,21 +134,22 @@ impl Plan {
                 f.iter_mut().for_each(|v| *v = v.ln());
             }
             resid = y.iter().zip(&f).map(|(a, b)| a - b).collect();
-            // residual scale: RMS with n-p dof for l2, 1.4826 MAD for Huber
+            // residual scale: RMS with n-p dof for l2. Huber with the default small delta fits
+            // like least absolute deviations, whose residuals understate the noise (p of them
+            // are ~0 and the rest are pulled in): the residuals are centred on their median and
+            // inflated by sqrt(n/(n-p)) before resampling, and the parametric scale is 1.4826
+            // MAD (about the median) times the same factor
             sigma = match setup.loss {
                 crate::fit::Loss::L2 => {
                     let dof = (n as f64 - p as f64).max(1.0);
                     (resid.iter().map(|r| r * r).sum::<f64>() / dof).sqrt()
                 }
                 crate::fit::Loss::Huber(_) => {
-                    let mut a: Vec<f64> = resid.iter().map(|r| r.abs()).collect();
-                    a.sort_by(|x, y| x.partial_cmp(y).unwrap());
-                    let med = if n % 2 == 1 {
-                        a[n / 2]
-                    } else {
-                        0.5 * (a[n / 2 - 1] + a[n / 2])
-                    };
-                    1.4826 * med
+                    let med = median(&resid);
+                    let inflate = (n as f64 / (n as f64 - p as f64).max(1.0)).sqrt();
+                    resid.iter_mut().for_each(|r| *r = (*r - med) * inflate);
+                    let a: Vec<f64> = resid.iter().map(|r| r.abs()).collect();
+                    1.4826 * median(&a)
                 }
             };
             fitted = f;
@@ -373,6 +374,18 @@ struct Local {
     idx: Vec<usize>,
     w: Vec<f64>,
     y: Vec<f64>,
+}
+
+/// Median of finite values (NaN for none).
+fn median(v: &[f64]) -> f64 {
+    let mut a = v.to_vec();
+    a.sort_by(f64::total_cmp);
+    let n = a.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => a[n / 2],
+        _ => 0.5 * (a[n / 2 - 1] + a[n / 2]),
+    }
 }
 
 #[cfg(test)]

@@ -40,15 +40,22 @@ def _interval(samples: np.ndarray, estimate: float, level: float, method: str, j
     elif method == "bca":
         if jack is None:
             raise ValueError("method='bca' needs jackknife estimates")
+        if len(jack) < 3:
+            raise ValueError(
+                f"method='bca': only {len(jack)} leave-one-out refits succeeded, too few for the acceleration; use method='percentile'"
+            )
         prop = (np.sum(samples < estimate) + 0.5 * np.sum(samples == estimate)) / len(samples)
         prop = min(max(prop, 0.5 / len(samples)), 1 - 0.5 / len(samples))
         z0 = norm_ppf(prop)
-        jm = jack.mean()
-        num = np.sum((jm - jack) ** 3)
-        den = 6.0 * np.sum((jm - jack) ** 2) ** 1.5
-        a = float(num / den) if den > 0 else 0.0
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # refits far apart: checked below
+            jm = jack.mean()
+            num = np.sum((jm - jack) ** 3)
+            den = 6.0 * np.sum((jm - jack) ** 2) ** 1.5
+            a = float(num / den) if den > 0 else 0.0
         z = np.array([norm_ppf(alpha / 2), norm_ppf(1 - alpha / 2)])
         adj = [norm_cdf(float(v)) for v in z0 + (z0 + z) / (1 - a * (z0 + z))]
+        if not all(0.0 <= q <= 1.0 for q in adj):  # NaN: an acceleration that overflowed
+            raise ValueError("method='bca': the acceleration from the jackknife is not finite (refits far apart); use method='percentile'")
         lo, hi = np.quantile(samples, adj)
     else:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
@@ -406,9 +413,12 @@ def bootstrap(
     n_resamples : number of resamples (>= 1).
     scheme : "pairs" (points with replacement; default), "groups" (whole groups given by
         ``groups=``, e.g. all checkpoints of one run), "residual" (fitted values plus resampled
-        residuals) or "parametric" (fitted values plus normal noise of the residual scale; for
-        Huber the scale is 1.4826 MAD). Residual schemes act on the target scale (log y for
-        ``target="log"``).
+        residuals) or "parametric" (fitted values plus normal noise of the residual scale).
+        Residual schemes act on the target scale (log y for ``target="log"``). With the Huber
+        loss (the default; its small default delta makes the fit L1-like, and L1 residuals
+        understate the noise) the residuals are centred on their median and inflated by
+        sqrt(n/(n-p)), and the parametric scale is 1.4826 MAD of those. Use "groups" when rows
+        are correlated (several checkpoints of one run): "pairs" then under-covers.
     seed : integer seed; resample i uses a stream derived from (seed, i), so the same seed gives
         the same samples for any thread count and any split into ranges. None draws a seed
         (recorded in the result).

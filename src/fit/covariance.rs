@@ -1,4 +1,5 @@
-//! Covariance of the fitted parameters (l2: `s^2 (J'CJ)^-1`; Huber: a sandwich).
+//! Covariance of the fitted parameters (l2: `s^2 (J'CJ)^-1`; Huber: an M-estimator sandwich
+//! whose bread uses a kernel-smoothed psi').
 
 use super::linalg::{gram, spd_inverse};
 use super::problem::{LmResult, Loss, Problem, Workspace};
@@ -7,8 +8,9 @@ use crate::expr::Data;
 
 /// Covariance of the natural parameters at `params` (row-major p x p), or None when the
 /// information matrix is singular. l2: `s^2 (J'CJ)^-1` with `s^2 = 2F/(n-p)`. Huber: the
-/// sandwich `A^-1 B A^-1 * n/(n-p)` with `A = J'C W J` (IRLS weights `psi(r)/r`) and
-/// `B = J'C psi(r)^2 J` (Huber 1967 form with the IRLS bread, as in robust regression).
+/// asymptotic M-estimator sandwich `A^-1 B A^-1 * n/(n-p)` (Huber 1967) with the meat
+/// `B = J'C psi(r)^2 J` and the bread `A = J'C diag(psi'(r)) J`, where psi' (the indicator of
+/// |r| <= delta) is smoothed by a Gaussian kernel (see [`bread_weights`]).
 pub fn covariance(
     s: &Problem,
     data: &Data,
@@ -136,14 +138,15 @@ fn covariance_from(
     if n_eff <= p as f64 {
         return None;
     }
-    // per-point weights of the bread (c w) and the meat (c psi^2), then one weighted Gram
-    // matrix each
+    // per-point weights of the bread (c psi', smoothed for Huber) and the meat (c psi^2),
+    // then one weighted Gram matrix each
+    let dpsi = bread_weights(loss, r, c, p);
     let mut wa = vec![0.0; n];
     let mut wb = vec![0.0; n];
     for i in 0..n {
-        let (ps, w) = psi_w(loss, r[i]);
+        let (ps, _) = psi_w(loss, r[i]);
         let ci = c.map_or(1.0, |c| c[i]);
-        wa[i] = ci * w;
+        wa[i] = ci * dpsi[i];
         wb[i] = ci * ps * ps;
     }
     let mut a = vec![0.0; p * p];
@@ -181,4 +184,57 @@ fn covariance_from(
         }
     }
     cov.iter().all(|v| v.is_finite()).then_some(cov)
+}
+
+/// Per-point derivative of psi for the sandwich's bread. L2: 1. Huber: psi'(r) = 1{|r| <= delta}
+/// smoothed by a Gaussian kernel, `Phi((delta - r)/h) - Phi((-delta - r)/h)`, with Silverman's
+/// bandwidth `h = 0.9 min(sd, IQR/1.349) n^(-1/5)` of the residuals (points of positive weight;
+/// sd with n - p degrees of freedom). With the default small delta most residuals lie outside
+/// it and the fit behaves like least absolute deviations, where the bread is 2 delta times the
+/// residual density at zero: the raw count of points inside delta estimates it too noisily
+/// (Wald intervals covered the truth 18-40% of the time), the kernel estimate does not (as in
+/// quantile-regression sandwiches). When delta is large against h this is the indicator itself.
+/// Falls back to the indicator when the residuals have no spread (h = 0).
+pub(crate) fn bread_weights(loss: Loss, r: &[f64], c: Option<&[f64]>, p: usize) -> Vec<f64> {
+    let delta = match loss {
+        Loss::L2 => return vec![1.0; r.len()],
+        Loss::Huber(d) => d,
+    };
+    let mut used: Vec<f64> = r
+        .iter()
+        .enumerate()
+        .filter(|&(i, v)| v.is_finite() && c.is_none_or(|c| c[i] > 0.0))
+        .map(|(_, &v)| v)
+        .collect();
+    let m = used.len();
+    let h = if m > p + 1 {
+        let mean = used.iter().sum::<f64>() / m as f64;
+        let sd =
+            (used.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (m - p) as f64).sqrt();
+        used.sort_by(f64::total_cmp);
+        let q = |t: f64| {
+            let x = t * (m - 1) as f64;
+            let (i, f) = (x.floor() as usize, x - x.floor());
+            used[i] + f * (used[(i + 1).min(m - 1)] - used[i])
+        };
+        let iqr = (q(0.75) - q(0.25)) / 1.349;
+        let s = if iqr > 0.0 { sd.min(iqr) } else { sd };
+        0.9 * s * (m as f64).powf(-0.2)
+    } else {
+        0.0
+    };
+    let phi = |x: f64| 0.5 * libm::erfc(-x / std::f64::consts::SQRT_2);
+    r.iter()
+        .map(|&ri| {
+            if h > 0.0 && h.is_finite() {
+                // symmetric in r; on |r| both terms are lower tails (no cancellation near 1)
+                let a = ri.abs();
+                phi((delta - a) / h) - phi((-delta - a) / h)
+            } else if ri.abs() <= delta {
+                1.0
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }

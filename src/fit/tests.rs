@@ -201,3 +201,41 @@ fn bounds_are_respected() {
     let r = lm(&s, &data, &yt, None, &[0.0, 0.5], &mut Workspace::default());
     assert!((r.params[1] - 1.0).abs() < 1e-12);
 }
+
+#[test]
+fn huber_bread_is_the_smoothed_indicator() {
+    use super::covariance::bread_weights;
+    // residuals with sd ~1 (a fixed symmetric sample)
+    let r: Vec<f64> = (0..200)
+        .map(|i| {
+            let u = (i as f64 + 0.5) / 200.0;
+            // a smooth quantile-like map of (0, 1) onto about (-2.6, 2.6)
+            (u / (1.0 - u)).ln() / 1.7
+        })
+        .collect();
+    // L2: psi' = 1 everywhere
+    assert!(bread_weights(Loss::L2, &r, None, 3)
+        .iter()
+        .all(|&w| w == 1.0));
+    // delta far above the bandwidth: the indicator of |r| <= delta, except near +-delta
+    let w = bread_weights(Loss::Huber(1.5), &r, None, 3);
+    for (ri, wi) in r.iter().zip(&w) {
+        if (ri.abs() - 1.5).abs() > 1.0 {
+            assert!((wi - if ri.abs() <= 1.5 { 1.0 } else { 0.0 }).abs() < 1e-3);
+        }
+        assert!((0.0..=1.0).contains(wi));
+    }
+    // tiny delta (L1-like): a kernel estimate of 2 delta f(r) instead of a count of the few
+    // points inside delta: positive everywhere, largest at r = 0, its mean ~ 2 delta f(0)
+    let d = 1e-3;
+    let w = bread_weights(Loss::Huber(d), &r, None, 3);
+    let inside = r.iter().filter(|v| v.abs() <= d).count();
+    assert_eq!(inside, 0);
+    assert!(w.iter().all(|&v| v > 0.0));
+    let mean = w.iter().sum::<f64>() / w.len() as f64;
+    // the logistic density of this sample at 0 is 1.7/4 = 0.425 (smoothed: a little less)
+    assert!(mean > 2.0 * d * 0.3 && mean < 2.0 * d * 0.5, "{mean}");
+    // points of zero weight do not set the bandwidth; no spread at all: the indicator
+    let z = vec![0.0; 10];
+    assert_eq!(bread_weights(Loss::Huber(d), &z, None, 3), vec![1.0; 10]);
+}
