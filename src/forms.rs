@@ -55,29 +55,37 @@ pub fn get(name: &str) -> Option<&'static Form> {
 }
 
 /// The default start grid of a form in natural coordinates and the formula's parameter order,
-/// or None when the form uses automatic (variable-projection) starts. `y_max` is the largest
-/// |y|: the grid is made for losses of order 1 (up to 2^20), and for data far outside that
-/// range its linear coefficients (E, A, B, which scale with y) are multiplied by the exact
-/// power of two that brings `y_max` into [0.5, 1), so the fit does not depend on y's units.
+/// or None when the form uses automatic (variable-projection) starts (also when no grid value
+/// is representable). `y_max` is the largest |y|: the grid is made for losses of order 1 (up to
+/// 2^20), and for data far outside that range its linear coefficients (E, A, B, which scale
+/// with y) are multiplied by the exact power of two 2^(e-2) for y_max = m 2^e (m in [0.5, 1)),
+/// which brings y_max into [2, 4), so the fit does not depend on y's units. Values past
+/// float64 (y near its limits) are left out.
 pub fn default_grid(name: &str, param_names: &[String], y_max: f64) -> Option<Vec<Vec<f64>>> {
-    let scale = if !(y_max > 0.0) || (9.5367431640625e-7..=1048576.0).contains(&y_max) {
-        1.0 // 2^-20 ..= 2^20: the published grid as it is
+    let shift = if !(y_max > 0.0) || (9.5367431640625e-7..=1048576.0).contains(&y_max) {
+        0 // 2^-20 ..= 2^20: the published grid as it is
     } else {
-        libm::scalbn(1.0, libm::frexp(y_max).1)
+        libm::frexp(y_max).1 - 2
     };
+    // scalbn: the scaled value stays finite where 2^shift alone would overflow
+    let scaled = |v: f64| libm::scalbn(v, shift);
     match name {
         "chinchilla" => {
             // Besiroglu et al. (2024): alpha, beta in {0, 0.5, ..., 2}; log E in {-1, -0.5, ..., 1};
             // log A, log B in {0, 5, ..., 25}: 4500 starts.
             let exps: Vec<f64> = (0..5).map(|i| 0.5 * i as f64).collect();
-            let e: Vec<f64> = (0..5)
-                .map(|i| (-1.0 + 0.5 * i as f64).exp() * scale)
-                .collect();
             // (values past float64 for y near its limit are left out)
-            let ab: Vec<f64> = (0..6)
-                .map(|i| (5.0 * i as f64).exp() * scale)
+            let e: Vec<f64> = (0..5)
+                .map(|i| scaled((-1.0 + 0.5 * i as f64).exp()))
                 .filter(|v| v.is_finite())
                 .collect();
+            let ab: Vec<f64> = (0..6)
+                .map(|i| scaled((5.0 * i as f64).exp()))
+                .filter(|v| v.is_finite())
+                .collect();
+            if e.is_empty() || ab.is_empty() {
+                return None; // automatic starts instead
+            }
             let vals: Vec<Vec<f64>> = param_names
                 .iter()
                 .map(|p| match p.as_str() {
@@ -113,5 +121,14 @@ mod tests {
         .unwrap();
         let g = default_grid("chinchilla", fm.param_names(), 2.5).unwrap();
         assert_eq!(g.len(), 4500);
+        // losses in other units: E, A, B scaled by a power of two (exactly), finite values only;
+        // at the largest float64 part of the grid remains (before: an empty grid)
+        let tiny = default_grid("chinchilla", fm.param_names(), 2.5e-300).unwrap();
+        assert_eq!(tiny.len(), 4500);
+        let e = libm::frexp(2.5e-300).1 - 2;
+        assert_eq!(tiny[0][0], libm::scalbn(g[0][0], e));
+        let huge = default_grid("chinchilla", fm.param_names(), f64::MAX).unwrap();
+        assert!(!huge.is_empty() && huge.len() < 4500);
+        assert!(huge.iter().flatten().all(|v| v.is_finite()));
     }
 }
