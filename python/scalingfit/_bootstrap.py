@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _core
 from ._data import check_level, fmt, jsonable, norm_cdf, norm_ppf, physical_memory, resolve_threads
+from ._diagnostics import bootstrap_warnings, emit
 from ._fit import _CONVERGED, TERMINATIONS, FitResult, Problem
 from ._fit import fit as _fit
 
@@ -118,6 +119,7 @@ class BootstrapResult:
     keep: str
     elapsed: float
     n_threads: int
+    warnings: list[str] = field(default_factory=list)
     _moments: dict[str, Any] | None = field(default=None, repr=False)
     _jack: np.ndarray | None = field(default=None, repr=False)
     _boot: Any = field(default=None, repr=False)
@@ -168,7 +170,9 @@ class BootstrapResult:
         if self._moments is not None:
             return dict(zip(self.param_names, np.sqrt(np.diag(self._summary_moments()["cov"]))))
         s = self._used()
-        return {n: float(v) for n, v in zip(self.param_names, s.std(axis=0, ddof=1))}
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging parameter: inf (see warnings)
+            sd = s.std(axis=0, ddof=1)
+        return {n: float(v) for n, v in zip(self.param_names, sd)}
 
     @property
     def cov(self) -> np.ndarray:
@@ -284,6 +288,8 @@ class BootstrapResult:
             lines.append(f"  {n:<12}{fmt(self.fit.params[n]):>14}{fmt(se[n]):>14}{fmt(lo):>14}{fmt(hi):>14}")
         if ci is None:
             lines.append("  (fewer than 2 converged resamples: no intervals; raise max_iter or check the fit)")
+        for w in self.warnings:
+            lines.append(f"  warning: {w}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -314,6 +320,7 @@ class BootstrapResult:
             "ci": None if ci is None else {k: list(v) for k, v in ci.items()},
             "cov": cov,
             "elapsed_s": self.elapsed,
+            "warnings": list(self.warnings),
         })
 
 
@@ -527,7 +534,7 @@ def bootstrap(
         if bar is not None:
             bar.close()
     elapsed = time.perf_counter() - t0
-    return BootstrapResult(
+    result = BootstrapResult(
         fit=fr,
         param_names=list(prob.param_names),
         samples=samples,
@@ -543,3 +550,6 @@ def bootstrap(
         _moments=None if summ is None else summ.result(),
         _boot=boot,
     )
+    result.warnings = bootstrap_warnings(result)
+    emit(f"bootstrap of {fr.form!r}", result.warnings)
+    return result

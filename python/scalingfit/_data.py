@@ -207,3 +207,42 @@ def norm_ppf(q: float) -> float:
 def norm_cdf(x: float) -> float:
     """Standard normal CDF."""
     return _NORMAL.cdf(x)
+
+
+def align_to(data: Any, v: Any, arg: str) -> Any:
+    """``v`` (a pandas Series) in the row order of ``data`` (a pandas DataFrame), matched on the
+    index labels; a ValueError naming ``arg`` when the labels differ. Anything else unchanged
+    (arrays and lists are positional)."""
+    vi, di = getattr(v, "index", None), getattr(data, "index", None)
+    if vi is None or di is None or not hasattr(v, "reindex") or not hasattr(data, "columns"):
+        return v
+    if vi.equals(di):
+        return v
+    if vi.has_duplicates or di.has_duplicates or len(vi) != len(di) or not vi.sort_values().equals(di.sort_values()):
+        extra = [str(x) for x in vi.difference(di)[:3]]
+        raise ValueError(
+            f"{arg}: its pandas index does not match data's index ({len(vi)} vs {len(di)} labels"
+            + (f"; e.g. {', '.join(extra)} only in {arg}" if extra else "")
+            + f"); align them, or pass {arg}.to_numpy() to match rows by position"
+        )
+    return v.reindex(di)
+
+
+def close_names(a: str, b: str) -> bool:
+    """Whether two different names look like a typo of each other: equal but for case, one a
+    prefix of the other within 2 characters, or one edit apart (both at least 3 characters)."""
+    if a == b:
+        return False
+    la, lb = a.lower(), b.lower()
+    if la == lb:
+        return True
+    s, t = sorted((la, lb), key=len)
+    if t.startswith(s) and len(t) - len(s) <= 2:
+        return True
+    if len(s) < 3 or len(t) - len(s) > 1:
+        return False
+    # one substitution, insertion or deletion
+    i = 0
+    while i < len(s) and s[i] == t[i]:
+        i += 1
+    return s[i + 1:] == t[i + 1:] if len(s) == len(t) else s[i:] == t[i + 1:]

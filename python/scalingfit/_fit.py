@@ -12,9 +12,11 @@ import numpy as np
 
 from . import _core
 from ._data import (
+    align_to,
     as_columns,
     as_float_array,
     check_finite,
+    close_names,
     column_names,
     fmt,
     get_column,
@@ -23,6 +25,7 @@ from ._data import (
     require_columns,
     resolve_threads,
 )
+from ._diagnostics import emit, fit_warnings
 
 _FORMS = {name: (formula, vars_, pos, desc) for name, formula, vars_, pos, desc in _core.forms()}
 _LOSSES = ("huber", "l2")
@@ -133,6 +136,11 @@ class FitResult:
         95%). Asymptotic: prefer :func:`scalingfit.bootstrap` for intervals with few points.
     residuals : residuals on the target scale (``ln f - ln y`` for ``target="log"``).
     n_starts, start_objectives : multi-start diagnostics.
+    warnings : diagnostics that keep the result from being misread (also in ``summary()``, and
+        raised once as a :class:`scalingfit.ScalingFitWarning`): a parameter with no effect at
+        any data point (its term negligible everywhere), at a bound, an exponent of a built-in
+        form that is not positive, a singular or nearly singular covariance, a model that
+        underflowed to 0 everywhere (then ``converged`` is False).
     """
 
     form: str
@@ -162,6 +170,7 @@ class FitResult:
     n_starts_converged: int = 0
     problem: Problem | None = field(default=None, repr=False)
     starts: np.ndarray | None = field(default=None, repr=False)
+    warnings: list[str] = field(default_factory=list)
 
     def predict(self, data: Any = None, **columns: Any) -> np.ndarray:
         """Model values at new points: ``fit.predict({"N": 7e10, "D": 1.4e12})`` or ``fit.predict(N=..., D=...)``."""
@@ -219,6 +228,7 @@ class FitResult:
             "n_starts_converged": self.n_starts_converged,
             "auto_starts": self.auto_starts,
             "best_start": self.best_start,
+            "warnings": list(self.warnings),
         })
 
     def summary(self) -> str:
@@ -240,8 +250,10 @@ class FitResult:
             se = "-" if self.stderr is None else fmt(self.stderr[name])
             how = "log" if name in self.positive else "linear"
             lines.append(f"  {name:<12}{fmt(self.params[name]):>14}{se:>14}{how:>12}")
+        for w in self.warnings:
+            lines.append(f"  warning: {w}")
         if self.stderr is None:
-            lines.append("  (covariance singular at the optimum: no standard errors; use scalingfit.bootstrap)")
+            pass  # the singular covariance is one of the warnings above
         elif self.loss == "huber":
             lines.append("  stderr: asymptotic (Huber M-estimator sandwich with a kernel-smoothed psi'); for intervals use scalingfit.bootstrap")
         else:
@@ -281,6 +293,7 @@ def prepare(
     xtol: float = 1e-12,
     gtol: float = 1e-12,
     check_values: bool = True,
+    check_names: bool = True,
 ) -> Problem:
     """Normalise arguments into a :class:`Problem` (shared by fit, bootstrap and backtests).
     `check_values=False` leaves the finiteness and positivity checks of data and y to Rust."""
@@ -307,7 +320,7 @@ def prepare(
             None if bounds is None else tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in bounds.items()),
             max_iter, ftol, xtol, gtol,
             # numbers that compare equal but differ in type (True == 1) must not share an entry
-            type(delta), type(max_iter), type(ftol), type(xtol), type(gtol),
+            type(delta), type(max_iter), type(ftol), type(xtol), type(gtol), bool(check_names),
         )
         hash(key)
     except Exception:
@@ -315,7 +328,7 @@ def prepare(
     if key is not None:
         spec = _spec_cached(key)
     else:
-        spec = _spec(form, tuple(names), y_name, columns, loss, delta, target, positive, bounds, max_iter, ftol, xtol, gtol)
+        spec = _spec(form, tuple(names), y_name, columns, loss, delta, target, positive, bounds, max_iter, ftol, xtol, gtol, bool(check_names))
     name, f, fixed_vars, column_map, spec_args, core = spec
     column_map = dict(column_map)
     if y_name is not None:
@@ -323,6 +336,10 @@ def prepare(
     if y is None:
         raise ValueError("y is required: the observed losses, as an array or the name of a data column")
     cols = as_columns(data, fixed_vars, column_map, available=names, check=False)
+    if y_name is None:
+        y = align_to(data, y, "y")
+    if weights is not None:
+        weights = align_to(data, weights, "weights")
     yarr = as_float_array(y, "y")
     n = len(cols[fixed_vars[0]])
     if len(yarr) != n:
@@ -363,7 +380,7 @@ def prepare(
     return prob
 
 
-def _spec(form, names, y_name, columns, loss, delta, target, positive, bounds, max_iter, ftol, xtol, gtol):
+def _spec(form, names, y_name, columns, loss, delta, target, positive, bounds, max_iter, ftol, xtol, gtol, check_names=True):
     """The argument checks and resolution of :func:`prepare` that do not look at data values:
     (form name, compiled formula, variables, column map, (loss, delta, target, positive flags,
     lower, upper, max_iter, ftol, xtol, gtol)). Raises the argument errors."""
@@ -395,6 +412,16 @@ def _spec(form, names, y_name, columns, loss, delta, target, positive, bounds, m
     require_columns(fixed_vars, column_map, names)
     f = _compile(formula_src, tuple(fixed_vars))
     params = list(_names(f)[0])
+    if check_names and name == "formula":
+        used = {column_map.get(v, v) for v in fixed_vars} | {y_name}
+        for p_ in params:
+            for c in names:
+                if c not in used and close_names(p_, c):
+                    raise ValueError(
+                        f"form: '{p_}' is fitted as a parameter, but data has a column '{c}' that the formula does not use; "
+                        f"a typo? Write '{c}' in the formula, map it with columns={{'{p_}': '{c}'}}, or pass "
+                        f"check_names=False if '{p_}' is meant to be a parameter"
+                    )
     loss = "huber" if loss is None else loss
     if loss not in _LOSSES:
         raise ValueError(f"loss must be one of {_LOSSES}, got {loss!r}")
@@ -439,6 +466,7 @@ def _spec_cached(key: tuple) -> tuple:
     return _spec(
         form, list(names), y_name, None if columns is None else dict(columns), loss, delta, target,
         None if positive is None else list(positive), None if bounds is None else dict(bounds), max_iter, ftol, xtol, gtol,
+        key[-1],
     )
 
 
@@ -546,6 +574,7 @@ def fit(
     xtol: float = 1e-12,
     gtol: float = 1e-12,
     n_threads: int | None = None,
+    check_names: bool = True,
 ) -> FitResult:
     """Fit a scaling law.
 
@@ -567,15 +596,31 @@ def fit(
         half the best spread over the grid).
     max_iter, ftol, xtol, gtol : Levenberg-Marquardt limits per start.
     n_threads : threads for the parallel starts (default: all cores).
+    check_names : with a formula, a parameter whose name is close to a data column the formula
+        does not use (``Np`` and column ``N``: differing case, a prefix within 2 characters or
+        one edit) is taken for a typo and raises a ValueError; False allows it. Columns of a data
+        dict that a formula does not use are listed in ``warnings``. pandas ``y`` and ``weights`` Series are
+        aligned on the DataFrame's index (a ValueError when their labels differ).
     """
     prob = prepare(
         form, data, y, columns=columns, loss=loss, delta=delta, target=target, positive=positive,
         bounds=bounds, weights=weights, max_iter=max_iter, ftol=ftol, xtol=xtol, gtol=gtol, check_values=False,
+        check_names=check_names,
     )
     if not isinstance(n_starts, (int, np.integer)) or isinstance(n_starts, bool) or not 1 <= n_starts < 2**63:
         raise ValueError(f"n_starts must be a positive integer, got {n_starts!r}")
     st = starts_array(prob, starts, grid)
-    return _run_fit(prob, st, int(n_starts), resolve_threads(n_threads))
+    res = _run_fit(prob, st, int(n_starts), resolve_threads(n_threads))
+    if prob.form == "formula" and isinstance(data, Mapping):  # a dict built for this fit (tables often carry extra columns)
+        used = {prob.column_map.get(v, v) for v in prob.variables} | ({y} if isinstance(y, str) else set())
+        unused = [c for c in column_names(data) if c not in used]
+        if unused:
+            res.warnings.append(
+                f"data columns not used by the formula: {', '.join(unused)} (a variable whose name differs from its column "
+                f"is fitted as a parameter; map it with columns=)"
+            )
+    emit(f"fit {res.form!r}", res.warnings)
+    return res
 
 
 def _run_fit(prob: Problem, st: np.ndarray | None, n_auto: int, n_threads: int) -> FitResult:
@@ -603,6 +648,10 @@ def _result(prob: Problem, r: Any) -> FitResult:
             stderr = {n: math.sqrt(v) for n, v in zip(names, d)}
         else:
             cov = None
+    found, converged = fit_warnings(prob, x, cov, stderr, r.termination.converged)
+    message = r.termination.message
+    if converged != r.termination.converged:
+        message = "not converged: the model is 0 at every data point (zero gradient from underflow)"
     # the values from Rust are already Python floats, ints, bools and strings
     return FitResult(
         form=prob.form,
@@ -611,9 +660,9 @@ def _result(prob: Problem, r: Any) -> FitResult:
         params=dict(zip(names, x.tolist())),
         x=x,
         objective=r.objective,
-        converged=r.termination.converged,
+        converged=converged,
         status=int(r.termination),
-        message=r.termination.message,
+        message=message,
         n_iter=r.n_iter,
         n_eval=r.n_eval,
         cov=cov,
@@ -632,4 +681,5 @@ def _result(prob: Problem, r: Any) -> FitResult:
         n_starts_converged=r.n_converged,
         problem=prob,
         starts=r.starts,
+        warnings=found,
     )

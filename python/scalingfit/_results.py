@@ -4,6 +4,7 @@ class with intervals, ``summary()`` and ``to_dict()``."""
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable
@@ -13,6 +14,7 @@ import numpy as np
 from . import _core
 from ._bootstrap import BootstrapResult, _check_level
 from ._data import as_float_array, check_finite, fmt, jsonable
+from ._diagnostics import emit
 from ._fit import _FORMS, FitResult
 
 _UNIT = "sf_unit__"
@@ -198,6 +200,8 @@ class _Result:
     meta: dict[str, Any]
     n_samples: int
 
+    warnings: list[str]
+
     def __init__(self, values: dict[str, Any], samples: dict[str, np.ndarray] | None, level: float, meta: dict[str, Any]):
         self.values = values
         self.samples = samples
@@ -208,6 +212,41 @@ class _Result:
             if hasattr(type(self), name) or name in ("values", "samples", "level", "meta", "n_samples"):
                 raise RuntimeError(f"internal error: result field {name!r} would shadow an attribute of {type(self).__name__}")
             setattr(self, name, v)
+        self.warnings = self._diagnose()
+        emit(type(self).__name__, self.warnings, stacklevel=4)
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        # every result's summary ends with its warnings
+        super().__init_subclass__(**kw)
+        inner = cls.__dict__.get("summary")
+        if inner is not None:
+            @functools.wraps(inner)
+            def summary(self: _Result, *a: Any, **k: Any) -> str:
+                return inner(self, *a, **k) + "".join(f"\n  warning: {w}" for w in self.warnings)
+
+            cls.summary = summary  # type: ignore[method-assign]
+
+    def _diagnose(self) -> list[str]:
+        """Resamples left out of the intervals, and intervals of zero width."""
+        out = []
+        bad = int(self.meta.get("n_invalid", 0) or 0)
+        if bad and self.n_samples:
+            out.append(
+                f"{bad} of {self.n_samples} bootstrap resamples give no valid answer (an exponent or coefficient <= 0: no interior "
+                f"optimum / positive exponent) and are left out, so the intervals describe only the other "
+                f"{self.n_samples - bad}; {'the law is poorly identified' if bad > 0.05 * self.n_samples else 'a small share'}"
+            )
+        if self.samples is not None and self.n_samples - bad >= 2:
+            flat = []
+            for k, v in self.samples.items():
+                with np.errstate(all="ignore"):
+                    lo, hi = _pct(v, self.level)
+                lo_a, hi_a = np.atleast_1d(lo), np.atleast_1d(hi)
+                if np.any(np.isfinite(lo_a) & (hi_a - lo_a <= 1e-9 * np.maximum(np.abs(hi_a), 1e-300))):
+                    flat.append(k)
+            if flat:
+                out.append(f"zero-width intervals for {', '.join(flat)}: every resample gives the same value, which measures no uncertainty")
+        return out
 
     def interval(self, name: str, level: float | None = None) -> tuple[Any, Any]:
         """Percentile interval of ``name`` over the bootstrap samples (NaN-free samples only)."""
@@ -239,7 +278,8 @@ class _Result:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        d = {"kind": type(self).__name__, **self.meta, "values": self.values, "level": self.level, "n_samples": self.n_samples}
+        d = {"kind": type(self).__name__, **self.meta, "values": self.values, "level": self.level, "n_samples": self.n_samples,
+             "warnings": list(self.warnings)}
         ci = self.ci
         if ci is not None:
             d["ci"] = {k: list(v) for k, v in ci.items()}

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ._bootstrap import BootstrapResult, _check_level, bootstrap
-from ._data import as_columns, as_float_array, fmt
+from ._data import align_to, as_columns, as_float_array, fmt
 from ._fit import FitResult
 from ._fit import fit as _fit
 from ._results import _jsonable, _positive_scalar, _Result, _Source
@@ -45,14 +45,28 @@ def extrapolate(
     level: float = 0.95,
     interval: str = "prediction",
     seed: int = 0,
+    n_resamples: int = 0,
+    scheme: str = "pairs",
+    groups: Any = None,
     **columns: Any,
 ) -> Extrapolation:
     """Predict the loss at new points (``data`` dict/DataFrame or keyword columns).
 
     With a BootstrapResult: ``interval="prediction"`` (default) gives intervals for a new
     observation: each bootstrap law's value times a residual drawn from the fit's residuals (on
-    the fit's target scale); ``"confidence"`` gives the interval of the law itself.
+    the fit's target scale); ``"confidence"`` gives the interval of the law itself. With a
+    FitResult and ``n_resamples > 0`` the fit is bootstrapped first with ``scheme``/``groups``
+    (see :func:`scalingfit.bootstrap`; use ``scheme="groups"`` for correlated rows such as the
+    checkpoints of one run).
     """
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 0:
+        raise ValueError(f"n_resamples must be a non-negative integer, got {n_resamples!r}")
+    if n_resamples and isinstance(fit_or_bs, BootstrapResult):
+        raise ValueError("n_resamples: give it with a FitResult; a BootstrapResult already has its resamples (and scheme)")
+    if n_resamples and isinstance(fit_or_bs, FitResult):
+        fit_or_bs = bootstrap(fit_or_bs, n_resamples=int(n_resamples), seed=seed, scheme=scheme, groups=groups)
+    elif scheme != "pairs" or groups is not None:
+        raise ValueError("scheme/groups: they choose how a FitResult is bootstrapped; give n_resamples > 0 too")
     src = _Source(fit_or_bs, "extrapolate")
     level = _check_level(level)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (0 <= seed < 2**64):
@@ -185,6 +199,8 @@ def backtest(
     seed: int = 0,
     progress: bool = False,
     n_threads: int | None = None,
+    scheme: str = "pairs",
+    groups: Any = None,
     **fit_kwargs: Any,
 ) -> Backtest:
     """Fit on the smaller runs, predict the held-out largest ones, and score the prediction.
@@ -197,7 +213,11 @@ def backtest(
         to hold out.
     frac : fraction of rows to hold out with the "top_*" rules, in (0, 1); ties at the threshold
         are all held out (so "top_N" holds out every run of the largest model sizes).
-    n_resamples : pairs-bootstrap resamples of the training fit for the intervals (0: none).
+    n_resamples : bootstrap resamples of the training fit for the intervals (0: none).
+    scheme, groups : the bootstrap scheme (see :func:`scalingfit.bootstrap`); ``groups`` labels
+        every row of ``data`` (e.g. the run of each checkpoint) and is subset to the training
+        rows. With correlated rows (several checkpoints per run) use ``scheme="groups"``:
+        "pairs" treats them as independent and its intervals are too narrow.
     interval : "prediction" (law + residual noise; default) or "confidence" (law only).
     """
     level = _check_level(level)
@@ -262,7 +282,13 @@ def backtest(
     bs = None
     lower = upper = None
     if n_resamples > 0:
-        bs = bootstrap(fr, n_resamples=int(n_resamples), seed=seed, progress=progress, n_threads=n_threads)
+        g = None
+        if groups is not None:
+            g = np.asarray(align_to(data, groups, "groups"))
+            if g.ndim != 1 or len(g) != n:
+                raise ValueError(f"groups must have one label per row of data ({n}), got shape {g.shape}")
+            g = g[train]
+        bs = bootstrap(fr, n_resamples=int(n_resamples), seed=seed, progress=progress, n_threads=n_threads, scheme=scheme, groups=g)
         ex = extrapolate(bs, pts, level=level, interval=interval, seed=seed)
         lower, upper = ex.interval("y")
         y_pred = ex.y

@@ -580,9 +580,10 @@ def compare(
     """Compare the exponent predicted by a dimension estimate (``factor / d``) with a fitted one.
 
     ``fit`` is a fit result (attributes ``params`` and ``stderr`` dicts; ``name`` picks the
-    exponent), a :class:`~scalingfit.BootstrapResult` (its fit's value and the bootstrap
-    standard deviation), a plain number, or a ``(value, stderr)`` tuple (stderr may be None).
-    The fitted interval is ``value +- z stderr`` (normal approximation); it must be finite.
+    exponent), a :class:`~scalingfit.BootstrapResult` (its fit's value, the bootstrap standard
+    deviation and its percentile interval at ``level``), a plain number, or a ``(value, stderr)``
+    tuple (stderr may be None). Otherwise the fitted interval is ``value +- z stderr`` (normal
+    approximation; for a Huber fit the asymptotic sandwich errors); it must be finite.
     """
     if not isinstance(est, _Estimate):
         raise TypeError(f"est: expected a result of tile(), twonn() or mle(), got {type(est).__name__}")
@@ -597,6 +598,11 @@ def compare(
     if se is not None and not (math.isfinite(se) and se >= 0):
         raise ValueError(f"fit: the standard error of {name} must be finite and >= 0, got {se}")
     interval = None if se is None else (value - z * se, value + z * se)
+    from ._bootstrap import BootstrapResult
+
+    if isinstance(fit, BootstrapResult):  # its percentile interval, not a normal approximation
+        lo_b, hi_b = fit.ci(level)[name]
+        interval = (float(lo_b), float(hi_b))
     if interval is not None and not (math.isfinite(interval[0]) and math.isfinite(interval[1])):
         raise ValueError(
             f"fit: the interval {name} +- z*stderr = {value:g} +- {z:.3g}*{se:g} overflows float64; pass a finite (value, stderr)"

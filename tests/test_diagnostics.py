@@ -1,0 +1,134 @@
+"""No silent wrong answers: each case that used to look like a good result now warns (recorded in
+``warnings``, printed by ``summary()``, raised once as a ScalingFitWarning) or raises."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import scalingfit as sf
+from scalingfit.datasets import hoffmann_example
+
+
+@pytest.fixture(scope="module")
+def H():
+    return hoffmann_example(seed=0)
+
+
+def _fit(*a, **k):
+    with pytest.warns(sf.ScalingFitWarning) as rec:
+        f = sf.fit(*a, **k)
+    return f, " ".join(str(w.message) for w in rec)
+
+
+def test_a_clean_fit_has_no_warnings(H):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sf.ScalingFitWarning)
+        f = sf.fit("chinchilla", {"N": H["N"], "D": H["D"]}, y=H["loss"])
+        b = sf.bootstrap(f, n_resamples=200, seed=0)
+        sf.compute_optimal(b)
+    assert f.warnings == [] and b.warnings == [] and "warning" not in f.summary()
+
+
+def test_a_term_negligible_at_every_point_is_reported(H):
+    # alpha = 150 makes A*N^-alpha 0 at every data point: LM stops there "converged" (the N
+    # term has no gradient), like the mixed IsoFLOP table that gave alpha = 189.7
+    f, msg = _fit("chinchilla", {"N": H["N"], "D": H["D"]}, y=H["loss"],
+                  starts={"E": 1.7, "A": 400, "alpha": 150, "B": 400, "beta": 0.3})
+    assert any(w.startswith("A = 400 has no effect at any data point") for w in f.warnings), f.warnings
+    assert any(w.startswith("alpha = 150 has no effect") for w in f.warnings), f.warnings
+    assert any("covariance is singular" in w for w in f.warnings)
+    assert "has no effect at any data point" in msg
+    assert "warning: A = 400 has no effect" in f.summary()
+    assert json.loads(json.dumps(f.to_dict(), allow_nan=False))["warnings"] == f.warnings
+
+
+def test_a_model_that_underflowed_to_zero_is_not_converged():
+    # exp(-50 x) is 0 for every x in [100, 400]: the gradient is 0, which LM took for convergence
+    x = np.linspace(100, 400, 40)
+    f, msg = _fit("b1*exp(-b2*x)", {"x": x}, y=5 * np.exp(-0.01 * x), target="linear", loss="l2", starts={"b1": 1, "b2": 50})
+    assert not f.converged
+    assert f.message.startswith("not converged: the model is 0 at every data point")
+    assert "zero gradient is not convergence" in msg
+
+
+def test_a_parameter_at_its_bound_is_reported(H):
+    f, msg = _fit("chinchilla", {"N": H["N"], "D": H["D"]}, y=H["loss"], bounds={"alpha": (0.4, 1.0)})
+    assert f.params["alpha"] == pytest.approx(0.4, abs=0.01)
+    assert any(w.startswith("alpha = 0.40") and "of its lower bound 0.4" in w for w in f.warnings), f.warnings
+    # exactly at a bound
+    g, _ = _fit("chinchilla", {"N": H["N"], "D": H["D"]}, y=H["loss"], starts={"E": 1.7, "A": 400, "alpha": 0.4, "B": 400, "beta": 0.3},
+                bounds={"alpha": (0.4, 1.0)}, max_iter=1)
+    assert any(w.startswith("alpha = 0.4 is at its lower bound 0.4") for w in g.warnings), g.warnings
+
+
+def test_an_exponent_of_the_wrong_sign_is_reported():
+    x = np.geomspace(1e6, 1e10, 30)
+    y = 2.0 * (x / 1e6) ** 0.1  # loss grows with scale
+    f, msg = _fit("power_law", {"x": x}, y=y)
+    assert f.params["alpha"] == pytest.approx(-0.1, rel=1e-6)
+    assert any(w.startswith("exponent alpha = -0.1 is not positive") for w in f.warnings), f.warnings
+
+
+def test_zero_width_bootstrap_intervals_are_reported(H):
+    # 5 points and 5 parameters: every resample returns the warm start
+    idx = [0, 20, 40, 60, 100]
+    f, _ = _fit("chinchilla", {"N": H["N"][idx], "D": H["D"][idx]}, y=H["loss"][idx])
+    with pytest.warns(sf.ScalingFitWarning, match="zero-width intervals"):
+        b = sf.bootstrap(f, n_resamples=100, seed=0)
+    assert any("every resample returned the same E, A, alpha, B, beta" in w for w in b.warnings), b.warnings
+    assert "warning: every resample returned the same" in b.summary()
+    assert b.to_dict()["warnings"] == b.warnings
+
+
+def test_resamples_left_out_of_derived_intervals_are_reported():
+    # few noisy runs: some resamples have an exponent <= 0, so no interior optimum; they are left
+    # out of compute_optimal's intervals, which must say so
+    d = hoffmann_example(seed=3, noise=0.08, n_budgets=3, n_per_budget=5)
+    f = sf.fit("chinchilla", {"N": d["N"], "D": d["D"]}, y=d["loss"])
+    with pytest.warns(sf.ScalingFitWarning):
+        b = sf.bootstrap(f, n_resamples=400, seed=0)
+    assert any("have alpha <= 0" in w or "have beta <= 0" in w for w in b.warnings), b.warnings
+    with pytest.warns(sf.ScalingFitWarning, match="bootstrap resamples give no valid answer"):
+        opt = sf.compute_optimal(b, C=[1e22])
+    assert opt.n_invalid > 0 and any("are left out" in w for w in opt.warnings)
+    assert "warning:" in opt.summary() and opt.to_dict()["warnings"] == opt.warnings
+
+
+def test_a_pandas_y_is_aligned_on_the_index(H):
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(H)
+    shuffled = df.sample(frac=1.0, random_state=0)
+    a = sf.fit("chinchilla", df, y=df["loss"])
+    b = sf.fit("chinchilla", shuffled, y=df["loss"])  # before: alpha 24, beta -2.3, "converged"
+    for k in a.params:
+        assert b.params[k] == pytest.approx(a.params[k], rel=1e-6)
+    w = pd.Series(np.ones(len(df)), index=df.index)
+    c = sf.fit("chinchilla", shuffled, y=df["loss"], weights=w)
+    assert c.params["alpha"] == pytest.approx(a.params["alpha"], rel=1e-6)
+    other = df["loss"].copy()
+    other.index = other.index + 1000
+    with pytest.raises(ValueError, match="^y: its pandas index does not match data's index"):
+        sf.fit("chinchilla", df, y=other)
+    with pytest.raises(ValueError, match="^y: its pandas index does not match"):
+        sf.fit("chinchilla", df, y=df["loss"].iloc[:-1])
+    # arrays are positional, as before
+    assert sf.fit("chinchilla", df, y=df["loss"].to_numpy()).params["alpha"] == pytest.approx(a.params["alpha"])
+
+
+@pytest.mark.parametrize("typo, column", [("Np", "N"), ("n", "N"), ("DD", "D"), ("tokns", "tokens")])
+def test_a_parameter_named_like_an_unused_column_is_taken_for_a_typo(H, typo, column):
+    data = {"N": H["N"], "D": H["D"], "tokens": H["D"]}
+    other = "D" if column == "N" else "N"
+    form = f"E + A*{typo}^-alpha + B*{other}^-beta"
+    with pytest.raises(ValueError, match=f"^form: '{typo}' is fitted as a parameter, but data has a column '{column}'"):
+        sf.fit(form, data, y=H["loss"], positive=["E", "A", "B"])
+
+
+def test_check_names_false_allows_it_and_unused_dict_columns_are_listed(H):
+    with pytest.warns(sf.ScalingFitWarning, match="data columns not used by the formula: N"):
+        f = sf.fit("E + A*Np^-alpha + B*D^-beta", {"N": H["N"], "D": H["D"]}, y=H["loss"], positive=["E", "A", "B"], check_names=False)
+    assert "Np" in f.params
