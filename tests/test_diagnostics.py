@@ -132,3 +132,25 @@ def test_check_names_false_allows_it_and_unused_dict_columns_are_listed(H):
     with pytest.warns(sf.ScalingFitWarning, match="data columns not used by the formula: N"):
         f = sf.fit("E + A*Np^-alpha + B*D^-beta", {"N": H["N"], "D": H["D"]}, y=H["loss"], positive=["E", "A", "B"], check_names=False)
     assert "Np" in f.params
+
+
+def test_summary_says_when_asymptotic_errors_are_unreliable(H):
+    big = sf.fit("chinchilla", {"N": H["N"], "D": H["D"]}, y=H["loss"])
+    assert "stderr: asymptotic (Huber M-estimator sandwich" in big.summary()
+    assert "unreliable" not in big.summary()  # 108 points for 5 parameters
+    small = sf.fit("chinchilla", {"N": H["N"][::4], "D": H["D"][::4]}, y=H["loss"][::4])
+    assert "only 27 points for 5 parameters: the asymptotic errors are unreliable" in small.summary()
+
+
+def test_compare_uses_a_bootstraps_percentile_interval(H):
+    from scalingfit import dimension
+
+    f = sf.fit("chinchilla", {"N": H["N"], "D": H["D"]}, y=H["loss"])
+    b = sf.bootstrap(f, n_resamples=300, seed=0)
+    est = dimension.mle(np.random.default_rng(0).standard_normal((2000, 8)), k=10)
+    c = dimension.compare(est, b, name="alpha")
+    assert c.fitted_interval == pytest.approx(b.ci(0.95)["alpha"])
+    assert c.fitted == f.params["alpha"]
+    # with a fit: value +- z * the (honest, smoothed-sandwich) asymptotic stderr
+    c2 = dimension.compare(est, f, name="alpha")
+    assert c2.fitted_interval == pytest.approx((f.params["alpha"] - 1.959964 * f.stderr["alpha"], f.params["alpha"] + 1.959964 * f.stderr["alpha"]), rel=1e-6)

@@ -254,10 +254,13 @@ class FitResult:
             lines.append(f"  warning: {w}")
         if self.stderr is None:
             pass  # the singular covariance is one of the warnings above
-        elif self.loss == "huber":
-            lines.append("  stderr: asymptotic (Huber M-estimator sandwich with a kernel-smoothed psi'); for intervals use scalingfit.bootstrap")
         else:
-            lines.append("  stderr: asymptotic (s^2 (J'J)^-1); for intervals use scalingfit.bootstrap")
+            kind = "Huber M-estimator sandwich with a kernel-smoothed psi'" if self.loss == "huber" else "s^2 (J'J)^-1"
+            lines.append(f"  stderr: asymptotic ({kind}); for intervals use scalingfit.bootstrap")
+            p = len(self.param_names)
+            if self.n_points < 10 * p:
+                lines.append(f"  (only {self.n_points} points for {p} parameters: the asymptotic errors are unreliable here; "
+                             "use scalingfit.bootstrap)")
         return "\n".join(lines)
 
     def __str__(self) -> str:
