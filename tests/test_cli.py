@@ -611,3 +611,19 @@ def test_parquet_bad_inputs(tmp_path, capsys):
     code, _, err = _run(["fit", pq, *FORMULA, "--out", tmp_path / "o"], capsys)  # nullable floats read; 2 rows are too few
     assert code == 2
     _one_line(err, "2 data points cannot determine 3 parameters")
+
+
+def test_library_diagnostics_are_one_warning_line_each(tmp_path, capsys):
+    # a law that grows with scale: the fit's diagnostic (a negative exponent) is printed as one
+    # "scalingfit: warning:" line (not Python's two-line warning with a source line) and kept in
+    # results.json
+    x = np.geomspace(1e6, 1e10, 30)
+    p = tmp_path / "up.csv"
+    np.savetxt(p, np.column_stack([x, 2.0 * (x / 1e6) ** 0.1]), delimiter=",", header="x,loss", comments="")
+    code, _, err = _run(["fit", p, "--form", "power_law", "--x", "x", "--y", "loss", "--out", tmp_path / "o", "--no-plots"], capsys)
+    assert code == 0, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert lines and all(ln.startswith("scalingfit: warning: ") for ln in lines), err
+    assert any("exponent alpha = -0.1 is not positive" in ln for ln in lines), err
+    res = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert any("is not positive" in w for w in res["fit"]["warnings"])

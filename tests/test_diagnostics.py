@@ -128,10 +128,15 @@ def test_a_parameter_named_like_an_unused_column_is_taken_for_a_typo(H, typo, co
         sf.fit(form, data, y=H["loss"], positive=["E", "A", "B"])
 
 
-def test_check_names_false_allows_it_and_unused_dict_columns_are_listed(H):
-    with pytest.warns(sf.ScalingFitWarning, match="data columns not used by the formula: N"):
-        f = sf.fit("E + A*Np^-alpha + B*D^-beta", {"N": H["N"], "D": H["D"]}, y=H["loss"], positive=["E", "A", "B"], check_names=False)
+def test_unused_dict_columns_raise_and_check_names_false_allows_both(H):
+    with pytest.raises(ValueError, match="^data: column\\(s\\) 'C' are not used by the formula"):
+        sf.fit("E + A*N^-alpha + B*D^-beta", {"N": H["N"], "D": H["D"], "C": H["C"]}, y=H["loss"], positive=["E", "A", "B"])
+    f = sf.fit("E + A*Np^-alpha + B*D^-beta", {"N": H["N"], "D": H["D"]}, y=H["loss"], positive=["E", "A", "B"], check_names=False)
     assert "Np" in f.params
+    # a DataFrame may carry extra columns (a table of runs); built-in forms name their variables
+    pd = pytest.importorskip("pandas")
+    sf.fit("E + A*N^-alpha + B*D^-beta", pd.DataFrame(H), y="loss", positive=["E", "A", "B"])
+    sf.fit("chinchilla", {"N": H["N"], "D": H["D"], "C": H["C"]}, y=H["loss"])
 
 
 def test_summary_says_when_asymptotic_errors_are_unreliable(H):

@@ -334,6 +334,15 @@ def prepare(
         spec = _spec(form, tuple(names), y_name, columns, loss, delta, target, positive, bounds, max_iter, ftol, xtol, gtol, bool(check_names))
     name, f, fixed_vars, column_map, spec_args, core = spec
     column_map = dict(column_map)
+    if check_names and name == "formula" and isinstance(data, Mapping):
+        # a dict is built for this fit (tables, which often carry extra columns, are not checked)
+        used = {column_map.get(v, v) for v in fixed_vars} | {y_name}
+        unused = [c for c in names if c not in used]
+        if unused:
+            raise ValueError(
+                f"data: column(s) {', '.join(repr(c) for c in unused)} are not used by the formula (a variable whose name differs "
+                f"from its column is fitted as a parameter); use them, map them with columns=, drop them, or pass check_names=False"
+            )
     if y_name is not None:
         y = get_column(data, y_name)
     if y is None:
@@ -448,7 +457,7 @@ def _spec(form, names, y_name, columns, loss, delta, target, positive, bounds, m
             raise ValueError(f"bounds: '{k}' is not a parameter (parameters: {', '.join(params)})")
         try:
             lo, hi = (float(b[0]) if b[0] is not None else -math.inf), (float(b[1]) if b[1] is not None else math.inf)
-        except (TypeError, IndexError, ValueError):
+        except (TypeError, IndexError, KeyError, ValueError):
             raise TypeError(f"bounds['{k}'] must be a (lower, upper) pair of numbers or None") from None
         if not lo < hi:
             raise ValueError(f"bounds['{k}']: lower bound {lo} must be below upper bound {hi}")
@@ -601,8 +610,8 @@ def fit(
     n_threads : threads for the parallel starts (default: all cores).
     check_names : with a formula, a parameter whose name is close to a data column the formula
         does not use (``Np`` and column ``N``: differing case, a prefix within 2 characters or
-        one edit) is taken for a typo and raises a ValueError; False allows it. Columns of a data
-        dict that a formula does not use are listed in ``warnings``. pandas ``y`` and ``weights`` Series are
+        one edit) is taken for a typo and raises a ValueError, as does a column of a data dict that
+        a formula does not use (DataFrames may carry extra columns); False allows both. pandas ``y`` and ``weights`` Series are
         aligned on the DataFrame's index (a ValueError when their labels differ).
     """
     prob = prepare(
@@ -614,14 +623,6 @@ def fit(
         raise ValueError(f"n_starts must be a positive integer, got {n_starts!r}")
     st = starts_array(prob, starts, grid)
     res = _run_fit(prob, st, int(n_starts), resolve_threads(n_threads))
-    if prob.form == "formula" and isinstance(data, Mapping):  # a dict built for this fit (tables often carry extra columns)
-        used = {prob.column_map.get(v, v) for v in prob.variables} | ({y} if isinstance(y, str) else set())
-        unused = [c for c in column_names(data) if c not in used]
-        if unused:
-            res.warnings.append(
-                f"data columns not used by the formula: {', '.join(unused)} (a variable whose name differs from its column "
-                f"is fitted as a parameter; map it with columns=)"
-            )
     emit(f"fit {res.form!r}", res.warnings)
     return res
 

@@ -28,6 +28,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -54,6 +55,7 @@ from scalingfit._cli_io import (
     _where,
     _x_columns,
 )
+from scalingfit._diagnostics import ScalingFitWarning
 
 _REPORT_FILES = ("results.json", "report.md", "report.html")
 
@@ -530,7 +532,17 @@ def main(argv: list[str] | None = None) -> int:
         print("scalingfit: error: a command is required: demo, fit or forms", file=sys.stderr)
         return 2
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            # the library's diagnostics (also in results.json): one "scalingfit: warning:" line each
+            def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+                if issubclass(category, ScalingFitWarning):
+                    print(f"scalingfit: warning: {message}", file=sys.stderr)
+                else:
+                    default_show(message, category, filename, lineno, file, line)
+
+            default_show = warnings.showwarning
+            warnings.showwarning = show
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
