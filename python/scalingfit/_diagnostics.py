@@ -4,7 +4,6 @@ findings go to ``result.warnings``, a line each in ``summary()``, and one
 
 from __future__ import annotations
 
-import contextlib
 import math
 import warnings
 from typing import Any
@@ -36,39 +35,26 @@ def emit(what: str, found: list[str], stacklevel: int = 3) -> None:
         warnings.warn(f"{what}: " + "; ".join(found), ScalingFitWarning, stacklevel=stacklevel)
 
 
-def fit_warnings(prob: Any, x: np.ndarray, cov: np.ndarray | None, stderr: dict[str, float] | None, converged: bool) -> tuple[list[str], bool]:
-    """Diagnostics of a fitted point: (messages, whether the claimed convergence stands)."""
+def fit_warnings(prob: Any, x: np.ndarray, cov: np.ndarray | None, stderr: dict[str, float] | None, converged: bool,
+                 sensitivity: np.ndarray, model_max: float) -> tuple[list[str], bool]:
+    """Diagnostics of a fitted point: (messages, whether the claimed convergence stands).
+    ``sensitivity`` and ``model_max`` come from the core (``FitOutput``): per parameter, the
+    largest relative change of the model at any data point per unit of the parameter (per 100%
+    for log-space parameters; empty when not defined), and the largest |model value|."""
     names = prob.param_names
     out: list[str] = []
     if not math.isfinite(float(x.sum())):
         return out, converged  # a failed fit: its message says so
-    # the model and its Jacobian at the data (one evaluation in Rust), numpy kept to a few calls
-    # (this runs on every fit); no numpy warnings can arise: f is divided only where |f| > 0 and
-    # the scales are positive
-    f, jac = prob.formula.eval(x, prob.columns, True)
-    if prob.weights is not None:
-        used = prob.weights > 0
-        f, jac, yv = f[used], jac[used], prob.y[used]
-    else:
-        yv = prob.y
-    if f.size:
-        af = np.abs(f, out=f)
-        fmax = af.max()
-        if converged and fmax <= 1e-300 * max(1.0, float(np.abs(yv).max())):
-            out.append("the model is 0 at every data point (an exponential or power underflowed), so its zero gradient "
-                       "is not convergence; give starts closer to the data (starts=) or rescale the variables")
-            converged = False
-        elif fmax < math.inf and af.min() > 0:
-            # largest relative change of f per unit of theta (per 100% for log-space parameters)
-            scale = np.where(prob.positive, np.abs(x), np.maximum(np.abs(x), 1.0))
-            np.abs(jac, out=jac)
-            with np.errstate(over="ignore") if af.min() < 1e-250 else contextlib.nullcontext():  # tiny |f|: inf, fine
-                jac /= af[:, None]
-            eff = jac.max(axis=0) * scale
-            for j in np.flatnonzero(~(eff >= NEGLIGIBLE)).tolist():
-                n = names[j]
-                out.append(f"{n} = {x[j]:.4g} has no effect at any data point (largest relative effect {eff[j]:.1e}): "
-                           f"its term is negligible everywhere, so {n} is not identified by these data")
+    yv = prob.y if prob.weights is None else prob.y[prob.weights > 0]
+    if converged and yv.size and model_max <= 1e-300 * max(1.0, float(np.abs(yv).max())):
+        out.append("the model is 0 at every data point (an exponential or power underflowed), so its zero gradient "
+                   "is not convergence; give starts closer to the data (starts=) or rescale the variables")
+        converged = False
+    for j, eff in enumerate(sensitivity.tolist()):
+        if not eff >= NEGLIGIBLE:  # also NaN
+            n = names[j]
+            out.append(f"{n} = {x[j]:.4g} has no effect at any data point (largest relative effect {eff:.1e}): "
+                       f"its term is negligible everywhere, so {n} is not identified by these data")
     bounded = [k for k in range(len(names)) if prob.lower[k] > -math.inf or prob.upper[k] < math.inf]
     for k in bounded:
         n = names[k]

@@ -652,7 +652,7 @@ def _result(prob: Problem, r: Any) -> FitResult:
             stderr = {n: math.sqrt(v) for n, v in zip(names, d)}
         else:
             cov = None
-    found, converged = fit_warnings(prob, x, cov, stderr, r.termination.converged)
+    found, converged = fit_warnings(prob, x, cov, stderr, r.termination.converged, r.sensitivity, r.model_max)
     message = r.termination.message
     if converged != r.termination.converged:
         message = "not converged: the model is 0 at every data point (zero gradient from underflow)"

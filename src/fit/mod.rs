@@ -49,6 +49,70 @@ pub struct FitReport {
     pub starts: Vec<Vec<f64>>,
     /// true when the starts were derived automatically
     pub auto_starts: bool,
+    /// per parameter, the largest relative change of the model at any used data point per
+    /// unit of the parameter (per 100% for log-space parameters): `max_i |df_i/dP| / |f_i|`
+    /// times |P| (log space) or max(|P|, 1); empty when the model is 0 or not finite at some
+    /// point or the parameters are not finite (see [`sensitivity`])
+    pub sensitivity: Vec<f64>,
+    /// the largest |model value| over the used data points (NaN when not evaluated)
+    pub model_max: f64,
+}
+
+/// [`FitReport::sensitivity`] and [`FitReport::model_max`] at `params`: one evaluation of the
+/// model and its Jacobian in natural coordinates (O(n p)), for the identifiability diagnostics.
+pub fn sensitivity(
+    s: &Problem,
+    data: &Data,
+    weights: Option<&[f64]>,
+    params: &[f64],
+) -> (Vec<f64>, f64) {
+    let (n, p) = (data.n, params.len());
+    if params.iter().any(|v| !v.is_finite()) {
+        return (Vec::new(), f64::NAN);
+    }
+    let mut ev = crate::expr::EvalWs::default();
+    let mut f = vec![0.0; n];
+    let mut jac = vec![0.0; n * p];
+    s.formula
+        .eval(params, data, &mut ev, &mut f, Some(&mut jac));
+    let used = |i: usize| weights.is_none_or(|w| w[i] > 0.0);
+    let (mut fmax, mut nan, mut ok) = (0.0f64, false, true);
+    for (i, &v) in f.iter().enumerate() {
+        if used(i) {
+            let a = v.abs();
+            nan |= a.is_nan();
+            fmax = fmax.max(a);
+            ok &= a > 0.0 && a.is_finite();
+        }
+    }
+    if nan {
+        fmax = f64::NAN;
+    }
+    if !ok {
+        return (Vec::new(), fmax);
+    }
+    let eff = (0..p)
+        .map(|k| {
+            let col = &jac[k * n..(k + 1) * n];
+            let m = (0..n)
+                .filter(|&i| used(i))
+                .map(|i| col[i].abs() / f[i].abs())
+                .fold(0.0f64, |a, b| {
+                    if b.is_nan() || a.is_nan() {
+                        f64::NAN
+                    } else {
+                        a.max(b)
+                    }
+                });
+            let scale = if s.positive[k] {
+                params[k].abs()
+            } else {
+                params[k].abs().max(1.0)
+            };
+            m * scale
+        })
+        .collect();
+    (eff, fmax)
 }
 
 /// Validate inputs and run a complete fit: starts (given, or automatic by variable
@@ -148,11 +212,14 @@ pub fn fit_full(
             *o = libm::scalbn(*o, w_exp);
         }
     }
+    let (sens, model_max) = sensitivity(s, data, weights, &multi.best.params);
     Ok(FitReport {
         multi,
         cov,
         residuals,
         starts,
         auto_starts: auto,
+        sensitivity: sens,
+        model_max,
     })
 }

@@ -239,3 +239,31 @@ fn huber_bread_is_the_smoothed_indicator() {
     let z = vec![0.0; 10];
     assert_eq!(bread_weights(Loss::Huber(d), &z, None, 3), vec![1.0; 10]);
 }
+
+#[test]
+fn sensitivity_is_the_relative_effect_of_each_parameter() {
+    use super::sensitivity;
+    // A x^-alpha: d ln f / d ln A = 1 everywhere; d ln f / d alpha = -ln x
+    let s = setup("A*x^-alpha", &["x"], Loss::L2, Target::Log, &["A"]);
+    let x: Vec<f64> = (1..=20).map(|i| i as f64 * 10.0).collect();
+    let data = Data::new(&s.formula, vec![x.clone()]).unwrap();
+    let (eff, fmax) = sensitivity(&s, &data, None, &[3.0, 0.5]);
+    assert!((eff[0] - 1.0).abs() < 1e-12, "{eff:?}");
+    assert!((eff[1] - 200f64.ln()).abs() < 1e-12, "{eff:?}");
+    assert!((fmax - 3.0 * 10f64.powf(-0.5)).abs() < 1e-12);
+    // E + A x^-alpha with alpha = 150: the power term is 0 at every point, so neither A nor
+    // alpha has any effect (the diagnostics report them as not identified)
+    let s = setup("E + A*x^-alpha", &["x"], Loss::L2, Target::Log, &["E", "A"]);
+    let (eff, _) = sensitivity(&s, &data, None, &[1.7, 400.0, 150.0]);
+    assert!(
+        (eff[0] - 1.0).abs() < 1e-12 && eff[1] < 1e-100 && eff[2] < 1e-100,
+        "{eff:?}"
+    );
+    // a point of zero weight does not count; a model that is 0 somewhere: not defined
+    let s0 = setup("A*(x - 10)", &["x"], Loss::L2, Target::Linear, &[]);
+    let data = Data::new(&s0.formula, vec![x.clone()]).unwrap();
+    assert!(sensitivity(&s0, &data, None, &[1.0]).0.is_empty());
+    let mut w = vec![1.0; 20];
+    w[0] = 0.0;
+    assert_eq!(sensitivity(&s0, &data, Some(&w), &[1.0]).0.len(), 1);
+}

@@ -267,6 +267,8 @@ pub(crate) struct FitOutput {
     residuals: Py<PyArray1<f64>>,
     starts: Py<PyArray2<f64>>,
     auto_starts: bool,
+    sensitivity: Py<PyArray1<f64>>,
+    model_max: f64,
 }
 
 /// Memory held per start during a multi-start fit besides 32 bytes per parameter (the start,
@@ -344,6 +346,8 @@ fn fit(
         residuals: rep.residuals.into_pyarray(py).unbind(),
         starts: matrix(ns, flat),
         auto_starts: rep.auto_starts,
+        sensitivity: rep.sensitivity.into_pyarray(py).unbind(),
+        model_max: rep.model_max,
     })
 }
 
