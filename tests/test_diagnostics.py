@@ -159,3 +159,20 @@ def test_compare_uses_a_bootstraps_percentile_interval(H):
     # with a fit: value +- z * the (honest, smoothed-sandwich) asymptotic stderr
     c2 = dimension.compare(est, f, name="alpha")
     assert c2.fitted_interval == pytest.approx((f.params["alpha"] - 1.959964 * f.stderr["alpha"], f.params["alpha"] + 1.959964 * f.stderr["alpha"]), rel=1e-6)
+
+
+def test_a_diverging_parameter_in_the_bootstrap_is_reported_without_numpy_warnings(H):
+    import warnings
+
+    from scalingfit._diagnostics import bootstrap_warnings
+
+    f = sf.fit("chinchilla", {"N": H["N"], "D": H["D"]}, y=H["loss"])
+    b = sf.bootstrap(f, n_resamples=50, seed=0)
+    # resamples that sent A towards infinity (as on a subset of runs where A's sd printed inf)
+    b.samples[:5, 1] = 1e308
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no numpy overflow warning leaks
+        found = bootstrap_warnings(b)
+        sd = b.stderr["A"]
+    assert not np.isfinite(sd)
+    assert any(w.startswith("the bootstrap spread of A is not finite") for w in found), found
