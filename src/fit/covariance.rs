@@ -2,7 +2,7 @@
 //! whose bread uses a kernel-smoothed psi').
 
 use super::linalg::{gram, spd_inverse};
-use super::problem::{LmResult, Loss, Problem, Workspace};
+use super::problem::{LmResult, Loss, Problem, Target, Workspace};
 use super::residuals::{psi_w, residuals};
 use crate::expr::Data;
 
@@ -30,6 +30,23 @@ pub fn covariance_and_residuals(
     c: Option<&[f64]>,
     params: &[f64],
 ) -> (Option<Vec<f64>>, Vec<f64>) {
+    let (cov, r, _) = covariance_residuals_sensitivity(s, data, y, c, params);
+    (cov, r)
+}
+
+/// Covariance (None when singular), residuals, and (sensitivity, largest |model|) of
+/// [`super::sensitivity`].
+pub(crate) type CovResSens = (Option<Vec<f64>>, Vec<f64>, (Vec<f64>, f64));
+
+/// [`covariance_and_residuals`] and the sensitivity of [`super::sensitivity`] from the same
+/// Jacobian (no further evaluation).
+pub(crate) fn covariance_residuals_sensitivity(
+    s: &Problem,
+    data: &Data,
+    y: &[f64],
+    c: Option<&[f64]>,
+    params: &[f64],
+) -> CovResSens {
     let n = data.n;
     let p = params.len();
     let mut ws = Workspace::default();
@@ -75,9 +92,10 @@ pub fn covariance_and_residuals(
         )
     };
     if !obj.is_finite() {
-        return (None, vec![f64::NAN; n]);
+        return (None, vec![f64::NAN; n], (Vec::new(), f64::NAN));
     }
-    (covariance_from(s.loss, obj, &r, &jac, c, n, p), r)
+    let sens = sensitivity_from(s, params, &jac, &r, y, c);
+    (covariance_from(s.loss, obj, &r, &jac, c, n, p), r, sens)
 }
 
 /// [`covariance_and_residuals`] from the residuals and Jacobian an LM run left in `ws` at its
@@ -86,9 +104,10 @@ pub fn covariance_and_residuals(
 pub(crate) fn covariance_at_lm_point(
     s: &Problem,
     ws: &mut Workspace,
+    y: &[f64],
     c: Option<&[f64]>,
     best: &LmResult,
-) -> Option<(Option<Vec<f64>>, Vec<f64>)> {
+) -> Option<CovResSens> {
     let params = &best.params;
     let p = params.len();
     let n = ws.r.len();
@@ -98,10 +117,76 @@ pub(crate) fn covariance_at_lm_point(
     let mut jac = std::mem::take(&mut ws.jac);
     jacobian_to_natural(s, params, &mut jac, n);
     let r = std::mem::take(&mut ws.r);
+    let sens = sensitivity_from(s, params, &jac, &r, y, c);
     Some((
         covariance_from(s.loss, best.objective, &r, &jac, c, n, p),
         r,
+        sens,
     ))
+}
+
+/// [`super::sensitivity`] from the residual Jacobian in natural coordinates (column-major n x
+/// p), the residuals and the prepared target: the model is `exp(r + ln y)` (log target, where
+/// the Jacobian is already relative: d ln f) or `r + y` (linear).
+fn sensitivity_from(
+    s: &Problem,
+    params: &[f64],
+    jac: &[f64],
+    r: &[f64],
+    y: &[f64],
+    c: Option<&[f64]>,
+) -> (Vec<f64>, f64) {
+    let (n, p) = (r.len(), params.len());
+    let log = s.target == Target::Log;
+    let used = |i: usize| c.is_none_or(|w| w[i] > 0.0);
+    let model = |i: usize| {
+        if log {
+            (r[i] + y[i]).exp()
+        } else {
+            r[i] + y[i]
+        }
+    };
+    let (mut fmax, mut nan, mut ok) = (0.0f64, false, true);
+    for i in (0..n).filter(|&i| used(i)) {
+        let a = model(i).abs();
+        nan |= a.is_nan();
+        fmax = fmax.max(a);
+        ok &= a > 0.0 && a.is_finite();
+    }
+    if nan {
+        fmax = f64::NAN;
+    }
+    if !ok || params.iter().any(|v| !v.is_finite()) {
+        return (Vec::new(), fmax);
+    }
+    let eff = (0..p)
+        .map(|k| {
+            let col = &jac[k * n..(k + 1) * n];
+            let m = (0..n)
+                .filter(|&i| used(i))
+                .map(|i| {
+                    if log {
+                        col[i].abs()
+                    } else {
+                        col[i].abs() / model(i).abs()
+                    }
+                })
+                .fold(0.0f64, |a, b| {
+                    if b.is_nan() || a.is_nan() {
+                        f64::NAN
+                    } else {
+                        a.max(b)
+                    }
+                });
+            let scale = if s.positive[k] {
+                params[k].abs()
+            } else {
+                params[k].abs().max(1.0)
+            };
+            m * scale
+        })
+        .collect();
+    (eff, fmax)
 }
 
 /// Whether a Jacobian in the solver's coordinates converts to natural parameters by the
@@ -211,11 +296,17 @@ pub(crate) fn bread_weights(loss: Loss, r: &[f64], c: Option<&[f64]>, p: usize) 
         let mean = used.iter().sum::<f64>() / m as f64;
         let sd =
             (used.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (m - p) as f64).sqrt();
-        used.sort_by(f64::total_cmp);
-        let q = |t: f64| {
+        // quartiles by selection (O(n)), interpolated as numpy's default
+        let mut q = |t: f64| {
             let x = t * (m - 1) as f64;
             let (i, f) = (x.floor() as usize, x - x.floor());
-            used[i] + f * (used[(i + 1).min(m - 1)] - used[i])
+            let (_, &mut lo, rest) = used.select_nth_unstable_by(i, f64::total_cmp);
+            let hi = rest.iter().copied().fold(f64::INFINITY, f64::min);
+            if f > 0.0 && hi.is_finite() {
+                lo + f * (hi - lo)
+            } else {
+                lo
+            }
         };
         let iqr = (q(0.75) - q(0.25)) / 1.349;
         let s = if iqr > 0.0 { sd.min(iqr) } else { sd };
@@ -223,18 +314,44 @@ pub(crate) fn bread_weights(loss: Loss, r: &[f64], c: Option<&[f64]>, p: usize) 
     } else {
         0.0
     };
+    if !(h > 0.0 && h.is_finite()) {
+        return r
+            .iter()
+            .map(|&ri| if ri.abs() <= delta { 1.0 } else { 0.0 })
+            .collect();
+    }
+    // the kernel mass over [-delta, delta] at m = |r|/h (symmetric in r), w = 2 delta / h wide
+    let w = 2.0 * delta / h;
+    if w < 1.0 {
+        // composite Simpson on 4 panels of the standard normal density over [m - w/2, m + w/2]
+        // (relative error below 1e-4 where the weight matters, far smaller for the default small
+        // delta), with the exponentials vectorised: 5 exp per point instead of two erfc
+        const NODES: usize = 5;
+        const SIMPSON: [f64; NODES] = [1.0, 4.0, 2.0, 4.0, 1.0];
+        let n = r.len();
+        let mut z = Vec::with_capacity(n * NODES);
+        for &ri in r {
+            let m = ri.abs() / h;
+            for j in 0..NODES {
+                let u = -0.5 * w + j as f64 * 0.25 * w - m;
+                z.push(-0.5 * u * u);
+            }
+        }
+        let mut e = vec![0.0; z.len()];
+        crate::simd::fastmath::exp_slice(&z, &mut e);
+        let norm =
+            0.25 * w / 3.0 * (0.5 * std::f64::consts::FRAC_2_SQRT_PI / std::f64::consts::SQRT_2);
+        return e
+            .chunks_exact(NODES)
+            .map(|c| norm * c.iter().zip(SIMPSON).map(|(v, k)| v * k).sum::<f64>())
+            .collect();
+    }
     let phi = |x: f64| 0.5 * libm::erfc(-x / std::f64::consts::SQRT_2);
     r.iter()
         .map(|&ri| {
-            if h > 0.0 && h.is_finite() {
-                // symmetric in r; on |r| both terms are lower tails (no cancellation near 1)
-                let a = ri.abs();
-                phi((delta - a) / h) - phi((-delta - a) / h)
-            } else if ri.abs() <= delta {
-                1.0
-            } else {
-                0.0
-            }
+            // on |r| both terms are lower tails (no cancellation near 1)
+            let a = ri.abs();
+            phi((delta - a) / h) - phi((-delta - a) / h)
         })
         .collect()
 }

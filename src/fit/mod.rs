@@ -33,7 +33,7 @@ pub use starts::auto_starts;
 
 use crate::error::{Error, Result};
 use crate::expr::Data;
-use covariance::covariance_at_lm_point;
+use covariance::{covariance_at_lm_point, covariance_residuals_sensitivity};
 use multistart::multistart_in;
 use std::sync::atomic::AtomicBool;
 
@@ -58,8 +58,9 @@ pub struct FitReport {
     pub model_max: f64,
 }
 
-/// [`FitReport::sensitivity`] and [`FitReport::model_max`] at `params`: one evaluation of the
-/// model and its Jacobian in natural coordinates (O(n p)), for the identifiability diagnostics.
+/// [`FitReport::sensitivity`] and [`FitReport::model_max`] at `params` by one evaluation of the
+/// model and its Jacobian in natural coordinates (O(n p)). `fit_full` takes the same numbers from
+/// the Jacobian its covariance uses (no further evaluation); this is their reference.
 pub fn sensitivity(
     s: &Problem,
     data: &Data,
@@ -183,15 +184,15 @@ pub fn fit_full(
         return Err(Error::Interrupted);
     }
     let mut multi = multistart_in(s, data, &y, weights, &starts, &mut ws, abort)?;
-    let (cov, residuals) = if !multi.best.objective.is_finite() {
-        (None, vec![f64::NAN; data.n])
-    } else if let Some(cr) = (starts.len() == 1)
-        .then(|| covariance_at_lm_point(s, &mut ws, weights, &multi.best))
+    let (cov, residuals, (sens, model_max)) = if !multi.best.objective.is_finite() {
+        (None, vec![f64::NAN; data.n], (Vec::new(), f64::NAN))
+    } else if let Some(crs) = (starts.len() == 1)
+        .then(|| covariance_at_lm_point(s, &mut ws, &y, weights, &multi.best))
         .flatten()
     {
-        cr
+        crs
     } else {
-        covariance_and_residuals(s, data, &y, weights, &multi.best.params)
+        covariance_residuals_sensitivity(s, data, &y, weights, &multi.best.params)
     };
     // A point is only an answer when everything reported about it is finite: a parameter that
     // ran off to infinity, or residuals that overflow where the objective did not (a term
@@ -212,7 +213,6 @@ pub fn fit_full(
             *o = libm::scalbn(*o, w_exp);
         }
     }
-    let (sens, model_max) = sensitivity(s, data, weights, &multi.best.params);
     Ok(FitReport {
         multi,
         cov,

@@ -235,6 +235,33 @@ fn huber_bread_is_the_smoothed_indicator() {
     let mean = w.iter().sum::<f64>() / w.len() as f64;
     // the logistic density of this sample at 0 is 1.7/4 = 0.425 (smoothed: a little less)
     assert!(mean > 2.0 * d * 0.3 && mean < 2.0 * d * 0.5, "{mean}");
+    // the midpoint rule used for small delta / h agrees with the exact kernel mass
+    let mean = r.iter().sum::<f64>() / r.len() as f64;
+    let sd = (r.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (r.len() - 3) as f64).sqrt();
+    let mut sorted = r.clone();
+    sorted.sort_by(f64::total_cmp);
+    let qt = |t: f64| {
+        let x = t * (sorted.len() - 1) as f64;
+        let i = x.floor() as usize;
+        sorted[i] + (x - x.floor()) * (sorted[i + 1] - sorted[i])
+    };
+    let h = 0.9 * sd.min((qt(0.75) - qt(0.25)) / 1.349) * (r.len() as f64).powf(-0.2);
+    let phi = |x: f64| 0.5 * libm::erfc(-x / std::f64::consts::SQRT_2);
+    for (ri, wi) in r.iter().zip(&w) {
+        let exact = phi((d - ri.abs()) / h) - phi((-d - ri.abs()) / h);
+        if ri.abs() < 5.0 * h {
+            assert!((wi - exact).abs() <= 1e-6 * exact, "{ri} {wi} {exact}");
+        }
+    }
+    // and for a delta of a quarter of the bandwidth (w = 0.5, still the vectorised rule)
+    let d2 = 0.25 * h;
+    let w2 = bread_weights(Loss::Huber(d2), &r, None, 3);
+    for (ri, wi) in r.iter().zip(&w2) {
+        let exact = phi((d2 - ri.abs()) / h) - phi((-d2 - ri.abs()) / h);
+        if ri.abs() < 3.0 * h {
+            assert!((wi - exact).abs() <= 1e-4 * exact, "{ri} {wi} {exact}");
+        }
+    }
     // points of zero weight do not set the bandwidth; no spread at all: the indicator
     let z = vec![0.0; 10];
     assert_eq!(bread_weights(Loss::Huber(d), &z, None, 3), vec![1.0; 10]);
@@ -259,6 +286,27 @@ fn sensitivity_is_the_relative_effect_of_each_parameter() {
         (eff[0] - 1.0).abs() < 1e-12 && eff[1] < 1e-100 && eff[2] < 1e-100,
         "{eff:?}"
     );
+    // fit_full takes them from the covariance's Jacobian: the same numbers, for one start (the
+    // solver's last Jacobian) and for several (a fresh evaluation), log and linear targets
+    for target in [Target::Log, Target::Linear] {
+        let s = setup("A*x^-alpha", &["x"], Loss::L2, target, &["A"]);
+        let y: Vec<f64> = x
+            .iter()
+            .map(|v| 3.0 * v.powf(-0.5) * (1.0 + 0.01 * v.sin()))
+            .collect();
+        for starts in [vec![vec![2.0, 0.4]], vec![vec![2.0, 0.4], vec![4.0, 0.6]]] {
+            let rep = fit_full(&s, &data, &y, None, Some(starts), 1, None).unwrap();
+            let (eff, fmax) = sensitivity(&s, &data, None, &rep.multi.best.params);
+            for (a, b) in rep.sensitivity.iter().zip(&eff) {
+                assert!(
+                    (a - b).abs() <= 1e-9 * b.abs(),
+                    "{:?} {eff:?}",
+                    rep.sensitivity
+                );
+            }
+            assert!((rep.model_max - fmax).abs() <= 1e-12 * fmax);
+        }
+    }
     // a point of zero weight does not count; a model that is 0 somewhere: not defined
     let s0 = setup("A*(x - 10)", &["x"], Loss::L2, Target::Linear, &[]);
     let data = Data::new(&s0.formula, vec![x.clone()]).unwrap();
