@@ -253,13 +253,15 @@ fn huber_bread_is_the_smoothed_indicator() {
             assert!((wi - exact).abs() <= 1e-6 * exact, "{ri} {wi} {exact}");
         }
     }
-    // and for a delta of a quarter of the bandwidth (w = 0.5, still the vectorised rule)
-    let d2 = 0.25 * h;
-    let w2 = bread_weights(Loss::Huber(d2), &r, None, 3);
-    for (ri, wi) in r.iter().zip(&w2) {
-        let exact = phi((d2 - ri.abs()) / h) - phi((-d2 - ri.abs()) / h);
-        if ri.abs() < 3.0 * h {
-            assert!((wi - exact).abs() <= 1e-4 * exact, "{ri} {wi} {exact}");
+    // and for deltas of 1/4, 0.7 and 3 bandwidths (w = 0.5, 1.4 and 6: the vectorised rule)
+    for f in [0.25, 0.7, 3.0] {
+        let d2 = f * h;
+        let w2 = bread_weights(Loss::Huber(d2), &r, None, 3);
+        for (ri, wi) in r.iter().zip(&w2) {
+            let exact = phi((d2 - ri.abs()) / h) - phi((-d2 - ri.abs()) / h);
+            if ri.abs() < 3.0 * h {
+                assert!((wi - exact).abs() <= 1e-4 * exact, "{f} {ri} {wi} {exact}");
+            }
         }
     }
     // points of zero weight do not set the bandwidth; no spread at all: the indicator
