@@ -66,8 +66,15 @@ const SMALL: u128 = 1 << 26;
 
 /// Refuse a request of `count` items of `bytes_each` bytes (overflow counts as too large) when
 /// it exceeds [`budget`]. `arg` names the argument that sets the size, `what` says what the
-/// memory is for, and `fix` how to ask for less.
-pub fn check(arg: &str, what: &str, count: usize, bytes_each: usize, fix: &str) -> Result<()> {
+/// memory is for (formatted only for a refusal: pass `format_args!` on hot paths), and `fix`
+/// how to ask for less.
+pub fn check(
+    arg: &str,
+    what: impl std::fmt::Display,
+    count: usize,
+    bytes_each: usize,
+    fix: &str,
+) -> Result<()> {
     let need = (count as u128) * (bytes_each as u128);
     if need <= SMALL {
         return Ok(()); // without reading the limits (files under /proc and /sys: ~50 us)

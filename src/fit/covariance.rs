@@ -136,9 +136,8 @@ fn sensitivity_from(
     y: &[f64],
     c: Option<&[f64]>,
 ) -> (Vec<f64>, f64) {
-    let (n, p) = (r.len(), params.len());
+    let n = r.len();
     let log = s.target == Target::Log;
-    let used = |i: usize| c.is_none_or(|w| w[i] > 0.0);
     let model = |i: usize| {
         if log {
             (r[i] + y[i]).exp()
@@ -146,6 +145,29 @@ fn sensitivity_from(
             r[i] + y[i]
         }
     };
+    relative_effects(s, params, n, c, model, |k, i| {
+        if log {
+            jac[k * n + i].abs()
+        } else {
+            jac[k * n + i].abs() / model(i).abs()
+        }
+    })
+}
+
+/// The sensitivity of [`super::sensitivity`] and the largest |model| over the points of
+/// positive weight `c`, from each point's model value and `rel(k, i)`, the relative change of
+/// the model at point i per unit of parameter k (scaled here by |P| for log-space parameters,
+/// max(|P|, 1) for the others). The sensitivity is empty when the model is 0 or not finite at a
+/// used point, or a parameter is not finite; the largest |model| is NaN when one is NaN.
+pub(crate) fn relative_effects(
+    s: &Problem,
+    params: &[f64],
+    n: usize,
+    c: Option<&[f64]>,
+    model: impl Fn(usize) -> f64,
+    rel: impl Fn(usize, usize) -> f64,
+) -> (Vec<f64>, f64) {
+    let used = |i: usize| c.is_none_or(|w| w[i] > 0.0);
     let (mut fmax, mut nan, mut ok) = (0.0f64, false, true);
     for i in (0..n).filter(|&i| used(i)) {
         let a = model(i).abs();
@@ -159,18 +181,13 @@ fn sensitivity_from(
     if !ok || params.iter().any(|v| !v.is_finite()) {
         return (Vec::new(), fmax);
     }
-    let eff = (0..p)
-        .map(|k| {
-            let col = &jac[k * n..(k + 1) * n];
+    let eff = params
+        .iter()
+        .enumerate()
+        .map(|(k, &pk)| {
             let m = (0..n)
                 .filter(|&i| used(i))
-                .map(|i| {
-                    if log {
-                        col[i].abs()
-                    } else {
-                        col[i].abs() / model(i).abs()
-                    }
-                })
+                .map(|i| rel(k, i))
                 .fold(0.0f64, |a, b| {
                     if b.is_nan() || a.is_nan() {
                         f64::NAN
@@ -179,9 +196,9 @@ fn sensitivity_from(
                     }
                 });
             let scale = if s.positive[k] {
-                params[k].abs()
+                pk.abs()
             } else {
-                params[k].abs().max(1.0)
+                pk.abs().max(1.0)
             };
             m * scale
         })

@@ -76,44 +76,14 @@ pub fn sensitivity(
     let mut jac = vec![0.0; n * p];
     s.formula
         .eval(params, data, &mut ev, &mut f, Some(&mut jac));
-    let used = |i: usize| weights.is_none_or(|w| w[i] > 0.0);
-    let (mut fmax, mut nan, mut ok) = (0.0f64, false, true);
-    for (i, &v) in f.iter().enumerate() {
-        if used(i) {
-            let a = v.abs();
-            nan |= a.is_nan();
-            fmax = fmax.max(a);
-            ok &= a > 0.0 && a.is_finite();
-        }
-    }
-    if nan {
-        fmax = f64::NAN;
-    }
-    if !ok {
-        return (Vec::new(), fmax);
-    }
-    let eff = (0..p)
-        .map(|k| {
-            let col = &jac[k * n..(k + 1) * n];
-            let m = (0..n)
-                .filter(|&i| used(i))
-                .map(|i| col[i].abs() / f[i].abs())
-                .fold(0.0f64, |a, b| {
-                    if b.is_nan() || a.is_nan() {
-                        f64::NAN
-                    } else {
-                        a.max(b)
-                    }
-                });
-            let scale = if s.positive[k] {
-                params[k].abs()
-            } else {
-                params[k].abs().max(1.0)
-            };
-            m * scale
-        })
-        .collect();
-    (eff, fmax)
+    covariance::relative_effects(
+        s,
+        params,
+        n,
+        weights,
+        |i| f[i],
+        |k, i| jac[k * n + i].abs() / f[i].abs(),
+    )
 }
 
 /// Validate inputs and run a complete fit: starts (given, or automatic by variable

@@ -270,7 +270,7 @@ impl Problem {
         let per_point = 2 * self.formula.n_nodes() + 2 * self.n_params() + 12;
         crate::mem::check(
             "form",
-            &format!(
+            format_args!(
                 "evaluating this formula ({} nodes) on {n} points with {threads} threads",
                 self.formula.n_nodes()
             ),

@@ -299,7 +299,7 @@ fn fit(
         let (ns, p) = st.as_array().dim();
         crate::mem::check(
             "starts",
-            &format!("{ns} starts"),
+            format_args!("{ns} starts"),
             ns,
             START_BYTES + 32 * p,
             "pass fewer starts (a coarser grid) or run them in batches",

@@ -122,7 +122,7 @@ pub fn knn_unchecked(x: &[f64], n: usize, dim: usize, k: usize, ctl: KnnControl)
     // plus the caller's copy of the indices
     crate::mem::check(
         "k",
-        &format!("{k} neighbours of {n} points"),
+        format_args!("{k} neighbours of {n} points"),
         n.saturating_mul(k.saturating_add(margin_for(k))),
         40,
         "lower k or use fewer points",
