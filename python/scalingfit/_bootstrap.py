@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._data import check_level, fmt, jsonable, norm_cdf, norm_ppf, physical_memory, resolve_threads
+from ._data import check_level, fmt, jsonable, norm_cdf, norm_ppf, refuse_over_memory, resolve_threads
 from ._diagnostics import bootstrap_warnings, emit
 from ._fit import _CONVERGED, TERMINATIONS, FitResult, Problem
 from ._fit import fit as _fit
@@ -463,13 +463,11 @@ def bootstrap(
             f"n_resamples={n_resamples}); resample i is the stream of (seed, i), so indices cannot wrap"
         )
     if keep == "samples":
-        need = int(n_resamples) * (8 * len(fr.param_names) + 1)
-        avail = physical_memory()
-        if avail is not None and need > avail // 2:
-            raise ValueError(
-                f"n_resamples={n_resamples} with keep='samples' needs {need / 2**30:.3g} GiB for the samples, more than "
-                f"half of the {avail / 2**30:.3g} GiB this process may use; use keep='summary' or run index ranges (start=, n_resamples=)"
-            )
+        refuse_over_memory(
+            f"n_resamples={n_resamples} with keep='samples' (the samples)",
+            int(n_resamples) * (8 * len(fr.param_names) + 1),
+            "use keep='summary' or run index ranges (start=, n_resamples=)",
+        )
     if seed is None:
         entropy = np.random.SeedSequence().entropy
         assert isinstance(entropy, int)  # drawn from the OS when not given

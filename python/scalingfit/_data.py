@@ -39,6 +39,14 @@ def physical_memory() -> int | None:
     return min(limits) if limits else None
 
 
+def refuse_over_memory(what: str, need: float, fix: str) -> None:
+    """ValueError ``"{what} would need X GiB, more than half of the Y GiB this process may use;
+    {fix}"`` when ``need`` bytes pass half of :func:`physical_memory` (nothing when unknown)."""
+    avail = physical_memory()
+    if avail is not None and need > avail // 2:
+        raise ValueError(f"{what} would need {need / 2**30:.3g} GiB, more than half of the {avail / 2**30:.3g} GiB this process may use; {fix}")
+
+
 def check_level(level: Any, arg: str = "level") -> float:
     """A confidence level in (0, 1) as a float, or a ValueError/TypeError naming ``arg``."""
     if isinstance(level, bool) or not isinstance(level, (int, float, np.integer, np.floating)):

@@ -22,6 +22,8 @@ POSITIVE_EXPONENTS = {
 # A parameter whose largest relative effect on the model at any data point (per unit of the
 # parameter, or per 100% for log-space and large parameters) is below this is not identified.
 NEGLIGIBLE = 1e-9
+# a value within this relative distance (of max(1, |bound|)) of a bound is at the bound
+AT_BOUND = 1e-6
 # relative standard error beyond which a parameter is reported as (nearly) not identified
 HUGE_RELATIVE_SE = 1e4
 
@@ -63,7 +65,7 @@ def fit_warnings(prob: Any, x: np.ndarray, cov: np.ndarray | None, stderr: dict[
         for b, side in ((lo, "lower"), (hi, "upper")):
             if not math.isfinite(b):
                 continue
-            if abs(x[k] - b) <= 1e-6 * max(1.0, abs(b)):
+            if abs(x[k] - b) <= AT_BOUND * max(1.0, abs(b)):
                 out.append(f"{n} = {x[k]:.6g} is at its {side} bound {b:g}: the optimum may lie beyond it (the "
                            f"standard errors and intervals assume an interior optimum)")
             elif abs(x[k] - b) <= 2 * se:
@@ -103,7 +105,7 @@ def bootstrap_warnings(bs: Any, level: float = 0.95) -> list[str]:
                 for k, n in enumerate(names):
                     for b, side in ((prob.lower[k], "lower"), (prob.upper[k], "upper")):
                         if math.isfinite(b):
-                            at = int(np.sum(np.abs(s[:, k] - b) <= 1e-6 * max(1.0, abs(b))))
+                            at = int(np.sum(np.abs(s[:, k] - b) <= AT_BOUND * max(1.0, abs(b))))
                             if at:
                                 out.append(f"{at} of {len(s)} converged resamples have {n} at its {side} bound {b:g}")
             with np.errstate(all="ignore"):

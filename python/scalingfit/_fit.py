@@ -21,7 +21,7 @@ from ._data import (
     fmt,
     get_column,
     jsonable,
-    physical_memory,
+    refuse_over_memory,
     require_columns,
     resolve_threads,
 )
@@ -552,13 +552,11 @@ def starts_array(problem: Problem, starts: Any = None, grid: Mapping[str, Sequen
             raise ValueError(f"grid: missing {missing} / unknown {extra}; parameters are {', '.join(params)}")
         axes = [as_float_array(grid[p_], f"grid['{p_}']") for p_ in params]
         n_grid = math.prod(len(a) for a in axes)
-        need = n_grid * (64 * len(params) + 256)  # the mesh, its copies and the starts' results
-        avail = physical_memory()
-        if avail is not None and need > avail // 2:
-            raise ValueError(
-                f"grid: {' x '.join(str(len(a)) for a in axes)} = {n_grid} starts would need {need / 2**30:.3g} GiB, "
-                f"more than half of the {avail / 2**30:.3g} GiB this process may use; use fewer values per parameter"
-            )
+        refuse_over_memory(  # the mesh, its copies and the starts' results
+            f"grid: {' x '.join(str(len(a)) for a in axes)} = {n_grid} starts",
+            n_grid * (64 * len(params) + 256),
+            "use fewer values per parameter",
+        )
         mesh = np.meshgrid(*axes, indexing="ij")
         rows.extend(np.stack([m.ravel() for m in mesh], axis=1))
     if not rows:

@@ -42,7 +42,7 @@ from typing import Any, Optional, Sequence, Tuple
 import numpy as np
 
 from . import _core
-from ._data import check_level, jsonable, norm_ppf, physical_memory, resolve_threads
+from ._data import check_level, jsonable, norm_ppf, refuse_over_memory, resolve_threads
 
 __all__ = [
     "knn",
@@ -126,15 +126,6 @@ def _choice(v: Any, name: str, allowed: Sequence[str], hint: str) -> str:
     if v not in allowed:
         raise ValueError(f"{name}: unknown value {v!r}; use {hint}")
     return v
-
-
-def _memory(arg: str, need: float, fix: str) -> None:
-    """Refuse a request for more than half of the machine's memory (ValueError naming ``arg``)."""
-    avail = physical_memory()
-    if avail is not None and need > avail // 2:
-        raise ValueError(
-            f"{arg}: would need {need / 2**30:.3g} GiB, more than half of the {avail / 2**30:.3g} GiB this process may use; {fix}"
-        )
 
 
 _ALGORITHMS = ("auto", "brute", "kdtree", "projected")
@@ -351,8 +342,8 @@ def tile(
     # what the core allocates per draw (a permutation of the points and per-size results) and
     # per bootstrap replicate; refused up front instead of an allocator abort
     m = len(sizes) if sizes is not None else min(n_sizes, 64)
-    _memory("n_draws", n_draws * (8.0 * X.shape[0] + 32.0 * m + 64.0), "use fewer draws (10 to 100 is typical)")
-    _memory("n_boot", n_boot * 96.0, "use fewer bootstrap replicates (1000 is typical)")
+    refuse_over_memory("n_draws:", n_draws * (8.0 * X.shape[0] + 32.0 * m + 64.0), "use fewer draws (10 to 100 is typical)")
+    refuse_over_memory("n_boot:", n_boot * 96.0, "use fewer bootstrap replicates (1000 is typical)")
     r = _core.tile(X, sizes, n_sizes, n_draws, k, int(seed), n_boot, abscissa, n_threads, algorithm)
     _warn_dups(r.n_duplicates)
     return TileEstimate(
