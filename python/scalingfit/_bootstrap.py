@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._data import check_level, fmt, jsonable, norm_cdf, norm_ppf, refuse_over_memory, resolve_threads
+from ._data import check_level, check_seed, fmt, jsonable, norm_cdf, norm_ppf, refuse_over_memory, resolve_threads
 from ._diagnostics import bootstrap_warnings, emit
 from ._fit import _CONVERGED, TERMINATIONS, FitResult, Problem
 from ._fit import fit as _fit
@@ -472,8 +472,7 @@ def bootstrap(
         entropy = np.random.SeedSequence().entropy
         assert isinstance(entropy, int)  # drawn from the OS when not given
         seed = entropy % (2**63)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (0 <= seed < 2**64):
-        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+    seed = check_seed(seed)
     if scheme == "groups":
         if groups is None:
             raise ValueError("scheme='groups' needs groups=: one group label per data row")

@@ -47,6 +47,13 @@ def refuse_over_memory(what: str, need: float, fix: str) -> None:
         raise ValueError(f"{what} would need {need / 2**30:.3g} GiB, more than half of the {avail / 2**30:.3g} GiB this process may use; {fix}")
 
 
+def check_seed(seed: Any) -> int:
+    """A seed in [0, 2**64) as an int, or a ValueError naming ``seed``."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (0 <= seed < 2**64):
+        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+    return int(seed)
+
+
 def check_level(level: Any, arg: str = "level") -> float:
     """A confidence level in (0, 1) as a float, or a ValueError/TypeError naming ``arg``."""
     if isinstance(level, bool) or not isinstance(level, (int, float, np.integer, np.floating)):

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ._bootstrap import BootstrapResult, _check_level, bootstrap
-from ._data import align_to, as_columns, as_float_array, fmt
+from ._data import align_to, as_columns, as_float_array, check_seed, fmt
 from ._fit import FitResult
 from ._fit import fit as _fit
 from ._results import _jsonable, _positive_scalar, _Result, _Source
@@ -69,8 +69,7 @@ def extrapolate(
         raise ValueError("scheme/groups: they choose how a FitResult is bootstrapped; give n_resamples > 0 too")
     src = _Source(fit_or_bs, "extrapolate")
     level = _check_level(level)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (0 <= seed < 2**64):
-        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+    seed = check_seed(seed)
     if interval not in ("prediction", "confidence"):
         raise ValueError(f"interval must be 'prediction' or 'confidence', got {interval!r}")
     if data is None:
