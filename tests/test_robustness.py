@@ -399,9 +399,10 @@ def test_derived_falls_back_to_scalar_calls_for_functions_that_take_floats(chin_
         (lambda c, b: sf.fit("power_law", {"x": [1.0, 2.0, 3.0]}, y=[1.0, 2.0, 3.0], positive="A"), TypeError, "^positive must be a list"),
         (lambda c, b: sf.fit("power_law", {"x": [1.0, 2.0, 3.0]}, y=[1.0, 2.0, 3.0], bounds=[0, 1]), TypeError, "^bounds must be a dict"),
         (lambda c, b: sf.fit("power_law", {"x": [1.0, 2.0, 3.0]}, y=[1.0, 2.0, 3.0], bounds={"A": {}}), TypeError, "^bounds\\['A'\\] must be a"),
+        (lambda c, b: sf.fit("power_law", {"x": [1.0, 2.0, 3.0]}, y=[1.0, 2.0, 3.0], check_names="no"), TypeError, "^check_names must be True or False"),
     ],
     ids=["returns-factor", "k-overflow", "seed", "interval-name", "ragged-groups", "int-key", "columns-str", "starts-int",
-         "positive-str", "bounds-list", "bounds-dict"],
+         "positive-str", "bounds-list", "bounds-dict", "check-names-str"],
 )
 def test_unclear_errors_found_by_the_fuzzer_name_their_argument(chin, chin_bs, call, exc, match):
     with pytest.raises(exc, match=match):

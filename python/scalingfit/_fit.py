@@ -306,6 +306,8 @@ def prepare(
         raise TypeError(f"columns must be a dict mapping formula variables to data column names, e.g. {{'N': 'params'}}; got {type(columns).__name__}")
     if positive is not None and (isinstance(positive, (str, bytes)) or not isinstance(positive, (Sequence, set, frozenset, np.ndarray))):
         raise TypeError(f"positive must be a list of parameter names, e.g. ['A', 'B']; got {type(positive).__name__} {positive!r:.60}")
+    if not isinstance(check_names, (bool, np.bool_)):
+        raise TypeError(f"check_names must be True or False, got {type(check_names).__name__} {check_names!r:.40}")
     if bounds is not None and not isinstance(bounds, Mapping):
         raise TypeError(f"bounds must be a dict mapping parameter names to (lower, upper) pairs; got {type(bounds).__name__}")
     names = column_names(data)
