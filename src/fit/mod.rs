@@ -20,6 +20,7 @@ mod multistart;
 mod problem;
 pub(crate) mod residuals;
 mod starts;
+mod subsample;
 #[cfg(test)]
 mod tests;
 
@@ -30,6 +31,7 @@ pub use multistart::{grid, multistart, MultiFit, SCREEN_MIN_STARTS};
 pub use problem::{LmOptions, LmResult, Loss, Problem, Target, Termination, Workspace};
 pub use residuals::objective;
 pub use starts::auto_starts;
+pub use subsample::{POLISH_FULL, SUBSAMPLE, SUBSAMPLE_MIN};
 
 use crate::error::{Error, Result};
 use crate::expr::Data;
@@ -118,6 +120,8 @@ pub fn fit_full(
         ));
     }
     let auto = starts.is_none();
+    // large data: starts are screened on a subsample (see `subsample`)
+    let sub = subsample::subsample(data, &y, y_raw, weights);
     let starts = match starts {
         Some(st) => {
             for (i, v) in st.iter().enumerate() {
@@ -147,13 +151,17 @@ pub fn fit_full(
             }
             st
         }
-        None => auto_starts(s, data, y_raw, &y, n_auto.max(1), abort),
+        None => match &sub {
+            Some(sb) => auto_starts(s, &sb.data, &sb.y_raw, &sb.y, n_auto.max(1), abort),
+            None => auto_starts(s, data, y_raw, &y, n_auto.max(1), abort),
+        },
     };
     let mut ws = Workspace::default();
     if abort.is_some_and(|a| a.load(std::sync::atomic::Ordering::Relaxed)) {
         return Err(Error::Interrupted);
     }
-    let mut multi = multistart_in(s, data, &y, weights, &starts, &mut ws, abort)?;
+    let mut multi = multistart_in(s, data, &y, weights, &starts, &mut ws, abort, sub.as_ref())?;
+    drop(sub);
     let (cov, residuals, (sens, model_max)) = if !multi.best.objective.is_finite() {
         (None, vec![f64::NAN; data.n], (Vec::new(), f64::NAN))
     } else if let Some(crs) = (starts.len() == 1)

@@ -3,6 +3,7 @@
 
 use super::lm::lm_with;
 use super::problem::{LmResult, Problem, Termination, Workspace};
+use super::subsample::{Subsample, POLISH_FULL};
 use crate::error::{Error, Result};
 use crate::expr::Data;
 use rayon::prelude::*;
@@ -35,11 +36,15 @@ pub fn multistart(
     c: Option<&[f64]>,
     starts: &[Vec<f64>],
 ) -> Result<MultiFit> {
-    multistart_in(s, data, y, c, starts, &mut Workspace::default(), None)
+    multistart_in(s, data, y, c, starts, &mut Workspace::default(), None, None)
 }
 
 /// [`multistart`]; a single start runs in `ws`, which afterwards holds the residuals and the
-/// Jacobian at the returned point.
+/// Jacobian at the returned point. With a subsample `sub` (large data) and several starts,
+/// every start runs on the subsample and the best [`POLISH_FULL`] distinct end points are run
+/// on all the data; the objectives of the other starts are their subsample objectives scaled
+/// to the whole data.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn multistart_in(
     s: &Problem,
     data: &Data,
@@ -48,6 +53,7 @@ pub(crate) fn multistart_in(
     starts: &[Vec<f64>],
     ws: &mut Workspace,
     abort: Option<&AtomicBool>,
+    sub: Option<&Subsample>,
 ) -> Result<MultiFit> {
     let aborted = || abort.is_some_and(|a| a.load(Ordering::Relaxed));
     if starts.is_empty() {
@@ -65,6 +71,7 @@ pub(crate) fn multistart_in(
     // Many starts: screen them all with a looser tolerance, then polish the best few to the
     // full tolerance (the answer is the same; the tails of the runs that end elsewhere are
     // not worth converging to 1e-14).
+    let sub = sub.filter(|_| starts.len() > 1);
     let screen = starts.len() > SCREEN_MIN_STARTS;
     let loose_setup;
     let loose = if screen {
@@ -77,6 +84,10 @@ pub(crate) fn multistart_in(
     } else {
         s
     };
+    let (d1, y1, c1) = match sub {
+        Some(sb) => (&sb.data, &sb.y[..], sb.c.as_deref()),
+        None => (data, y, c),
+    };
     let mut results: Vec<LmResult> = if starts.len() == 1 {
         // one start: no thread hand-off
         vec![lm_with(loose, data, y, c, &starts[0], ws, abort)]
@@ -88,14 +99,19 @@ pub(crate) fn multistart_in(
                 if aborted() {
                     return LmResult::failed(p);
                 }
-                lm_with(loose, data, y, c, st, ws, abort)
+                lm_with(loose, d1, y1, c1, st, ws, abort)
             })
             .collect()
     };
     if aborted() {
         return Err(Error::Interrupted);
     }
-    if screen {
+    // with a subsample, only the starts polished on all the data compete for the best (an
+    // unpolished one must not win on its scaled subsample estimate)
+    let mut polished_only: Option<Vec<usize>> = None;
+    if let Some(sb) = sub {
+        polished_only = Some(polish_on_full(s, data, y, c, sb.scale, &mut results, abort));
+    } else if screen {
         let mut order: Vec<usize> = (0..results.len())
             .filter(|&i| results[i].objective.is_finite())
             .collect();
@@ -127,6 +143,9 @@ pub(crate) fn multistart_in(
     }
     let mut best = usize::MAX;
     for (i, r) in results.iter().enumerate() {
+        if polished_only.as_ref().is_some_and(|ch| !ch.contains(&i)) {
+            continue;
+        }
         if r.objective.is_finite() && (best == usize::MAX || r.objective < results[best].objective)
         {
             best = i;
@@ -148,6 +167,64 @@ pub(crate) fn multistart_in(
         objectives,
         statuses,
     })
+}
+
+/// Run the best distinct subsample end points on all the data (full tolerance); the other
+/// objectives are rescaled from the subsample by `scale` (their ranking is what they are for).
+fn polish_on_full(
+    s: &Problem,
+    data: &Data,
+    y: &[f64],
+    c: Option<&[f64]>,
+    scale: f64,
+    results: &mut [LmResult],
+    abort: Option<&AtomicBool>,
+) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..results.len())
+        .filter(|&i| results[i].objective.is_finite())
+        .collect();
+    order.sort_by(|&a, &b| {
+        results[a]
+            .objective
+            .partial_cmp(&results[b].objective)
+            .unwrap()
+            .then(a.cmp(&b))
+    });
+    // the best, and others whose subsample objective is close to it (all of them ran on the
+    // same points, so a basin more than 2% worse there is worse on the whole data too)
+    let cutoff = order.first().map_or(0.0, |&i| results[i].objective * 1.02);
+    let mut chosen: Vec<usize> = Vec::new();
+    for &i in &order {
+        if chosen.len() >= POLISH_FULL || results[i].objective > cutoff {
+            break;
+        }
+        let same = chosen.iter().any(|&j| {
+            results[i]
+                .params
+                .iter()
+                .zip(&results[j].params)
+                .all(|(a, b)| (a - b).abs() <= 1e-4 * a.abs().max(b.abs()).max(1e-12))
+        });
+        if !same {
+            chosen.push(i);
+        }
+    }
+    for r in results.iter_mut() {
+        r.objective *= scale;
+    }
+    let polished: Vec<(usize, LmResult)> = chosen
+        .par_iter()
+        .map_init(Workspace::default, |ws, &i| {
+            let mut r = lm_with(s, data, y, c, &results[i].params, ws, abort);
+            r.n_iter += results[i].n_iter;
+            r.n_eval += results[i].n_eval;
+            (i, r)
+        })
+        .collect();
+    for (i, r) in polished {
+        results[i] = r;
+    }
+    chosen
 }
 
 /// Cartesian product of per-parameter value lists (first parameter varies slowest).
