@@ -47,10 +47,11 @@ def test_fit_output_is_typed():
 
 
 def test_termination_codes_come_from_rust():
-    assert [int(t) for t in TERMINATIONS] == list(range(6))
+    assert [int(t) for t in TERMINATIONS] == list(range(7))
     assert _MAXITER == int(_core.Termination.MaxIter) and _FAILED == int(_core.Termination.Failed)
-    assert [bool(_CONVERGED[int(t)]) for t in TERMINATIONS] == [True, True, True, True, False, False]
+    assert [bool(_CONVERGED[int(t)]) for t in TERMINATIONS] == [True, True, True, True, False, False, False]
     assert "max_iter" in _core.Termination.MaxIter.message
+    assert "not identified" in _core.Termination.Diverged.message
 
 
 def test_problem_is_immutable_and_its_core_shared():

@@ -176,3 +176,31 @@ def test_a_diverging_parameter_in_the_bootstrap_is_reported_without_numpy_warnin
         sd = b.stderr["A"]
     assert not np.isfinite(sd)
     assert any(w.startswith("the bootstrap spread of A is not finite") for w in found), found
+
+
+def test_a_parameter_running_off_to_infinity_is_named_not_converged():
+    # 6 runs of one model size: B*D^-beta is not identified, and LM walked B out to ~1e90
+    # along a valley, then reported "converged"; now the drift is caught and named
+    N = np.full(6, 1e9)
+    D = np.array([3.0e11, 1.7e10, 4.5e10, 1.2e9, 1.8e11, 4.1e10])
+    y = np.array([1.96, 2.32, 2.88, 3.65, 2.83, 2.52])
+    with pytest.warns(sf.ScalingFitWarning, match="diverge"):
+        f = sf.fit("chinchilla", {"N": N, "D": D}, y=y)
+    assert not f.converged and f.status == int(sf._core.Termination.Diverged)
+    assert "B diverges" in f.message and "not identified" in f.message
+    assert any("B diverges" in w for w in f.warnings) and "B diverges" in f.summary()
+
+
+def test_large_data_screens_starts_on_a_subsample_and_finds_the_same_optimum():
+    # 40,000 points (above SUBSAMPLE_MIN): the 4500 grid starts run on 8,192 of them, the best
+    # are polished on all; the answer is the full-data optimum (a single start from the truth)
+    rng = np.random.default_rng(0)
+    n = 40_000
+    N, D = 10 ** rng.uniform(7, 10, n), 10 ** rng.uniform(9, 12, n)
+    L = (1.69 + 406.4 * N**-0.34 + 410.7 * D**-0.28) * np.exp(rng.normal(0, 0.01, n))
+    f = sf.fit("chinchilla", {"N": N, "D": D}, y=L)
+    ref = sf.fit("chinchilla", {"N": N, "D": D}, y=L, starts={"E": 1.69, "A": 406.4, "alpha": 0.34, "B": 410.7, "beta": 0.28})
+    assert f.converged and f.n_starts == 4500
+    assert f.objective <= ref.objective * (1 + 1e-9)
+    for k in f.params:
+        assert f.params[k] == pytest.approx(ref.params[k], rel=1e-5), k

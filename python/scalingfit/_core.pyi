@@ -82,6 +82,7 @@ class Termination:
     Stalled: Termination
     MaxIter: Termination
     Failed: Termination
+    Diverged: Termination
     @property
     def converged(self) -> bool: ...
     @property
@@ -118,6 +119,8 @@ class FitOutput:
     def sensitivity(self) -> npt.NDArray[np.float64]: ...
     @property
     def model_max(self) -> float: ...
+    @property
+    def diverging(self) -> list[str]: ...
 
 def fit(
     problem: Problem,

@@ -31,7 +31,7 @@ _FORMS = {name: (formula, vars_, pos, desc) for name, formula, vars_, pos, desc 
 _LOSSES = ("huber", "l2")
 # lookup table: status code -> converged?
 # the solver's terminations (scalingfit._core.Termination), by code
-TERMINATIONS = [getattr(_core.Termination, n) for n in ("Ftol", "Xtol", "Gtol", "Stalled", "MaxIter", "Failed")]
+TERMINATIONS = [getattr(_core.Termination, n) for n in ("Ftol", "Xtol", "Gtol", "Stalled", "MaxIter", "Failed", "Diverged")]
 _CONVERGED = np.zeros(256, dtype=bool)
 for _t in TERMINATIONS:
     _CONVERGED[int(_t)] = _t.converged
@@ -654,6 +654,10 @@ def _result(prob: Problem, r: Any) -> FitResult:
             cov = None
     found, converged = fit_warnings(prob, x, cov, stderr, r.termination.converged, r.sensitivity, r.model_max)
     message = r.termination.message
+    if r.diverging:
+        message = (f"not converged: {', '.join(r.diverging)} diverge{'s' if len(r.diverging) == 1 else ''} (run off towards "
+                   "infinity, or 0 in log space, while the objective hardly changes): the law is not identified by these data")
+        found.insert(0, message[len("not converged: "):] + "; fix or bound those parameters, or fit a simpler law")
     if converged != r.termination.converged:
         message = "not converged: the model is 0 at every data point (zero gradient from underflow)"
     # the values from Rust are already Python floats, ints, bools and strings

@@ -33,6 +33,9 @@ pub enum Termination {
     /// the model is not finite (or not positive for a log target) at the start, or a
     /// parameter, the objective or a residual is not finite at the point reached
     Failed = 5,
+    /// parameters ([`LmResult::diverging`]) run off towards infinity (or 0 in log space) while
+    /// the objective hardly decreases: a valley to infinity, the law is not identified
+    Diverged = 6,
 }
 
 impl Termination {
@@ -53,6 +56,9 @@ impl Termination {
             Termination::MaxIter => "not converged: iteration limit (max_iter) reached",
             Termination::Failed => {
                 "failed: the model, a parameter or a residual is not finite (or the model not positive, with target='log') at the start or at the point reached"
+            }
+            Termination::Diverged => {
+                "not converged: parameters diverge (run off towards infinity, or 0 in log space, while the objective hardly changes): the law is not identified by these data"
             }
         }
     }
@@ -335,6 +341,8 @@ pub struct LmResult {
     pub status: Termination,
     pub n_iter: usize,
     pub n_eval: usize,
+    /// with [`Termination::Diverged`], the parameters that run off (indices)
+    pub diverging: Vec<usize>,
 }
 
 impl LmResult {
@@ -345,6 +353,7 @@ impl LmResult {
             status: Termination::Failed,
             n_iter: 0,
             n_eval: 1,
+            diverging: Vec::new(),
         }
     }
 }

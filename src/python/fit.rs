@@ -212,6 +212,7 @@ pub(crate) enum PyTermination {
     Stalled = 3,
     MaxIter = 4,
     Failed = 5,
+    Diverged = 6,
 }
 
 #[pymethods]
@@ -237,6 +238,7 @@ impl PyTermination {
             PyTermination::Stalled => Termination::Stalled,
             PyTermination::MaxIter => Termination::MaxIter,
             PyTermination::Failed => Termination::Failed,
+            PyTermination::Diverged => Termination::Diverged,
         }
     }
     fn of(t: Termination) -> PyTermination {
@@ -247,6 +249,7 @@ impl PyTermination {
             Termination::Stalled => PyTermination::Stalled,
             Termination::MaxIter => PyTermination::MaxIter,
             Termination::Failed => PyTermination::Failed,
+            Termination::Diverged => PyTermination::Diverged,
         }
     }
 }
@@ -269,6 +272,8 @@ pub(crate) struct FitOutput {
     auto_starts: bool,
     sensitivity: Py<PyArray1<f64>>,
     model_max: f64,
+    /// with `Termination.Diverged`, the names of the parameters that run off
+    diverging: Vec<String>,
 }
 
 /// Memory held per start during a multi-start fit besides 32 bytes per parameter (the start,
@@ -348,6 +353,11 @@ fn fit(
         auto_starts: rep.auto_starts,
         sensitivity: rep.sensitivity.into_pyarray(py).unbind(),
         model_max: rep.model_max,
+        diverging: best
+            .diverging
+            .iter()
+            .map(|&k| s.formula.param_names()[k].clone())
+            .collect(),
     })
 }
 
