@@ -27,7 +27,10 @@
 //! - `pow(a, b)` is `a ^ b`;
 //! - `smoothmax(a, b, k) = ln(exp(k a) + exp(k b)) / k`, the log-sum-exp maximum with sharpness
 //!   `k > 0`: it lies between `max(a, b)` and `max(a, b) + ln(2)/k` and tends to `max(a, b)` as
-//!   `k` grows. It is evaluated as `max(a, b) + softplus(-k |a - b|) / k` (no overflow).
+//!   `k` grows. It is evaluated as `max(a, b) + softplus(-k |a - b|) / k` (no overflow), from
+//!   the nodes above, so its derivatives (the softmax weights `1/(1 + exp(-k (a - b)))` and
+//!   its complement, and the one in `k`) are exact up to rounding relative to 1 (the weight
+//!   of the far smaller argument to ~1e-16 absolute, not relative).
 //!   `smoothmin(a, b, k) = -smoothmax(-a, -b, k)`. (A negative `k` turns one into the other;
 //!   `k = 0` is not finite, and the fitter rejects such a step.)
 //!
