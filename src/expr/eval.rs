@@ -56,6 +56,7 @@ impl Formula {
                     Op::Ln(a) => s[a].ln(),
                     Op::Sqrt(a) => s[a].sqrt(),
                     Op::PowConst(a, c) => powc(s[a], c),
+                    Op::Fun(f, a) => f.value(s[a]),
                     Op::Var(_) | Op::LnVar(_) => unreachable!(),
                 };
                 ws.sval[i] = v;
@@ -122,6 +123,7 @@ impl Formula {
                         out[t] = powc(x[t], c);
                     }
                 }
+                Op::Fun(f, a) => f.apply(vec_of(a), out),
                 Op::Const(_) | Op::Param(_) => unreachable!(),
             }
         }
@@ -247,6 +249,19 @@ impl Formula {
                         let v = val(a);
                         for t in 0..n {
                             d[t] += g[t] * c * powc(v.at(t), c - 1.0);
+                        }
+                    }
+                }
+                Op::Fun(f, a) => {
+                    if let Some(d) = dst!(a) {
+                        match (val(a), val(i)) {
+                            (Val::V(x), Val::V(y)) => f.add_deriv(x, y, g, d),
+                            (Val::S(x), Val::S(y)) => add_scaled(d, g, f.deriv(x, y)),
+                            (x, y) => {
+                                for t in 0..n {
+                                    d[t] += g[t] * f.deriv(x.at(t), y.at(t));
+                                }
+                            }
                         }
                     }
                 }

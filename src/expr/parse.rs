@@ -1,5 +1,6 @@
 //! Lexer and recursive-descent parser of the formula language (grammar in [`super`]).
 
+use super::funcs::Func;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -13,6 +14,7 @@ enum Tok {
     Caret,
     LParen,
     RParen,
+    Comma,
     End,
 }
 
@@ -60,6 +62,10 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>> {
                 i += 1;
                 Tok::RParen
             }
+            b',' => {
+                i += 1;
+                Tok::Comma
+            }
             b'0'..=b'9' | b'.' => {
                 while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
                     i += 1;
@@ -103,12 +109,66 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>> {
     Ok(out)
 }
 
-/// Unary functions of the language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Func {
-    Exp,
-    Ln,
-    Sqrt,
+/// What a function name calls.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Callee {
+    Unary(Func),
+    /// `pow(a, b)`, the same as `a ^ b`
+    Pow,
+    /// `smoothmax(a, b, k)` (`max: true`) or `smoothmin(a, b, k)`
+    Smooth {
+        max: bool,
+    },
+}
+
+/// The functions of the language by name (`sigmoid` is an alias of `logistic`, `log` of `ln`).
+/// These names are reserved: they are never parameters or variables.
+const FUNCTIONS: &[(&str, Callee)] = &[
+    ("exp", Callee::Unary(Func::Exp)),
+    ("log", Callee::Unary(Func::Ln)),
+    ("ln", Callee::Unary(Func::Ln)),
+    ("sqrt", Callee::Unary(Func::Sqrt)),
+    ("log10", Callee::Unary(Func::Log10)),
+    ("log1p", Callee::Unary(Func::Log1p)),
+    ("expm1", Callee::Unary(Func::Expm1)),
+    ("sin", Callee::Unary(Func::Sin)),
+    ("cos", Callee::Unary(Func::Cos)),
+    ("tan", Callee::Unary(Func::Tan)),
+    ("atan", Callee::Unary(Func::Atan)),
+    ("tanh", Callee::Unary(Func::Tanh)),
+    ("abs", Callee::Unary(Func::Abs)),
+    ("logistic", Callee::Unary(Func::Logistic)),
+    ("sigmoid", Callee::Unary(Func::Logistic)),
+    ("softplus", Callee::Unary(Func::Softplus)),
+    ("pow", Callee::Pow),
+    ("smoothmax", Callee::Smooth { max: true }),
+    ("smoothmin", Callee::Smooth { max: false }),
+];
+
+impl Callee {
+    fn of(name: &str) -> Option<Callee> {
+        FUNCTIONS.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)
+    }
+    fn arity(self) -> usize {
+        match self {
+            Callee::Unary(_) => 1,
+            Callee::Pow => 2,
+            Callee::Smooth { .. } => 3,
+        }
+    }
+    /// How to call it, for error messages.
+    fn usage(self, name: &str) -> String {
+        match self {
+            Callee::Unary(_) => format!("{name}(x)"),
+            Callee::Pow => "pow(base, exponent)".into(),
+            Callee::Smooth { .. } => format!("{name}(a, b, k)"),
+        }
+    }
+}
+
+/// The names of the language's functions (reserved: never parameters or variables).
+pub fn function_names() -> Vec<&'static str> {
+    FUNCTIONS.iter().map(|(n, _)| *n).collect()
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -122,6 +182,9 @@ pub(crate) enum Ast {
     Div(Box<Ast>, Box<Ast>),
     Pow(Box<Ast>, Box<Ast>),
     Call(Func, Box<Ast>),
+    /// `smoothmax(a, b, k)` (true) or `smoothmin(a, b, k)` (false), arguments `[a, b, k]` in
+    /// one box (keeps `Ast`, on the stack in every frame of the descent, small); see [`super`]
+    Smooth(bool, Box<[Ast; 3]>),
 }
 
 /// Deepest nesting of parentheses, function calls, unary signs and powers the parser descends
@@ -244,36 +307,90 @@ impl<'a> Parser<'a> {
         }
         Ok((base, db))
     }
+    /// A call of `name` (at `at`; the next token is its '('). Kept lean: this frame is on the
+    /// stack once per nesting level (the checks and the tree are built in [`Parser::finish_call`]).
+    fn call(&mut self, name: &str, callee: Callee, at: usize) -> Result<(Ast, usize)> {
+        self.next();
+        self.enter()?;
+        let mut args = Vec::with_capacity(callee.arity());
+        let mut d = 0;
+        loop {
+            let (arg, da) = self.expr()?;
+            args.push(arg);
+            d = d.max(da);
+            if *self.peek() != Tok::Comma {
+                break;
+            }
+            self.next();
+        }
+        self.nesting -= 1;
+        self.finish_call(name, callee, at, args, d)
+    }
+    /// The closing ')' and the arity check of a call whose arguments (of depth up to `d`) are
+    /// parsed, and its tree.
+    fn finish_call(
+        &mut self,
+        name: &str,
+        callee: Callee,
+        at: usize,
+        args: Vec<Ast>,
+        d: usize,
+    ) -> Result<(Ast, usize)> {
+        if *self.peek() != Tok::RParen {
+            return self.err(if callee.arity() == 1 {
+                "expected ')'"
+            } else {
+                "expected ')' or ','"
+            });
+        }
+        self.next();
+        let want = callee.arity();
+        if args.len() != want {
+            return Err(Error::parse(
+                self.src,
+                at,
+                format!(
+                    "'{name}' takes {want} argument{}: {} (got {})",
+                    if want == 1 { "" } else { "s" },
+                    callee.usage(name),
+                    args.len()
+                ),
+            ));
+        }
+        let d = self.deeper(d)?;
+        let ast = match (callee, <[Ast; 3]>::try_from(args)) {
+            (Callee::Smooth { max }, Ok(abk)) => Ast::Smooth(max, Box::new(abk)),
+            (callee, Err(args)) => {
+                let mut args = args.into_iter().map(Box::new);
+                let mut arg = || args.next().expect("arity checked");
+                match callee {
+                    Callee::Unary(f) => Ast::Call(f, arg()),
+                    _ => Ast::Pow(arg(), arg()),
+                }
+            }
+            _ => unreachable!("arity checked"),
+        };
+        Ok((ast, d))
+    }
     fn atom(&mut self) -> Result<(Ast, usize)> {
         let at = self.at();
         match self.next() {
             Tok::Num(v) => Ok((Ast::Num(v), 1)),
             Tok::Ident(name) => {
-                let func = match name.as_str() {
-                    "exp" => Some(Func::Exp),
-                    "log" | "ln" => Some(Func::Ln),
-                    "sqrt" => Some(Func::Sqrt),
-                    _ => None,
-                };
-                if let Some(f) = func {
+                if let Some(callee) = Callee::of(&name) {
                     if *self.peek() != Tok::LParen {
                         return self.err(format!("'{name}' is a function: write {name}(...)"));
                     }
-                    self.next();
-                    self.enter()?;
-                    let (arg, d) = self.expr()?;
-                    self.nesting -= 1;
-                    if *self.peek() != Tok::RParen {
-                        return self.err("expected ')'");
-                    }
-                    self.next();
-                    return Ok((Ast::Call(f, Box::new(arg)), self.deeper(d)?));
+                    return self.call(&name, callee, at);
                 }
                 if *self.peek() == Tok::LParen {
                     return Err(Error::parse(
                         self.src,
                         at,
-                        format!("unknown function '{name}' (known: exp, log, ln, sqrt)"),
+                        format!(
+                            "unknown function '{name}' (known: {})",
+                            function_names().join(", ")
+                        ),
                     ));
                 }
                 Ok((Ast::Ident(name), 1))
@@ -309,6 +426,7 @@ fn tok_text(t: &Tok) -> String {
         Tok::Caret => "'^'".into(),
         Tok::LParen => "'('".into(),
         Tok::RParen => "')'".into(),
+        Tok::Comma => "','".into(),
         Tok::End => "end of formula".into(),
     }
 }
@@ -352,6 +470,7 @@ pub fn identifiers(src: &str) -> Result<Vec<String>> {
                 walk(a, out);
                 walk(b, out)
             }
+            Ast::Smooth(_, abk) => abk.iter().for_each(|x| walk(x, out)),
         }
     }
     walk(&ast, &mut out);

@@ -20,7 +20,8 @@
 //! derivatives to rounding (tested against each other).
 
 use super::data::Data;
-use super::parse::{Ast, Func};
+use super::funcs::Func;
+use super::parse::Ast;
 use super::tape::Formula;
 
 /// Data factor of one piece of an exponent.

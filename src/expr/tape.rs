@@ -2,7 +2,8 @@
 //! with constant folding and pruning, and the structural queries the fitter uses (linear,
 //! scale and exponent parameters).
 
-use super::parse::{identifiers, parse_ast, Ast, Func};
+use super::funcs::Func;
+use super::parse::{identifiers, parse_ast, Ast};
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 
@@ -23,6 +24,8 @@ pub enum Op {
     Ln(usize),
     Sqrt(usize),
     PowConst(usize, f64),
+    /// Any other unary function (`exp`, `ln` and `sqrt` use the ops above).
+    Fun(Func, usize),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,7 +35,9 @@ enum Key {
     Var(usize),
     LnVar(usize),
     Bin(u8, usize, usize),
+    /// 0 neg, 1 exp, 2 ln, 3 sqrt
     Un(u8, usize),
+    Fun(Func, usize),
     PowConst(usize, u64),
 }
 
@@ -157,6 +162,48 @@ impl Builder {
         let (vector, active) = (self.nodes[a].vector, self.nodes[a].active);
         self.push(Key::Un(code, a), op, vector, active)
     }
+    /// `f(a)` for any unary function.
+    fn fun(&mut self, f: Func, a: usize) -> usize {
+        match f {
+            Func::Exp => return self.un(1, a),
+            Func::Ln => return self.un(2, a),
+            Func::Sqrt => return self.un(3, a),
+            _ => {}
+        }
+        if let Some(x) = self.const_of(a) {
+            let v = f.value(x);
+            if v.is_finite() {
+                return self.konst(v);
+            }
+        }
+        // log10 of a data column: its precomputed ln (which makes the column a log column,
+        // required positive, as for ln) times log10(e)
+        if let (Func::Log10, Op::Var(_)) = (f, self.nodes[a].op) {
+            let l = self.un(2, a);
+            let c = self.konst(std::f64::consts::LOG10_E);
+            return self.bin(2, l, c);
+        }
+        let (vector, active) = (self.nodes[a].vector, self.nodes[a].active);
+        self.push(Key::Fun(f, a), Op::Fun(f, a), vector, active)
+    }
+    /// `smoothmax(a, b, k) = max(a, b) + softplus(-k |a - b|) / k` (`max`), or
+    /// `smoothmin(a, b, k) = min(a, b) - softplus(-k |a - b|) / k`, with
+    /// `max(a, b) = b + (d + |d|) / 2` and `min(a, b) = b + (d - |d|) / 2`, `d = a - b`.
+    /// Built from existing nodes, so the derivatives are exact (1/2 each at a tie: the
+    /// derivative of `abs` at 0 is 0).
+    fn smooth(&mut self, max: bool, a: usize, b: usize, k: usize) -> usize {
+        let d = self.bin(1, a, b);
+        let ad = self.fun(Func::Abs, d);
+        let half = self.konst(0.5);
+        let e = self.bin(if max { 0 } else { 1 }, d, ad);
+        let e = self.bin(2, e, half);
+        let m = self.bin(0, b, e);
+        let kd = self.bin(2, k, ad);
+        let nkd = self.un(0, kd);
+        let sp = self.fun(Func::Softplus, nkd);
+        let t = self.bin(3, sp, k);
+        self.bin(if max { 0 } else { 1 }, m, t)
+    }
     fn pow(&mut self, a: usize, b: usize) -> usize {
         if let Some(c) = self.const_of(b) {
             if c == 1.0 {
@@ -205,10 +252,13 @@ fn prune(nodes: Vec<Node>, out: usize, param_node: &[usize]) -> (Vec<Node>, usiz
                 keep[a] = true;
                 keep[b] = true;
             }
-            Op::Neg(a) | Op::Exp(a) | Op::Ln(a) | Op::Sqrt(a) | Op::PowConst(a, _) => {
-                keep[a] = true
-            }
-            _ => {}
+            Op::Neg(a)
+            | Op::Exp(a)
+            | Op::Ln(a)
+            | Op::Sqrt(a)
+            | Op::PowConst(a, _)
+            | Op::Fun(_, a) => keep[a] = true,
+            Op::Const(_) | Op::Param(_) | Op::Var(_) | Op::LnVar(_) => {}
         }
     }
     let mut new_idx = vec![usize::MAX; nodes.len()];
@@ -228,7 +278,8 @@ fn prune(nodes: Vec<Node>, out: usize, param_node: &[usize]) -> (Vec<Node>, usiz
             Op::Ln(a) => Op::Ln(m(a)),
             Op::Sqrt(a) => Op::Sqrt(m(a)),
             Op::PowConst(a, c) => Op::PowConst(m(a), c),
-            other => other,
+            Op::Fun(f, a) => Op::Fun(f, m(a)),
+            other @ (Op::Const(_) | Op::Param(_) | Op::Var(_) | Op::LnVar(_)) => other,
         };
         new_idx[i] = out_nodes.len();
         out_nodes.push(node);
@@ -283,12 +334,14 @@ impl Formula {
                 }
                 Ast::Call(f, x) => {
                     let x = build(x, b, params, vars);
-                    let code = match f {
-                        Func::Exp => 1,
-                        Func::Ln => 2,
-                        Func::Sqrt => 3,
-                    };
-                    b.un(code, x)
+                    b.fun(*f, x)
+                }
+                Ast::Smooth(max, abk) => {
+                    let [x, y, k] = &**abk;
+                    let x = build(x, b, params, vars);
+                    let y = build(y, b, params, vars);
+                    let k = build(k, b, params, vars);
+                    b.smooth(*max, x, y, k)
                 }
                 Ast::Add(x, y) | Ast::Sub(x, y) | Ast::Mul(x, y) | Ast::Div(x, y) => {
                     let code = match a {
@@ -415,7 +468,7 @@ impl Formula {
                         }
                     }
                     Op::Neg(a) => c[a],
-                    Op::Exp(a) | Op::Ln(a) | Op::Sqrt(a) | Op::PowConst(a, _) => {
+                    Op::Exp(a) | Op::Ln(a) | Op::Sqrt(a) | Op::PowConst(a, _) | Op::Fun(_, a) => {
                         if c[a] == C::Free {
                             C::Free
                         } else {
@@ -469,8 +522,39 @@ impl Formula {
         out
     }
 
-    /// Parameters used as exponents of a data column (`x ^ p`, i.e. `exp(p * ln x)`).
+    /// Parameters used as exponents of a data column (`x ^ p`, i.e. `exp(p * ln x)`): a
+    /// product `p * ln x` counts only inside the argument of an `exp` (through sums, signs and
+    /// constant factors), not e.g. in `sin(p * ln x)` or `a + p * ln x`.
     pub fn exponent_params(&self) -> Vec<usize> {
+        // nodes that are (a summand or constant multiple of) the argument of an exp; consumers
+        // come after their operands, so one backward sweep marks them
+        let mut in_exp = vec![false; self.nodes.len()];
+        for i in (0..self.nodes.len()).rev() {
+            let op = self.nodes[i].op;
+            if let Op::Exp(a) = op {
+                in_exp[a] = true;
+            }
+            if !in_exp[i] {
+                continue;
+            }
+            match op {
+                Op::Add(a, b) | Op::Sub(a, b) => {
+                    in_exp[a] = true;
+                    in_exp[b] = true;
+                }
+                Op::Neg(a) => in_exp[a] = true,
+                Op::Mul(a, b) => {
+                    if !self.nodes[b].active {
+                        in_exp[a] = true;
+                    }
+                    if !self.nodes[a].active {
+                        in_exp[b] = true;
+                    }
+                }
+                Op::Div(a, b) if !self.nodes[b].active => in_exp[a] = true,
+                _ => {}
+            }
+        }
         let mut out = Vec::new();
         let mark = |i: usize, out: &mut Vec<usize>| {
             // walk down negations / constant multiples to a parameter
@@ -491,7 +575,10 @@ impl Formula {
                 }
             }
         };
-        for n in &self.nodes {
+        for (i, n) in self.nodes.iter().enumerate() {
+            if !in_exp[i] {
+                continue;
+            }
             if let Op::Mul(a, b) = n.op {
                 match (self.nodes[a].op, self.nodes[b].op) {
                     (Op::LnVar(_), _) => mark(b, &mut out),
