@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.optimize import least_squares
-
 import scalingfit as sf
+from scipy.optimize import least_squares
 
 
 def _logistic(z):
