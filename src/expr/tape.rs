@@ -514,12 +514,103 @@ impl Formula {
                 Op::Div(a, b) => (a, b, true),
                 _ => continue,
             };
+            // the parameter side may carry a sign or a constant factor (`-k * x`, `2*k*x`)
+            let param = |mut i: usize| loop {
+                match self.nodes[i].op {
+                    Op::Param(k) => return Some(k),
+                    Op::Neg(x) => i = x,
+                    Op::Mul(x, y) if !self.nodes[y].active && !self.nodes[y].vector => i = x,
+                    Op::Mul(x, y) if !self.nodes[x].active && !self.nodes[x].vector => i = y,
+                    _ => return None,
+                }
+            };
             match (self.nodes[a].op, self.nodes[b].op) {
-                (Op::Var(j), Op::Param(k)) | (Op::Param(k), Op::Var(j)) => out.push((k, j, div)),
+                (Op::Var(j), _) => {
+                    if let Some(k) = param(b) {
+                        out.push((k, j, div))
+                    }
+                }
+                (_, Op::Var(j)) if !div => {
+                    if let Some(k) = param(a) {
+                        out.push((k, j, div))
+                    }
+                }
                 _ => {}
             }
         }
         out
+    }
+
+    /// Location parameters: `(k, j)` for a parameter shifting data column j (`x - p`, `p - x`,
+    /// `x + p`), such as a peak position or an offset.
+    pub fn location_params(&self) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        for n in &self.nodes {
+            let (a, b) = match n.op {
+                Op::Add(a, b) | Op::Sub(a, b) => (a, b),
+                _ => continue,
+            };
+            if let (Op::Var(j), Op::Param(k)) | (Op::Param(k), Op::Var(j)) =
+                (self.nodes[a].op, self.nodes[b].op)
+            {
+                if !out.iter().any(|&(k2, _)| k2 == k) {
+                    out.push((k, j))
+                }
+            }
+        }
+        out
+    }
+
+    /// Width parameters: `(k, j)` for a parameter dividing an expression of data column j that
+    /// is more than the column itself (`(x - c)^2 / w^2`, `(x - c) / w`); `x / p` alone is a
+    /// scale ([`Formula::scale_params`]). The divisor may be `w`, `w^c`, `sqrt(w)` or a constant
+    /// multiple of them.
+    pub fn width_params(&self) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        for n in &self.nodes {
+            let Op::Div(a, b) = n.op else { continue };
+            if matches!(self.nodes[a].op, Op::Var(_)) || !self.nodes[a].vector {
+                continue;
+            }
+            let mut q = b;
+            let k = loop {
+                match self.nodes[q].op {
+                    Op::Param(k) => break Some(k),
+                    Op::PowConst(x, _) | Op::Sqrt(x) | Op::Neg(x) => q = x,
+                    Op::Mul(x, y) if !self.nodes[y].active && !self.nodes[y].vector => q = x,
+                    Op::Mul(x, y) if !self.nodes[x].active && !self.nodes[x].vector => q = y,
+                    _ => break None,
+                }
+            };
+            if let (Some(k), Some(j)) = (k, self.first_var(a)) {
+                if !out.iter().any(|&(k2, _)| k2 == k) {
+                    out.push((k, j))
+                }
+            }
+        }
+        out
+    }
+
+    /// A data column the value of node `i` depends on (the first found, depth first).
+    fn first_var(&self, i: usize) -> Option<usize> {
+        let mut stack = vec![i];
+        while let Some(t) = stack.pop() {
+            match self.nodes[t].op {
+                Op::Var(j) | Op::LnVar(j) => return Some(j),
+                Op::Add(a, b) | Op::Sub(a, b) | Op::Mul(a, b) | Op::Div(a, b) => {
+                    stack.push(b);
+                    stack.push(a);
+                }
+                Op::Neg(a)
+                | Op::Exp(a)
+                | Op::Ln(a)
+                | Op::Sqrt(a)
+                | Op::PowConst(a, _)
+                | Op::Fun(_, a) => stack.push(a),
+                Op::Const(_) | Op::Param(_) => {}
+            }
+        }
+        None
     }
 
     /// Parameters used as exponents of a data column (`x ^ p`, i.e. `exp(p * ln x)`): a

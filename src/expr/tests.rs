@@ -738,3 +738,32 @@ fn function_call_errors() {
         vec!["A", "k", "x", "b"]
     );
 }
+
+#[test]
+fn roles_of_parameters_for_automatic_starts() {
+    let idx = |f: &Formula, n: &str| f.param_names().iter().position(|p| p == n).unwrap();
+    // rates with a sign or a constant factor are scales of x (`-k*x`, `2*k*x`)
+    let f = Formula::new("a*exp(-k*x) + b*exp(-2*m*x) + c*(x/s)", &vars(&["x"])).unwrap();
+    let sc = f.scale_params();
+    for (n, ratio) in [("k", false), ("m", false), ("s", true)] {
+        assert!(sc.contains(&(idx(&f, n), 0, ratio)), "{n}: {sc:?}");
+    }
+    assert!(!sc.iter().any(|t| t.0 == idx(&f, "a")));
+    // Gaussian peaks: locations and widths of x
+    let g = Formula::new("b*exp(-(x-c)^2/w^2) + d*exp(-((x - e)/v)^2)", &vars(&["x"])).unwrap();
+    let (loc, wid) = (g.location_params(), g.width_params());
+    for n in ["c", "e"] {
+        assert!(loc.contains(&(idx(&g, n), 0)), "{n}: {loc:?}");
+    }
+    for n in ["w", "v"] {
+        assert!(wid.contains(&(idx(&g, n), 0)), "{n}: {wid:?}");
+    }
+    assert!(!loc
+        .iter()
+        .chain(&wid)
+        .any(|t| t.0 == idx(&g, "b") || t.0 == idx(&g, "d")));
+    // an offset (x + p), and x/p alone is a scale, not a width
+    let h = Formula::new("a*(b + x)^(-1/c) + x/q", &vars(&["x"])).unwrap();
+    assert!(h.location_params().contains(&(idx(&h, "b"), 0)));
+    assert!(!h.width_params().iter().any(|t| t.0 == idx(&h, "q")));
+}

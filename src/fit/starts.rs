@@ -19,28 +19,100 @@ fn geomspace(a: f64, b: f64, k: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Candidate values for each nonlinear parameter, chosen from its role in the formula.
+/// The role of a nonlinear parameter that decides its start values; parameters with the same
+/// role on the same data column are interchangeable, and starts giving two of them the same
+/// value are degenerate (equal rates, coinciding peaks) and skipped.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Role {
+    /// `x / p` (true) or `p * x` (false) for column j
+    Scale(usize, bool),
+    /// `x - p`: a location on column j
+    Location(usize),
+    /// a divisor of an expression of column j: a width
+    Width(usize),
+    Other,
+}
+
+/// Role of each parameter in `nonlin`, from the formula's structure.
+fn roles(s: &Problem, nonlin: &[usize]) -> Vec<Role> {
+    let f = &s.formula;
+    let scales = f.scale_params();
+    let locs = f.location_params();
+    let widths = f.width_params();
+    nonlin
+        .iter()
+        .map(|&k| {
+            if let Some(&(_, j, ratio)) = scales.iter().find(|t| t.0 == k) {
+                Role::Scale(j, ratio)
+            } else if let Some(&(_, j)) = locs.iter().find(|t| t.0 == k) {
+                Role::Location(j)
+            } else if let Some(&(_, j)) = widths.iter().find(|t| t.0 == k) {
+                Role::Width(j)
+            } else {
+                Role::Other
+            }
+        })
+        .collect()
+}
+
+/// (smallest non-zero |x|, largest |x|, min x, max x) of a column; the smallest non-zero
+/// magnitude is floored at 1e-8 of the largest (a 0 in the data must not stretch a scale grid
+/// down to 1e-300).
+fn col_range(col: &[f64]) -> (f64, f64, f64, f64) {
+    let mx = col.iter().fold(0.0f64, |a, &b| a.max(b.abs())).max(1e-300);
+    let mn = col
+        .iter()
+        .filter(|v| **v != 0.0)
+        .fold(f64::INFINITY, |a, &b| a.min(b.abs()))
+        .max(mx * 1e-8)
+        .min(mx);
+    let lo = col.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = col.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (mn, mx, lo, hi)
+}
+
+/// Candidate values for each nonlinear parameter, chosen from its role in the formula and the
+/// data: scales and rates spanning the column's magnitudes, locations across its range, widths
+/// from 1% of its span to the span.
 fn nonlinear_grid(s: &Problem, data: &Data, nonlin: &[usize], max_points: usize) -> Vec<Vec<f64>> {
     let f = &s.formula;
     let exps = f.exponent_params();
-    let scales = f.scale_params();
+    let roles = roles(s, nonlin);
     let full: Vec<Vec<f64>> = nonlin
         .iter()
-        .map(|&k| -> Vec<f64> {
-            if let Some(&(_, j, ratio)) = scales.iter().find(|t| t.0 == k) {
-                let col = &data.cols[j];
-                let mn = col
-                    .iter()
-                    .fold(f64::INFINITY, |a, &b| a.min(b.abs()))
-                    .max(1e-300);
-                let mx = col.iter().fold(0.0f64, |a, &b| a.max(b.abs())).max(mn);
-                let (a, b) = (mn / 100.0, mx * 1e4);
-                let v = geomspace(a, b, 9);
+        .zip(&roles)
+        .map(|(&k, role)| -> Vec<f64> {
+            if let Role::Scale(j, ratio) = *role {
+                let (mn, mx, _, _) = col_range(&data.cols[j]);
+                // a column spanning decades: scales across all of them (a break anywhere);
+                // otherwise a finer grid around the column's size (rates of exp(-k x) from
+                // 0.1 to 100 e-folds over the largest x)
+                let v = if mx > 100.0 * mn {
+                    geomspace(mn / 100.0, mx * 1e4, 9)
+                } else {
+                    geomspace(mx / 100.0, mx * 10.0, 13)
+                };
                 if ratio {
                     v
                 } else {
                     v.iter().rev().map(|x| 1.0 / x).collect()
                 }
+            } else if let Role::Location(j) = *role {
+                // across the column's range, and no shift at all
+                let (_, _, lo, hi) = col_range(&data.cols[j]);
+                let zero = !(lo..=hi).contains(&0.0);
+                let m = if zero { 8 } else { 9 };
+                let mut v: Vec<f64> = (0..m)
+                    .map(|i| lo + (hi - lo) * (i as f64 + 0.5) / m as f64)
+                    .collect();
+                if zero {
+                    v.push(0.0);
+                }
+                v
+            } else if let Role::Width(j) = *role {
+                let (_, mx, lo, hi) = col_range(&data.cols[j]);
+                let span = if hi > lo { hi - lo } else { mx };
+                geomspace(span / 100.0, span, 7)
             } else if exps.contains(&k) {
                 vec![0.05, 0.1, 0.2, 0.35, 0.5, 0.8, 1.2, 2.0]
             } else if s.positive[k] {
@@ -111,6 +183,15 @@ pub fn auto_starts(
     let nonlin: Vec<usize> = (0..p).filter(|k| !lin.contains(k)).collect();
     let vals = nonlinear_grid(s, data, &nonlin, 20_000);
     let combos = grid(&vals);
+    let role = roles(s, &nonlin);
+    // starts where two interchangeable parameters coincide are degenerate (their terms are
+    // collinear, the linear solve is singular): skipped
+    let degenerate = |combo: &[f64]| {
+        (0..combo.len()).any(|a| {
+            role[a] != Role::Other
+                && (a + 1..combo.len()).any(|b| role[b] == role[a] && combo[a] == combo[b])
+        })
+    };
     let n = data.n;
     let scored: Vec<(f64, Vec<f64>)> = combos
         .par_iter()
@@ -124,7 +205,7 @@ pub fn auto_starts(
                 )
             },
             |(ws, ev, fv, jac), combo| {
-                if abort.is_some_and(|a| a.load(Ordering::Relaxed)) {
+                if abort.is_some_and(|a| a.load(Ordering::Relaxed)) || degenerate(combo) {
                     return (f64::INFINITY, Vec::new());
                 }
                 let mut theta = vec![0.0; p];
