@@ -113,8 +113,12 @@ class Problem:
         v = float(np.dot(r, r))
         return v if math.isfinite(v) else math.inf
 
+    def floor(self) -> float:
+        """The RSS double precision can resolve: n * (1e-12 * max|y|)^2."""
+        return self.n * (1e-12 * float(np.max(np.abs(self.y)))) ** 2
+
     def tolerance(self) -> float:
-        return self.rss * RTOL + self.n * (1e-12 * float(np.max(np.abs(self.y)))) ** 2
+        return self.rss * RTOL + self.floor()
 
     def solved(self, rss: float) -> bool:
         return rss <= self.rss + self.tolerance()
