@@ -85,12 +85,15 @@ class Problem:
 
     # --- the model in numpy (real, or complex for the complex-step Jacobian) -------------------
     def model(self, p: Any) -> np.ndarray:
+        """The formula at parameters ``p`` (dict or sequence in ``names`` order), via a lambda
+        compiled once with the data columns and functions as its globals."""
         if self._fn is None:
-            self._fn = compile(self.formula.replace("^", "**"), f"<{self.name}>", "eval")
-        vals = dict(zip(self.names, p)) if not isinstance(p, dict) else p
-        ns = {**_FUNCS, **self.data, **vals}
+            src = f"lambda {', '.join(self.names)}: ({self.formula.replace('^', '**')})"
+            self._fn = eval(compile(src, f"<{self.name}>", "eval"), {"__builtins__": {}, **_FUNCS, **self.data})
+        args = [p[k] for k in self.names] if isinstance(p, dict) else p
         with np.errstate(all="ignore"):
-            return eval(self._fn, {"__builtins__": {}}, ns) + 0.0 * self.y  # broadcast constants
+            out = self._fn(*args)
+        return out if np.shape(out) == self.y.shape else np.broadcast_to(out, self.y.shape)
 
     def residual(self, p: Any) -> np.ndarray:
         return self.model(p) - self.y
