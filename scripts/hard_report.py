@@ -114,12 +114,11 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- summary
     print("\nSUMMARY (successes / problems run)")
-    groups: dict[str, list[str]] = defaultdict(list)
+    groups: dict[str, list[str]] = {"all": list(results), "nist": [], "synthetic": []}
     for name in results:
-        p = byname[name]
-        groups["all"].append(name)
-        groups[p.source].append(name)
-        groups["kind " + p.kind].append(name)
+        groups[byname[name].source].append(name)
+    for kind in sorted({byname[n].kind for n in results}):
+        groups["kind " + kind] = [n for n in results if byname[n].kind == kind]
     print(f"{'group':22s} {'N':>3s} " + " ".join(f"{m:>9s}" for m in METHODS))
     for g, names in groups.items():
         print(f"{g:22s} {len(names):3d} " + " ".join(f"{sum(solved[n][m] for n in names):9d}" for m in METHODS))
