@@ -55,8 +55,8 @@ def run_problem(p: hp.Problem, jac: str) -> dict[str, hp.Run]:
     true_start = p.truth if p.truth is not None else p.certified
     runs = {
         "sf-auto": hp.run_scalingfit(p, method="sf-auto"),
-        "sf-s1": hp.run_scalingfit(p, starts=p.starts[0], method="sf-s1"),
-        "sf-s2": hp.run_scalingfit(p, starts=p.starts[1], method="sf-s2"),
+        "sf-s1": hp.run_scalingfit(p, starts=p.starts[0], method="sf-s1", max_iter=hp.BUDGET),
+        "sf-s2": hp.run_scalingfit(p, starts=p.starts[1], method="sf-s2", max_iter=hp.BUDGET),
         "trf-true": hp.run_scipy(p, true_start, "trf", jac=jac, label="trf-true"),
         "lm-s1": hp.run_scipy(p, p.starts[0], "lm", jac=jac, label="lm-s1"),
         "lm-s2": hp.run_scipy(p, p.starts[1], "lm", jac=jac, label="lm-s2"),

@@ -204,12 +204,15 @@ impl Problem {
         let mut hi = vec![f64::INFINITY; p];
         for k in 0..p {
             if self.positive[k] {
+                // kept within the normal float64 range: a log-space parameter that runs off
+                // towards 0 (a term the data do not need) stays a positive number, never an
+                // exact 0 that a warm start (ln 0) could not resume from
                 lo[k] = if self.lower[k] > 0.0 {
-                    self.lower[k].ln()
+                    self.lower[k].ln().max(LOG_MIN)
                 } else {
-                    f64::NEG_INFINITY
+                    LOG_MIN
                 };
-                hi[k] = self.upper[k].ln();
+                hi[k] = self.upper[k].ln().min(LOG_MAX);
             } else {
                 lo[k] = self.lower[k];
                 hi[k] = self.upper[k];
@@ -332,6 +335,10 @@ pub struct Workspace {
     pub(crate) h: Vec<f64>,
     pub(crate) th_try: Vec<f64>,
 }
+
+/// Range of log-space parameters (internal coordinates): exp of it is a normal float64.
+const LOG_MIN: f64 = -708.0;
+const LOG_MAX: f64 = 709.0;
 
 /// Outcome of one LM run, in natural coordinates.
 #[derive(Debug, Clone)]
