@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -457,3 +458,16 @@ def test_a_backtest_whose_law_cannot_reach_the_held_out_rows_says_which():
     y = np.concatenate([2.0 * np.exp(0.9 * np.arange(1.0, 28.0)), [1e10, 2e10, 3e10]])
     with pytest.raises(ValueError, match="^holdout: the law fitted on the 27 training rows cannot predict the held-out rows.*x=800"):
         sf.backtest("a * exp(b * x)", {"x": x}, y=y, holdout="top_compute", n_resamples=0)
+
+
+def test_compute_optimal_default_budgets_need_positive_compute_in_the_data():
+    # (found by the fuzz test) a D of 0 in the data made the default budget grid an
+    # OverflowError "cannot convert float infinity to integer"
+    N = np.full(4, 1e9)
+    D = np.array([0.0, 1.2e10, 3.0e10, 8.0e10])
+    y = np.array([3.2, 2.6, 2.4, 2.3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f = sf.fit("kaplan_nd", {"N": N, "D": D}, y=y, max_iter=3)
+    with pytest.raises(ValueError, match=r"^C: the data's compute k\*N\*D is not a positive number at row 0 .*give C"):
+        sf.compute_optimal(f)

@@ -174,7 +174,14 @@ def compute_optimal(
         vi = [src.fit.variables.index(rN), src.fit.variables.index(rD)]
         # decades from the data's smallest compute k*N*D to 1000x its largest, in log space
         # (k*N*D itself may overflow), kept within [k, the largest float64]
-        lcd = math.log10(k) + np.log10(cols[vi[0]]) + np.log10(cols[vi[1]])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lcd = math.log10(k) + np.log10(cols[vi[0]]) + np.log10(cols[vi[1]])
+        if not np.isfinite(lcd).all():
+            bad = int(np.flatnonzero(~np.isfinite(lcd))[0])
+            raise ValueError(
+                f"C: the data's compute k*{rN}*{rD} is not a positive number at row {bad} ({rN} = {cols[vi[0]][bad]:g}, "
+                f"{rD} = {cols[vi[1]][bad]:g}), so no default budgets can be drawn from it; give C (budgets in FLOP) explicitly"
+            )
         lo = max(math.floor(float(lcd.min())), math.ceil(math.log10(k)))
         hi = min(math.ceil(float(lcd.max()) + 3), 308)
         if lo > hi:
