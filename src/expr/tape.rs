@@ -591,6 +591,56 @@ impl Formula {
         out
     }
 
+    /// Period parameters of a trigonometric function: `(k, j, c)` for `sin(c * x / p)` (also
+    /// cos and tan; sums, signs and constant factors in the argument allowed), where one cycle
+    /// spans `2 pi p / c` of column j.
+    pub fn period_params(&self) -> Vec<(usize, usize, f64)> {
+        let mut in_trig = vec![false; self.nodes.len()];
+        for i in (0..self.nodes.len()).rev() {
+            let op = self.nodes[i].op;
+            if let Op::Fun(Func::Sin | Func::Cos | Func::Tan, a) = op {
+                in_trig[a] = true;
+            }
+            if !in_trig[i] {
+                continue;
+            }
+            match op {
+                Op::Add(a, b) | Op::Sub(a, b) => {
+                    in_trig[a] = true;
+                    in_trig[b] = true;
+                }
+                Op::Neg(a) => in_trig[a] = true,
+                Op::Mul(a, b) if !self.nodes[b].active && !self.nodes[b].vector => {
+                    in_trig[a] = true
+                }
+                Op::Mul(a, b) if !self.nodes[a].active && !self.nodes[a].vector => {
+                    in_trig[b] = true
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            let Op::Div(a, b) = n.op else { continue };
+            let Op::Param(k) = self.nodes[b].op else {
+                continue;
+            };
+            if !in_trig[i] || out.iter().any(|t: &(usize, usize, f64)| t.0 == k) {
+                continue;
+            }
+            let (j, c) = match self.nodes[a].op {
+                Op::Var(j) => (j, 1.0),
+                Op::Mul(x, y) => match (self.nodes[x].op, self.nodes[y].op) {
+                    (Op::Var(j), Op::Const(c)) | (Op::Const(c), Op::Var(j)) => (j, c),
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            out.push((k, j, c));
+        }
+        out
+    }
+
     /// A data column the value of node `i` depends on (the first found, depth first).
     fn first_var(&self, i: usize) -> Option<usize> {
         let mut stack = vec![i];

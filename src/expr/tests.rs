@@ -766,4 +766,14 @@ fn roles_of_parameters_for_automatic_starts() {
     let h = Formula::new("a*(b + x)^(-1/c) + x/q", &vars(&["x"])).unwrap();
     assert!(h.location_params().contains(&(idx(&h, "b"), 0)));
     assert!(!h.width_params().iter().any(|t| t.0 == idx(&h, "q")));
+    // periods inside sin/cos, with the argument's constant factor; not outside them
+    let t = Formula::new(
+        "a*cos(2*3.5*x/p) + b*sin(x/q + 1) + c*exp(-x/r)",
+        &vars(&["x"]),
+    )
+    .unwrap();
+    let per = t.period_params();
+    assert!(per.contains(&(idx(&t, "p"), 0, 7.0)), "{per:?}");
+    assert!(per.contains(&(idx(&t, "q"), 0, 1.0)), "{per:?}");
+    assert!(!per.iter().any(|e| e.0 == idx(&t, "r")));
 }

@@ -30,6 +30,8 @@ enum Role {
     Location(usize),
     /// a divisor of an expression of column j: a width
     Width(usize),
+    /// `sin(c x / p)`: a period on column j (cycle length 2 pi p / c)
+    Period(usize, u64),
     Other,
 }
 
@@ -39,10 +41,13 @@ fn roles(s: &Problem, nonlin: &[usize]) -> Vec<Role> {
     let scales = f.scale_params();
     let locs = f.location_params();
     let widths = f.width_params();
+    let periods = f.period_params();
     nonlin
         .iter()
         .map(|&k| {
-            if let Some(&(_, j, ratio)) = scales.iter().find(|t| t.0 == k) {
+            if let Some(&(_, j, c)) = periods.iter().find(|t| t.0 == k) {
+                Role::Period(j, c.to_bits())
+            } else if let Some(&(_, j, ratio)) = scales.iter().find(|t| t.0 == k) {
                 Role::Scale(j, ratio)
             } else if let Some(&(_, j)) = locs.iter().find(|t| t.0 == k) {
                 Role::Location(j)
@@ -71,10 +76,45 @@ fn col_range(col: &[f64]) -> (f64, f64, f64, f64) {
     (mn, mx, lo, hi)
 }
 
+/// x positions of the `k` most pronounced local extremes of y along column x (y smoothed by a
+/// moving average over ~n/40 neighbours, at least 3, so noise makes no peaks; extremes of
+/// |y - median| ranked by height), for locations of peaks.
+fn peaks(x: &[f64], y: &[f64], k: usize) -> Vec<f64> {
+    let n = x.len().min(y.len());
+    if n < 5 || k == 0 {
+        return Vec::new();
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
+    let mut ys: Vec<f64> = order.iter().map(|&i| y[i]).collect();
+    let mut sorted = ys.clone();
+    sorted.sort_by(f64::total_cmp);
+    let med = sorted[n / 2];
+    let raw = ys.clone();
+    let half = (n / 80).max(1);
+    for (i, v) in ys.iter_mut().enumerate() {
+        let (a, b) = (i.saturating_sub(half), (i + half).min(n - 1));
+        *v = raw[a..=b].iter().sum::<f64>() / (b - a + 1) as f64;
+    }
+    let h: Vec<f64> = ys.iter().map(|v| (v - med).abs()).collect();
+    let mut cand: Vec<(f64, f64)> = (1..n - 1)
+        .filter(|&i| h[i] > h[i - 1] && h[i] >= h[i + 1] && h[i].is_finite())
+        .map(|i| (h[i], x[order[i]]))
+        .collect();
+    cand.sort_by(|a, b| b.0.total_cmp(&a.0));
+    cand.into_iter().take(k).map(|c| c.1).collect()
+}
+
 /// Candidate values for each nonlinear parameter, chosen from its role in the formula and the
 /// data: scales and rates spanning the column's magnitudes, locations across its range, widths
 /// from 1% of its span to the span.
-fn nonlinear_grid(s: &Problem, data: &Data, nonlin: &[usize], max_points: usize) -> Vec<Vec<f64>> {
+fn nonlinear_grid(
+    s: &Problem,
+    data: &Data,
+    y: &[f64],
+    nonlin: &[usize],
+    max_points: usize,
+) -> Vec<Vec<f64>> {
     let f = &s.formula;
     let exps = f.exponent_params();
     let roles = roles(s, nonlin);
@@ -102,13 +142,38 @@ fn nonlinear_grid(s: &Problem, data: &Data, nonlin: &[usize], max_points: usize)
                 let (_, _, lo, hi) = col_range(&data.cols[j]);
                 let zero = !(lo..=hi).contains(&0.0);
                 let m = if zero { 8 } else { 9 };
-                let mut v: Vec<f64> = (0..m)
+                let spread: Vec<f64> = (0..m)
                     .map(|i| lo + (hi - lo) * (i as f64 + 0.5) / m as f64)
                     .collect();
+                // the data's most pronounced peaks (or dips) first, interleaved with the
+                // spread so that thinning the grid (every other value) keeps the peaks
+                let peaks = peaks(&data.cols[j], y, 3);
+                let mut v = Vec::with_capacity(m + 1);
+                let (mut a, mut b) = (peaks.into_iter(), spread.iter().copied());
+                while v.len() < m {
+                    match a.next().or_else(|| b.next()) {
+                        Some(x) => v.push(x),
+                        None => break,
+                    }
+                    if v.len() < m {
+                        if let Some(x) = b.next() {
+                            v.push(x);
+                        }
+                    }
+                }
                 if zero {
                     v.push(0.0);
                 }
                 v
+            } else if let Role::Period(j, c) = *role {
+                // 0.5 to 40 cycles over the column's span in steps of half a cycle (a finer
+                // grid than the basins of a periodic fit, which are ~1/span wide in frequency)
+                let (_, mx, lo, hi) = col_range(&data.cols[j]);
+                let span = if hi > lo { hi - lo } else { mx };
+                let c = f64::from_bits(c).abs().max(1e-300);
+                (1..=80)
+                    .map(|h| span / (0.5 * h as f64) * c / (2.0 * std::f64::consts::PI))
+                    .collect()
             } else if let Role::Width(j) = *role {
                 let (_, mx, lo, hi) = col_range(&data.cols[j]);
                 let span = if hi > lo { hi - lo } else { mx };
@@ -181,7 +246,7 @@ pub fn auto_starts(
     let p = f.n_params();
     let lin = f.linear_params();
     let nonlin: Vec<usize> = (0..p).filter(|k| !lin.contains(k)).collect();
-    let vals = nonlinear_grid(s, data, &nonlin, 20_000);
+    let vals = nonlinear_grid(s, data, y_raw, &nonlin, 20_000);
     let combos = grid(&vals);
     let role = roles(s, &nonlin);
     // starts where two interchangeable parameters coincide are degenerate (their terms are
