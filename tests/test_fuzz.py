@@ -273,9 +273,16 @@ FORMULAS = [
     ("exp(exp(exp(A*x)))", ["x"], ["A"]),
     ("log(log(A*x))", ["x"], ["A"]),
     ("E - E + A*x^-alpha", ["x"], ["E", "A", "alpha"]),
+    # the functions of the formula language
+    ("lo + (hi - lo)*logistic(k*(log10(x) - c))", ["x"], ["lo", "hi", "k", "c"]),
+    ("E + A*exp(-x/tau)*sin(w*x + phi)", ["x"], ["E", "A", "tau", "w", "phi"]),
+    ("a + b*cos(2*3.14159*x/p) + c*sin(2*3.14159*x/p)", ["x"], ["a", "b", "p", "c"]),
+    ("E + softplus(A - x) + abs(B)*tanh(x/s)", ["x"], ["E", "A", "B", "s"]),
+    ("smoothmin(A*x^-alpha, B, k) + pow(x, -g) + atan(t*x)", ["x"], ["A", "alpha", "B", "k", "g", "t"]),
+    ("log1p(A*x) + expm1(-b*x) + tan(c*x)", ["x"], ["A", "b", "c"]),
 ]
 TOKENS = ["x", "E", "A", "alpha", "+", "-", "*", "/", "^", "**", "(", ")", "1", "0", "2.5", "1e308", "1e-310", "1e999",
-          "nan", "inf", "exp(", "log(", "ln(", "sqrt(", "foo(", "sin(", "é", "∞", "x²", "_", "1.2.3", "..", " ", "\t",
+          "nan", "inf", "exp(", "log(", "ln(", "sqrt(", "foo(", "sin(", "pow(", "logistic(", "smoothmax(", "tan(", "abs(", "é", "∞", "x²", "_", "1.2.3", "..", " ", "\t",
           "\n", "\x00", "𝑥", "١", "E1", "x_", ",", "=", "!", "'", "\"", "[", "]", "{", "}", "$", "#", "\\", "e", "."]
 
 
