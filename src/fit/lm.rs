@@ -272,10 +272,10 @@ pub fn lm_with(
                 }
             }
             let mut pred = 0.0;
-            let mut hnorm = 0.0;
-            // step and parameters measured in the scaled coordinates (MINPACK's xtol test): a
-            // parameter of size 1e12 must not make the steps of the others look negligible
-            let thnorm = scaled_norm(&dscale, &th);
+            // the step relative to the parameters, each on its own (the largest |h_k| /
+            // (|theta_k| + xtol)): a parameter of size 1e12 must not make the others' steps
+            // look negligible, nor a large column scale one parameter's
+            let mut rel_step = f64::INFINITY;
             if solved {
                 for k in 0..p {
                     ws.th_try[k] = (th[k] + ws.h[k]).clamp(lo[k], hi[k]);
@@ -293,9 +293,11 @@ pub fn lm_with(
                     hah += ws.h[k] * row;
                 }
                 pred = -(gh + 0.5 * hah);
-                hnorm = scaled_norm(&dscale, &ws.h);
+                rel_step = (0..p)
+                    .map(|k| ws.h[k].abs() / (th[k].abs() + o.xtol))
+                    .fold(0.0, f64::max);
             }
-            if !solved || !(pred > 0.0) || hnorm <= o.xtol * o.xtol * (thnorm + o.xtol) {
+            if !solved || !(pred > 0.0) || rel_step <= o.xtol * o.xtol {
                 if kappa < 1.0 {
                     kappa = 1.0;
                     build_model(loss, kappa, c, ws, n, p);
@@ -311,7 +313,7 @@ pub fn lm_with(
                     continue;
                 }
                 // no model decrease possible: at a (possibly constrained) stationary point
-                status = if hnorm <= o.xtol * (thnorm + o.xtol) {
+                status = if rel_step <= o.xtol {
                     Termination::Xtol
                 } else {
                     Termination::Stalled
@@ -383,7 +385,7 @@ pub fn lm_with(
                     status = Termination::Ftol;
                     break 'outer;
                 }
-                if hnorm <= o.xtol * (thnorm + o.xtol) {
+                if rel_step <= o.xtol {
                     status = Termination::Xtol;
                     break 'outer;
                 }
