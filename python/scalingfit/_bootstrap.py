@@ -123,8 +123,19 @@ class BootstrapResult:
     _moments: dict[str, Any] | None = field(default=None, repr=False)
     _jack: np.ndarray | None = field(default=None, repr=False)
     _boot: Any = field(default=None, repr=False)
+    # what rebuilds the core bootstrapper (for BCa's jackknife) after unpickling
+    _boot_args: dict[str, Any] | None = field(default=None, repr=False)
 
     status_names = {c: msg for c, (ok, msg) in _STATUS.items()}
+
+    # -- pickling ------------------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        # the core bootstrapper holds Rust state; it is rebuilt from _boot_args when needed
+        return {k: v for k, v in self.__dict__.items() if k != "_boot"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._boot = None
 
     # -- counts --------------------------------------------------------------------------------
     @property
@@ -190,6 +201,10 @@ class BootstrapResult:
     # -- intervals -----------------------------------------------------------------------------
     def _jackknife(self) -> np.ndarray:
         if self._jack is None:
+            if self._boot is None:
+                if self._boot_args is None or self.fit.problem is None:
+                    raise ValueError("method='bca' needs the bootstrap's problem, which this result does not carry; use method='percentile'")
+                self._boot = _make_bootstrapper(self.fit.problem, self._boot_args)
             self._jack = self._boot.jackknife(self.n_threads)
         return self._jack
 
@@ -394,6 +409,11 @@ def _groups_codes(groups: Any, n: int) -> np.ndarray:
     return codes.astype(np.int64)
 
 
+def _make_bootstrapper(prob: Problem, args: dict[str, Any]) -> Any:
+    """The core bootstrapper of a problem (built again the same way after unpickling)."""
+    return _core.Bootstrapper(prob.core, prob.columns, prob.y, weights=prob.weights, **args)
+
+
 def bootstrap(
     form_or_fit: str | FitResult,
     data: Any = None,
@@ -492,10 +512,9 @@ def bootstrap(
         if fr.starts is None:
             raise ValueError("warm_start=False needs the fit's start grid, which this result does not carry")
         extra = np.ascontiguousarray(fr.starts)
-    boot = _core.Bootstrapper(
-        prob.core, prob.columns, prob.y, weights=prob.weights, scheme=scheme, groups=gcodes, seed=int(seed),
-        theta_hat=[float(v) for v in fr.x], extra_starts=extra, warm=bool(warm_start),
-    )
+    boot_args = {"scheme": scheme, "groups": gcodes, "seed": int(seed), "theta_hat": [float(v) for v in fr.x],
+                 "extra_starts": extra, "warm": bool(warm_start)}
+    boot = _make_bootstrapper(prob, boot_args)
     p = len(prob.param_names)
     samples = np.empty((int(n_resamples), p)) if keep == "samples" else None
     status = np.empty(int(n_resamples), dtype=np.uint8)
@@ -546,6 +565,7 @@ def bootstrap(
         n_threads=threads,
         _moments=None if summ is None else summ.result(),
         _boot=boot,
+        _boot_args=boot_args,
     )
     result.warnings = bootstrap_warnings(result)
     emit(f"bootstrap of {fr.form!r}", result.warnings)

@@ -104,6 +104,13 @@ class Problem:
         obj.__dict__.update({"groups": None, **fields, "core": core})
         return obj
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the core problem is Rust state built from the fields: rebuilt on first use
+        return {k: v for k, v in self.__dict__.items() if k != "core"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
     @functools.cached_property
     def core(self) -> Any:
         """The problem as the Rust core holds it (``_core.Problem``; the options are checked

@@ -14,6 +14,9 @@ use pyo3::prelude::*;
 /// Model values and, when asked for, the (n, p) Jacobian.
 type Evaluation<'py> = (Bound<'py, PyArray1<f64>>, Option<Bound<'py, PyAny>>);
 
+/// What `Formula.__reduce__` returns: the class and its constructor's (source, variables).
+type Reduced<'py> = (Bound<'py, PyAny>, (String, Vec<String>));
+
 /// A built-in form: (name, formula, variables, positive parameters, description).
 type FormRow = (String, String, Vec<String>, Vec<String>, String);
 
@@ -34,6 +37,15 @@ impl PyFormula {
     #[getter]
     fn source(&self) -> String {
         self.inner.source().to_string()
+    }
+    /// Pickling (and `copy.deepcopy`): a formula is rebuilt from its source and variables,
+    /// which compile to the same tape.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Reduced<'py>> {
+        let me = slf.get();
+        Ok((
+            slf.get_type().into_any(),
+            (me.inner.source().to_string(), me.inner.var_names().to_vec()),
+        ))
     }
     #[getter]
     fn param_names(&self) -> Vec<String> {
