@@ -83,3 +83,24 @@ def test_analysis_and_dimension_results_round_trip(fitted):
             assert type(g) is type(o) and str(g) == str(o)
             if hasattr(o, "to_dict"):
                 assert g.to_dict() == o.to_dict()
+
+
+def test_bootstraps_over_index_ranges_merge_into_the_whole(fitted):
+    _, _, f = fitted
+    whole = sf.bootstrap(f, n_resamples=300, seed=5)
+    parts = [sf.bootstrap(f, n_resamples=m, seed=5, start=s) for s, m in ((200, 100), (0, 120), (120, 80))]
+    parts = [pickle.loads(pickle.dumps(p)) for p in parts]  # as they come back from workers
+    merged = sf.BootstrapResult.merge(parts)
+    assert np.array_equal(merged.samples, whole.samples, equal_nan=True) and np.array_equal(merged.status, whole.status)
+    assert merged.ci() == whole.ci() and merged.n_resamples == 300 and merged.start == 0
+    assert merged.ci(method="bca") == whole.ci(method="bca")
+    with pytest.raises(ValueError, match="leave a gap"):
+        sf.BootstrapResult.merge([parts[1], parts[0]])
+    with pytest.raises(ValueError, match="leave an overlap"):
+        sf.BootstrapResult.merge([parts[1], sf.bootstrap(f, n_resamples=50, seed=5, start=100)])
+    with pytest.raises(ValueError, match="different seed"):
+        sf.BootstrapResult.merge([parts[1], sf.bootstrap(f, n_resamples=80, seed=6, start=120)])
+    with pytest.raises(ValueError, match="keep='samples'"):
+        sf.BootstrapResult.merge([sf.bootstrap(f, n_resamples=10, seed=5, keep="summary")])
+    with pytest.raises(TypeError, match="non-empty list"):
+        sf.BootstrapResult.merge([])

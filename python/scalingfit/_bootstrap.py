@@ -137,6 +137,50 @@ class BootstrapResult:
         self.__dict__.update(state)
         self._boot = None
 
+    # -- merging index ranges --------------------------------------------------------------------
+    @classmethod
+    def merge(cls, parts: Any) -> BootstrapResult:
+        """One bootstrap from parts run over contiguous index ranges (``start=`` and
+        ``n_resamples=`` on several processes or machines, same fit, data, seed, scheme, groups
+        and warm start): the result is bit-identical to one call over the whole range. Parts
+        may come in any order; gaps, overlaps and mismatched settings raise a ValueError.
+        """
+        parts = list(parts) if not isinstance(parts, BootstrapResult) else [parts]
+        if not parts or not all(isinstance(p, BootstrapResult) for p in parts):
+            raise TypeError("merge: parts must be a non-empty list of BootstrapResult objects")
+        if any(p.keep != "samples" for p in parts):
+            raise ValueError("merge: every part must be run with keep='samples' (summaries cannot be merged yet)")
+        first = parts[0]
+        for i, p in enumerate(parts[1:], 1):
+            for what, same in (
+                ("seed", p.seed == first.seed),
+                ("scheme", p.scheme == first.scheme),
+                ("warm_start", p.warm_start == first.warm_start),
+                ("parameters", p.param_names == first.param_names),
+                ("fit", np.array_equal(p.fit.x, first.fit.x)),
+                ("data", _same_data(p, first)),
+            ):
+                if not same:
+                    raise ValueError(f"merge: part {i} has a different {what} than part 0; parts of one bootstrap share the fit, data, seed, scheme, groups and warm start")
+        parts = sorted(parts, key=lambda p: p.start)
+        for a, b in zip(parts, parts[1:]):
+            end = a.start + a.n_resamples
+            if b.start != end:
+                kind = "a gap" if b.start > end else "an overlap"
+                raise ValueError(f"merge: the index ranges [{a.start}, {end}) and [{b.start}, {b.start + b.n_resamples}) leave {kind}; give parts that tile one range")
+        assert all(p.samples is not None for p in parts)
+        out = cls(
+            fit=first.fit, param_names=list(first.param_names),
+            samples=np.concatenate([p.samples for p in parts]),  # type: ignore[misc]
+            status=np.concatenate([p.status for p in parts]),
+            n_resamples=sum(p.n_resamples for p in parts), seed=first.seed, start=parts[0].start,
+            scheme=first.scheme, warm_start=first.warm_start, keep="samples",
+            elapsed=sum(p.elapsed for p in parts), n_threads=max(p.n_threads for p in parts),
+            _boot_args=first._boot_args,
+        )
+        out.warnings = bootstrap_warnings(out)
+        return out
+
     # -- counts --------------------------------------------------------------------------------
     @property
     def converged(self) -> np.ndarray:
@@ -407,6 +451,21 @@ def _groups_codes(groups: Any, n: int) -> np.ndarray:
     if codes.max() < 1:
         raise ValueError("groups needs at least 2 distinct groups")
     return codes.astype(np.int64)
+
+
+def _same_data(a: BootstrapResult, b: BootstrapResult) -> bool:
+    pa, pb = a.fit.problem, b.fit.problem
+    if pa is None or pb is None:
+        return pa is pb
+    ga = None if a._boot_args is None else a._boot_args.get("groups")
+    gb = None if b._boot_args is None else b._boot_args.get("groups")
+    def same(u: Any, v: Any) -> bool:
+        return (u is None and v is None) or (u is not None and v is not None and bool(np.array_equal(u, v)))
+
+    return (
+        pa.formula.source == pb.formula.source and same(pa.columns, pb.columns) and same(pa.y, pb.y)
+        and same(pa.weights, pb.weights) and same(ga, gb)
+    )
 
 
 def _make_bootstrapper(prob: Problem, args: dict[str, Any]) -> Any:
