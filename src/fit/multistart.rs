@@ -112,27 +112,9 @@ pub(crate) fn multistart_in(
     if let Some(sb) = sub {
         polished_only = Some(polish_on_full(s, data, y, c, sb.scale, &mut results, abort));
     } else if screen {
-        let mut order: Vec<usize> = (0..results.len())
-            .filter(|&i| results[i].objective.is_finite())
-            .collect();
-        order.sort_by(|&a, &b| {
-            results[a]
-                .objective
-                .partial_cmp(&results[b].objective)
-                .unwrap()
-                .then(a.cmp(&b))
-        });
+        let mut order = ranked(&results);
         order.truncate(POLISH);
-        let polished: Vec<(usize, LmResult)> = order
-            .par_iter()
-            .map_init(Workspace::default, |ws, &i| {
-                let mut r = lm_with(s, data, y, c, &results[i].params, ws, abort);
-                r.n_iter += results[i].n_iter;
-                r.n_eval += results[i].n_eval;
-                (i, r)
-            })
-            .collect();
-        for (i, r) in polished {
+        for (i, r) in polish(s, data, y, c, &results, &order, abort) {
             if r.objective <= results[i].objective {
                 results[i] = r;
             }
@@ -180,16 +162,7 @@ fn polish_on_full(
     results: &mut [LmResult],
     abort: Option<&AtomicBool>,
 ) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..results.len())
-        .filter(|&i| results[i].objective.is_finite())
-        .collect();
-    order.sort_by(|&a, &b| {
-        results[a]
-            .objective
-            .partial_cmp(&results[b].objective)
-            .unwrap()
-            .then(a.cmp(&b))
-    });
+    let order = ranked(results);
     // the best, and others whose subsample objective is within 2% of it: all of them ran on
     // the same points, so their ranking errs only by how the subsample's points differ from
     // the rest, and a basin 2% worse on 8,192 random points is very unlikely to be the best
@@ -213,7 +186,39 @@ fn polish_on_full(
     for r in results.iter_mut() {
         r.objective *= scale;
     }
-    let polished: Vec<(usize, LmResult)> = chosen
+    for (i, r) in polish(s, data, y, c, results, &chosen, abort) {
+        results[i] = r;
+    }
+    chosen
+}
+
+/// Indices of the starts with a finite objective, best first (ties by start order).
+fn ranked(results: &[LmResult]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..results.len())
+        .filter(|&i| results[i].objective.is_finite())
+        .collect();
+    order.sort_by(|&a, &b| {
+        results[a]
+            .objective
+            .partial_cmp(&results[b].objective)
+            .unwrap()
+            .then(a.cmp(&b))
+    });
+    order
+}
+
+/// LM at the full tolerance on `data` from the end points `which` of `results` (in parallel),
+/// counting the earlier run's iterations and evaluations in.
+fn polish(
+    s: &Problem,
+    data: &Data,
+    y: &[f64],
+    c: Option<&[f64]>,
+    results: &[LmResult],
+    which: &[usize],
+    abort: Option<&AtomicBool>,
+) -> Vec<(usize, LmResult)> {
+    which
         .par_iter()
         .map_init(Workspace::default, |ws, &i| {
             let mut r = lm_with(s, data, y, c, &results[i].params, ws, abort);
@@ -221,11 +226,7 @@ fn polish_on_full(
             r.n_eval += results[i].n_eval;
             (i, r)
         })
-        .collect();
-    for (i, r) in polished {
-        results[i] = r;
-    }
-    chosen
+        .collect()
 }
 
 /// Cartesian product of per-parameter value lists (first parameter varies slowest).
