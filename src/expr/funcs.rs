@@ -121,28 +121,29 @@ impl Func {
     /// `out[t] = f(x[t])`, one loop per function.
     #[inline(always)]
     pub(crate) fn apply(self, x: &[f64], out: &mut [f64]) {
+        // each arm is a loop with the function fixed, so `value` is resolved at compile time
         macro_rules! each {
-            ($f:expr) => {
+            ($f:ident) => {
                 for (o, &v) in out.iter_mut().zip(x) {
-                    *o = $f(v);
+                    *o = Func::$f.value(v);
                 }
             };
         }
         match self {
-            Func::Exp => each!(f64::exp),
-            Func::Ln => each!(f64::ln),
-            Func::Sqrt => each!(f64::sqrt),
-            Func::Sin => each!(f64::sin),
-            Func::Cos => each!(f64::cos),
-            Func::Tan => each!(f64::tan),
-            Func::Atan => each!(f64::atan),
-            Func::Tanh => each!(f64::tanh),
-            Func::Abs => each!(f64::abs),
-            Func::Log10 => each!(f64::log10),
-            Func::Log1p => each!(f64::ln_1p),
-            Func::Expm1 => each!(f64::exp_m1),
-            Func::Logistic => each!(logistic),
-            Func::Softplus => each!(softplus),
+            Func::Exp => each!(Exp),
+            Func::Ln => each!(Ln),
+            Func::Sqrt => each!(Sqrt),
+            Func::Sin => each!(Sin),
+            Func::Cos => each!(Cos),
+            Func::Tan => each!(Tan),
+            Func::Atan => each!(Atan),
+            Func::Tanh => each!(Tanh),
+            Func::Abs => each!(Abs),
+            Func::Log10 => each!(Log10),
+            Func::Log1p => each!(Log1p),
+            Func::Expm1 => each!(Expm1),
+            Func::Logistic => each!(Logistic),
+            Func::Softplus => each!(Softplus),
         }
     }
 

@@ -515,15 +515,7 @@ impl Formula {
                 _ => continue,
             };
             // the parameter side may carry a sign or a constant factor (`-k * x`, `2*k*x`)
-            let param = |mut i: usize| loop {
-                match self.nodes[i].op {
-                    Op::Param(k) => return Some(k),
-                    Op::Neg(x) => i = x,
-                    Op::Mul(x, y) if !self.nodes[y].active && !self.nodes[y].vector => i = x,
-                    Op::Mul(x, y) if !self.nodes[x].active && !self.nodes[x].vector => i = y,
-                    _ => return None,
-                }
-            };
+            let param = |i: usize| self.param_behind(i, false);
             match (self.nodes[a].op, self.nodes[b].op) {
                 (Op::Var(j), _) => {
                     if let Some(k) = param(b) {
@@ -572,17 +564,7 @@ impl Formula {
             if matches!(self.nodes[a].op, Op::Var(_)) || !self.nodes[a].vector {
                 continue;
             }
-            let mut q = b;
-            let k = loop {
-                match self.nodes[q].op {
-                    Op::Param(k) => break Some(k),
-                    Op::PowConst(x, _) | Op::Sqrt(x) | Op::Neg(x) => q = x,
-                    Op::Mul(x, y) if !self.nodes[y].active && !self.nodes[y].vector => q = x,
-                    Op::Mul(x, y) if !self.nodes[x].active && !self.nodes[x].vector => q = y,
-                    _ => break None,
-                }
-            };
-            if let (Some(k), Some(j)) = (k, self.first_var(a)) {
+            if let (Some(k), Some(j)) = (self.param_behind(b, true), self.first_var(a)) {
                 if !out.iter().any(|&(k2, _)| k2 == k) {
                     out.push((k, j))
                 }
@@ -595,30 +577,14 @@ impl Formula {
     /// cos and tan; sums, signs and constant factors in the argument allowed), where one cycle
     /// spans `2 pi p / c` of column j.
     pub fn period_params(&self) -> Vec<(usize, usize, f64)> {
-        let mut in_trig = vec![false; self.nodes.len()];
-        for i in (0..self.nodes.len()).rev() {
-            let op = self.nodes[i].op;
-            if let Op::Fun(Func::Sin | Func::Cos | Func::Tan, a) = op {
-                in_trig[a] = true;
-            }
-            if !in_trig[i] {
-                continue;
-            }
-            match op {
-                Op::Add(a, b) | Op::Sub(a, b) => {
-                    in_trig[a] = true;
-                    in_trig[b] = true;
-                }
-                Op::Neg(a) => in_trig[a] = true,
-                Op::Mul(a, b) if !self.nodes[b].active && !self.nodes[b].vector => {
-                    in_trig[a] = true
-                }
-                Op::Mul(a, b) if !self.nodes[a].active && !self.nodes[a].vector => {
-                    in_trig[b] = true
-                }
-                _ => {}
-            }
-        }
+        let in_trig = self.arguments(
+            |op| match op {
+                Op::Fun(Func::Sin | Func::Cos | Func::Tan, a) => Some(a),
+                _ => None,
+            },
+            |i| self.is_constant(i),
+            false,
+        );
         let mut out = Vec::new();
         for (i, n) in self.nodes.iter().enumerate() {
             let Op::Div(a, b) = n.op else { continue };
@@ -639,6 +605,66 @@ impl Formula {
             out.push((k, j, c));
         }
         out
+    }
+
+    /// A scalar constant: no parameter and no data in it.
+    fn is_constant(&self, i: usize) -> bool {
+        !self.nodes[i].active && !self.nodes[i].vector
+    }
+
+    /// The parameter behind node `i` through signs and constant factors (`-k`, `2*k`) and, with
+    /// `powers`, constant powers and square roots (`w^2`, `sqrt(w)`).
+    fn param_behind(&self, mut i: usize, powers: bool) -> Option<usize> {
+        loop {
+            match self.nodes[i].op {
+                Op::Param(k) => return Some(k),
+                Op::Neg(x) => i = x,
+                Op::PowConst(x, _) | Op::Sqrt(x) if powers => i = x,
+                Op::Mul(x, y) if self.is_constant(y) => i = x,
+                Op::Mul(x, y) if self.is_constant(x) => i = y,
+                _ => return None,
+            }
+        }
+    }
+
+    /// Marks the nodes that are the argument of a call `root` picks out (`Some(argument)`), or
+    /// reach it through sums, differences, signs and multiplication by a node `factor` accepts
+    /// (and, with `through_div`, division by one). Consumers come after their operands, so one
+    /// backward sweep marks them.
+    fn arguments(
+        &self,
+        root: impl Fn(Op) -> Option<usize>,
+        factor: impl Fn(usize) -> bool,
+        through_div: bool,
+    ) -> Vec<bool> {
+        let mut marked = vec![false; self.nodes.len()];
+        for i in (0..self.nodes.len()).rev() {
+            let op = self.nodes[i].op;
+            if let Some(a) = root(op) {
+                marked[a] = true;
+            }
+            if !marked[i] {
+                continue;
+            }
+            match op {
+                Op::Add(a, b) | Op::Sub(a, b) => {
+                    marked[a] = true;
+                    marked[b] = true;
+                }
+                Op::Neg(a) => marked[a] = true,
+                Op::Mul(a, b) => {
+                    if factor(b) {
+                        marked[a] = true;
+                    }
+                    if factor(a) {
+                        marked[b] = true;
+                    }
+                }
+                Op::Div(a, b) if through_div && factor(b) => marked[a] = true,
+                _ => {}
+            }
+        }
+        marked
     }
 
     /// A data column the value of node `i` depends on (the first found, depth first).
@@ -667,35 +693,16 @@ impl Formula {
     /// product `p * ln x` counts only inside the argument of an `exp` (through sums, signs and
     /// constant factors), not e.g. in `sin(p * ln x)` or `a + p * ln x`.
     pub fn exponent_params(&self) -> Vec<usize> {
-        // nodes that are (a summand or constant multiple of) the argument of an exp; consumers
-        // come after their operands, so one backward sweep marks them
-        let mut in_exp = vec![false; self.nodes.len()];
-        for i in (0..self.nodes.len()).rev() {
-            let op = self.nodes[i].op;
-            if let Op::Exp(a) = op {
-                in_exp[a] = true;
-            }
-            if !in_exp[i] {
-                continue;
-            }
-            match op {
-                Op::Add(a, b) | Op::Sub(a, b) => {
-                    in_exp[a] = true;
-                    in_exp[b] = true;
-                }
-                Op::Neg(a) => in_exp[a] = true,
-                Op::Mul(a, b) => {
-                    if !self.nodes[b].active {
-                        in_exp[a] = true;
-                    }
-                    if !self.nodes[a].active {
-                        in_exp[b] = true;
-                    }
-                }
-                Op::Div(a, b) if !self.nodes[b].active => in_exp[a] = true,
-                _ => {}
-            }
-        }
+        // nodes that are (a summand or a multiple by a parameter-free factor of) the argument
+        // of an exp
+        let in_exp = self.arguments(
+            |op| match op {
+                Op::Exp(a) => Some(a),
+                _ => None,
+            },
+            |i| !self.nodes[i].active,
+            true,
+        );
         let mut out = Vec::new();
         let mark = |i: usize, out: &mut Vec<usize>| {
             // walk down negations / constant multiples to a parameter
