@@ -145,7 +145,12 @@ class BootstrapResult:
         and warm start): the result is bit-identical to one call over the whole range. Parts
         may come in any order; gaps, overlaps and mismatched settings raise a ValueError.
         """
-        parts = list(parts) if not isinstance(parts, BootstrapResult) else [parts]
+        if isinstance(parts, BootstrapResult):
+            parts = [parts]
+        elif isinstance(parts, (str, bytes)) or not hasattr(parts, "__iter__"):
+            parts = None
+        else:
+            parts = list(parts)
         if not parts or not all(isinstance(p, BootstrapResult) for p in parts):
             raise TypeError("merge: parts must be a non-empty list of BootstrapResult objects")
         if any(p.keep != "samples" for p in parts):
