@@ -179,16 +179,35 @@ def test_a_diverging_parameter_in_the_bootstrap_is_reported_without_numpy_warnin
 
 
 def test_a_parameter_running_off_to_infinity_is_named_not_converged():
-    # 6 runs of one model size: B*D^-beta is not identified, and LM walked B out to ~1e90
-    # along a valley, then reported "converged"; now the drift is caught and named
+    # 6 runs of one model size: the law is not identified, and LM walked B out to ~1e90 along a
+    # valley, then reported "converged"; now the drift is caught and named
     N = np.full(6, 1e9)
     D = np.array([3.0e11, 1.7e10, 4.5e10, 1.2e9, 1.8e11, 4.1e10])
     y = np.array([1.96, 2.32, 2.88, 3.65, 2.83, 2.52])
+    start = {"E": 1.5, "A": 1e3, "alpha": 0.3, "B": 1e3, "beta": 0.6}
     with pytest.warns(sf.ScalingFitWarning, match="diverge"):
-        f = sf.fit("chinchilla", {"N": N, "D": D}, y=y)
+        f = sf.fit("chinchilla", {"N": N, "D": D}, y=y, starts=start)
+    # automatic starts end elsewhere in the same unidentified family (A*N^-alpha is a constant
+    # when N is), which is said too
+    with pytest.warns(sf.ScalingFitWarning, match="not identified"):
+        sf.fit("chinchilla", {"N": N, "D": D}, y=y)
     assert not f.converged and f.status == int(sf._core.Termination.Diverged)
     assert "B diverges" in f.message and "not identified" in f.message
     assert any("B diverges" in w for w in f.warnings) and "B diverges" in f.summary()
+
+
+def test_a_parameter_still_running_off_at_the_iteration_limit_is_named():
+    # powerlaw-12 of the hard-problem suite: E + A*x^-alpha on 26 points whose optimum lies at
+    # A ~ 1.8e33, alpha ~ 3.5; from automatic starts LM walks up the valley with the objective
+    # still falling (so not "diverged") and reaches the iteration limit; the fit names A
+    import hard_problems as hp
+
+    p = next(q for q in hp.synthetic_problems() if q.name == "powerlaw-12")
+    with pytest.warns(sf.ScalingFitWarning, match="A still running off"):
+        f = sf.fit(p.formula, p.data, p.y, loss="l2", target="linear")
+    assert not f.converged and f.status == int(sf._core.Termination.MaxIter)
+    assert f.params["A"] > 1e12 and "A still running off" in f.message and "poorly identified" in f.message
+    assert any("raise max_iter, bound A" in w for w in f.warnings) and "A still running off" in f.summary()
 
 
 def test_large_data_screens_starts_on_a_subsample_and_finds_the_same_optimum():

@@ -662,9 +662,15 @@ def _result(prob: Problem, r: Any) -> FitResult:
     found, converged = fit_warnings(prob, x, cov, stderr, r.termination.converged, r.sensitivity, r.model_max)
     message = r.termination.message
     if r.diverging:
-        message = (f"not converged: {', '.join(r.diverging)} diverge{'s' if len(r.diverging) == 1 else ''} (run off towards "
-                   "infinity, or 0 in log space, while the objective hardly changes): the law is not identified by these data")
-        found.insert(0, message[len("not converged: "):] + "; fix or bound those parameters, or fit a simpler law")
+        names_ = ", ".join(r.diverging)
+        if r.termination == _core.Termination.MaxIter:
+            message = (f"not converged: iteration limit (max_iter) reached with {names_} still running off along a valley "
+                       "(the objective falls ever more slowly): the law is poorly identified by these data")
+            found.insert(0, message[len("not converged: "):] + f"; raise max_iter, bound {names_}, or fit a simpler law")
+        else:
+            message = (f"not converged: {names_} diverge{'s' if len(r.diverging) == 1 else ''} (run off towards "
+                       "infinity, or 0 in log space, while the objective hardly changes): the law is not identified by these data")
+            found.insert(0, message[len("not converged: "):] + "; fix or bound those parameters, or fit a simpler law")
     if converged != r.termination.converged:
         message = "not converged: the model is 0 at every data point (zero gradient from underflow)"
     # the values from Rust are already Python floats, ints, bools and strings

@@ -71,8 +71,10 @@ impl Watch {
     }
 }
 
-/// A trust-region step is accepted with scaled length in [TR_LOW, TR_HIGH] x the radius.
-const TR_LOW: f64 = 0.5;
+/// A trust-region step is accepted with scaled length in [TR_LOW, TR_HIGH] x the radius
+/// (MINPACK's lmpar: within 10%), so that doubling the radius after a very good step doubles
+/// the next step.
+const TR_LOW: f64 = 0.9;
 const TR_HIGH: f64 = 1.1;
 
 /// Floor of a parameter's damping relative to the largest curvature it has had in the run.
@@ -192,14 +194,20 @@ pub fn lm_with(
     let mut streak = 0i32;
     // Trust region (MINPACK's lmder): steps are bounded by `radius` in coordinates scaled by
     // the largest Jacobian column norms seen so far; the radius starts at TR_FACTOR times the
-    // scaled start, becomes twice the length of a very good step (gain ratio >= 0.75) and
-    // shrinks after a poor or failed one, so steps grow at most 2x per iteration and one
+    // scaled start, grows to twice the length of a very good step (gain ratio >= 0.75) and
+    // shrinks after a poor step or a failed one it bounded, so steps grow at most 2x per
+    // iteration and one
     // accepted step cannot throw the parameters 30x away onto a plateau where the run crawls.
     let mut dscale = vec![0.0f64; p];
     let mut watch = Watch::default();
     let mut diverging = Vec::new();
+    // the point halfway through the iteration limit (see the end)
+    let mut th_half = Vec::new();
     let mut radius = f64::NAN;
     'outer: while iter < o.max_iter {
+        if iter == o.max_iter / 2 {
+            th_half.clone_from(&th);
+        }
         iter += 1;
         build_model(loss, kappa, c, ws, n, p);
         for k in 0..p {
@@ -243,7 +251,9 @@ pub fn lm_with(
             // lambda), and the raised damping stays, as MINPACK's LM parameter does
             let mut solved = damped_step(ws, lambda, dmax, p, &dscale);
             let mut len = scaled_norm(&dscale, &ws.h);
-            if solved && len > TR_HIGH * radius {
+            // the radius bounds this step (the damping was raised to meet it)
+            let bounded = solved && len > TR_HIGH * radius;
+            if bounded {
                 let (mut lo, mut hi) = (lambda.max(1e-15), f64::INFINITY);
                 for _ in 0..60 {
                     let lam = if hi.is_finite() {
@@ -358,7 +368,11 @@ pub fn lm_with(
                 fval = fnew;
                 let len = scaled_norm(&dscale, &ws.h);
                 if ratio >= 0.75 {
-                    radius = 2.0 * len;
+                    // a very good step never shrinks the radius: a short one was held back by
+                    // the damping, not by the radius (shrinking it to 2x such a step, as MINPACK
+                    // does where the radius alone sets the damping, costs ~10 iterations of
+                    // doubling on the Chinchilla fit)
+                    radius = radius.max(2.0 * len);
                 } else if ratio < 0.25 {
                     radius = 0.5 * radius.min(10.0 * len);
                 }
@@ -417,7 +431,12 @@ pub fn lm_with(
                 continue;
             }
             streak = 0;
-            radius = 0.5 * radius.min(10.0 * scaled_norm(&dscale, &ws.h));
+            if bounded {
+                // only a failed step that the radius set shrinks it; one the damping set is
+                // answered by more damping alone (shrinking both made a start's first rejections
+                // cut the radius 30x)
+                radius = 0.5 * radius.min(10.0 * scaled_norm(&dscale, &ws.h));
+            }
             if !fnew.is_finite() {
                 // the trial left the domain (overflow, log of a negative): a far shorter step
                 // is needed, not a doubling
@@ -434,8 +453,24 @@ pub fn lm_with(
     if status == Termination::MaxIter && !diverging.is_empty() {
         status = Termination::Diverged;
     }
-    if status != Termination::Diverged {
-        diverging.clear();
+    match status {
+        Termination::Diverged => {}
+        // at the iteration limit, the parameters still running off along a valley while the
+        // objective still falls (grown or shrunk 2x, or by ln 2 in log space, over the second
+        // half of the run) are reported; the status stays MaxIter
+        Termination::MaxIter if th_half.len() == p => {
+            diverging = (0..p)
+                .filter(|&k| {
+                    let (a, b) = (th_half[k], th[k]);
+                    if s.positive[k] {
+                        (b - a).abs() >= std::f64::consts::LN_2
+                    } else {
+                        b.abs() >= 2.0 * a.abs() || b.abs() <= 0.5 * a.abs()
+                    }
+                })
+                .collect();
+        }
+        _ => diverging.clear(),
     }
     let mut params = vec![0.0; p];
     s.to_natural(&th, &mut params);

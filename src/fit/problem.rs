@@ -348,7 +348,8 @@ pub struct LmResult {
     pub status: Termination,
     pub n_iter: usize,
     pub n_eval: usize,
-    /// with [`Termination::Diverged`], the parameters that run off (indices)
+    /// with [`Termination::Diverged`], the parameters that run off (indices); with
+    /// [`Termination::MaxIter`], those still running off along a valley at the limit
     pub diverging: Vec<usize>,
 }
 
