@@ -100,8 +100,8 @@ def test_bootstraps_over_index_ranges_merge_into_the_whole(fitted):
         sf.BootstrapResult.merge([parts[1], sf.bootstrap(f, n_resamples=50, seed=5, start=100)])
     with pytest.raises(ValueError, match="different seed"):
         sf.BootstrapResult.merge([parts[1], sf.bootstrap(f, n_resamples=80, seed=6, start=120)])
-    with pytest.raises(ValueError, match="keep='samples'"):
-        sf.BootstrapResult.merge([sf.bootstrap(f, n_resamples=10, seed=5, keep="summary")])
+    with pytest.raises(ValueError, match="different keep"):
+        sf.BootstrapResult.merge([parts[1], sf.bootstrap(f, n_resamples=10, seed=5, start=120, keep="summary")])
     for bad in ([], None, 5, "parts", [parts[0], 1.0]):
         with pytest.raises(TypeError, match="^merge: parts must be a non-empty list of BootstrapResult"):
             sf.BootstrapResult.merge(bad)

@@ -19,6 +19,7 @@ from ._data import check_level, check_seed, fmt, jsonable, norm_cdf, norm_ppf, r
 from ._diagnostics import bootstrap_warnings, emit
 from ._fit import _CONVERGED, TERMINATIONS, FitResult, Problem
 from ._fit import fit as _fit
+from ._summary import PILOT, Summary, check_edges, merge_states, moments, pilot_edges
 
 _SCHEMES = ("pairs", "groups", "residual", "parametric")
 _METHODS = ("percentile", "basic", "bca")
@@ -121,6 +122,8 @@ class BootstrapResult:
     n_threads: int
     warnings: list[str] = field(default_factory=list)
     _moments: dict[str, Any] | None = field(default=None, repr=False)
+    # keep='summary': per-block moments, cut blocks' rows and histogram counts (see _summary)
+    _state: dict[str, Any] | None = field(default=None, repr=False)
     _jack: np.ndarray | None = field(default=None, repr=False)
     _boot: Any = field(default=None, repr=False)
     # what rebuilds the core bootstrapper (for BCa's jackknife) after unpickling
@@ -153,11 +156,10 @@ class BootstrapResult:
             parts = list(parts)
         if not parts or not all(isinstance(p, BootstrapResult) for p in parts):
             raise TypeError("merge: parts must be a non-empty list of BootstrapResult objects")
-        if any(p.keep != "samples" for p in parts):
-            raise ValueError("merge: every part must be run with keep='samples' (summaries cannot be merged yet)")
         first = parts[0]
         for i, p in enumerate(parts[1:], 1):
             for what, same in (
+                ("keep", p.keep == first.keep),
                 ("seed", p.seed == first.seed),
                 ("scheme", p.scheme == first.scheme),
                 ("warm_start", p.warm_start == first.warm_start),
@@ -173,14 +175,19 @@ class BootstrapResult:
             if b.start != end:
                 kind = "a gap" if b.start > end else "an overlap"
                 raise ValueError(f"merge: the index ranges [{a.start}, {end}) and [{b.start}, {b.start + b.n_resamples}) leave {kind}; give parts that tile one range")
-        assert all(p.samples is not None for p in parts)
+        state = None
+        if first.keep == "summary":
+            if any(p._state is None for p in parts):
+                raise ValueError("merge: a keep='summary' part carries no summary state (made by an older scalingfit?)")
+            state = merge_states([p._state for p in parts])  # type: ignore[misc]
         out = cls(
             fit=first.fit, param_names=list(first.param_names),
-            samples=np.concatenate([p.samples for p in parts]),  # type: ignore[misc]
+            samples=None if state is not None else np.concatenate([p.samples for p in parts]),  # type: ignore[misc]
             status=np.concatenate([p.status for p in parts]),
             n_resamples=sum(p.n_resamples for p in parts), seed=first.seed, start=parts[0].start,
-            scheme=first.scheme, warm_start=first.warm_start, keep="samples",
+            scheme=first.scheme, warm_start=first.warm_start, keep=first.keep,
             elapsed=sum(p.elapsed for p in parts), n_threads=max(p.n_threads for p in parts),
+            _moments=None if state is None else moments(state), _state=state,
             _boot_args=first._boot_args,
         )
         out.warnings = bootstrap_warnings(out)
@@ -265,8 +272,10 @@ class BootstrapResult:
         if self._moments is not None:
             if method != "percentile":
                 raise ValueError("keep='summary' supports method='percentile' only")
-            hist = self._summary_moments()["hist"]
-            return {n: _hist_interval(hist[k], level) for k, n in enumerate(self.param_names)}
+            m = self._summary_moments()
+            hist, under, over = m["hist"], m.get("under"), m.get("over")
+            return {n: _hist_interval(hist[k], level, 0 if under is None else int(under[k]), 0 if over is None else int(over[k]))
+                    for k, n in enumerate(self.param_names)}
         s = self._used()
         jack = None
         if method == "bca":
@@ -388,59 +397,24 @@ class BootstrapResult:
         })
 
 
-def _hist_interval(h: dict[str, Any], level: float) -> tuple[float, float]:
+def _hist_interval(h: dict[str, Any], level: float, under: int = 0, over: int = 0) -> tuple[float, float]:
+    """Percentile interval from histogram counts; an end beyond the edges (in the under- or
+    overflow) is -inf/+inf (bootstrap_warnings says so)."""
     edges, counts = h["edges"], h["counts"]
     cum = np.cumsum(counts)
-    total = cum[-1]
+    total = cum[-1] + under + over
     out = []
     for q in ((1 - level) / 2, 1 - (1 - level) / 2):
-        i = int(np.searchsorted(cum, q * total))
+        t = q * total - under
+        if t < 0 or t > cum[-1] or cum[-1] == 0:
+            out.append(-math.inf if t < 0 or (cum[-1] == 0 and q < 0.5) else math.inf)
+            continue
+        i = int(np.searchsorted(cum, t))
         i = min(i, len(counts) - 1)
         prev = cum[i - 1] if i > 0 else 0
-        frac = (q * total - prev) / max(counts[i], 1)
+        frac = (t - prev) / max(counts[i], 1)
         out.append(float(edges[i] + frac * (edges[i + 1] - edges[i])))
     return out[0], out[1]
-
-
-class _Summary:
-    """Streaming moments (Chan et al. merge, fixed chunk order) and fixed-bin histograms."""
-
-    def __init__(self, p: int, bins: int = 20000):
-        self.n = 0
-        self.mean = np.zeros(p)
-        self.m2 = np.zeros((p, p))
-        self.bins = bins
-        self.edges: list[np.ndarray] | None = None
-        self.counts: list[np.ndarray] | None = None
-
-    def add(self, s: np.ndarray) -> None:
-        if len(s) == 0:
-            return
-        if self.edges is None:
-            lo, hi = s.min(axis=0), s.max(axis=0)
-            width = np.maximum(hi - lo, 1e-12 * np.maximum(np.abs(hi), 1))
-            # generous range: the tails beyond it are counted in the edge bins
-            self.edges = [np.linspace(l_ - 2 * w, h_ + 2 * w, self.bins + 1) for l_, h_, w in zip(lo, hi, width)]
-            self.counts = [np.zeros(self.bins, dtype=np.int64) for _ in range(len(lo))]
-        edges, counts = self.edges, self.counts
-        assert counts is not None  # set with the edges
-        for k in range(s.shape[1]):
-            col = np.clip(s[:, k], edges[k][0], edges[k][-1])
-            counts[k] += np.histogram(col, bins=edges[k])[0]
-        nb = len(s)
-        mb = s.mean(axis=0)
-        d = s - mb
-        m2b = d.T @ d
-        delta = mb - self.mean
-        tot = self.n + nb
-        self.m2 += m2b + np.outer(delta, delta) * self.n * nb / tot
-        self.mean += delta * nb / tot
-        self.n = tot
-
-    def result(self) -> dict[str, Any]:
-        cov = self.m2 / max(self.n - 1, 1)
-        hist = [{"edges": e, "counts": c} for e, c in zip(self.edges or [], self.counts or [])]
-        return {"n": self.n, "mean": self.mean.copy(), "cov": cov, "hist": hist}
 
 
 def _groups_codes(groups: Any, n: int) -> np.ndarray:
@@ -493,6 +467,8 @@ def bootstrap(
     progress: bool = False,
     n_threads: int | None = None,
     chunk_size: int | None = None,
+    edges: dict[str, Any] | None = None,
+    executor: Any = None,
     **fit_kwargs: Any,
 ) -> BootstrapResult:
     """Bootstrap a scaling-law fit: ``n_resamples`` refits in Rust, in parallel.
@@ -517,10 +493,23 @@ def bootstrap(
         and concatenate).
     warm_start : refit from the full-data optimum (default) or, if False, from the full start
         grid of the original fit (slower, for multimodal problems).
-    keep : "samples" (store the (n, p) float64 samples) or "summary" (streaming moments and
-        20000-bin histograms only, for runs too large to store).
+    keep : "samples" (store the (n, p) float64 samples) or "summary" (moments and 20000-bin
+        histograms only, for runs too large to store). A summary is deterministic: moments are
+        summed per aligned block of 4096 resample indices and folded in index order, and the
+        histogram edges are fixed before the run (from a pilot of resamples 0..1023 of the same
+        seed: log-spaced for positive parameters), so any split into ranges, on any executor,
+        gives the same bits, and :meth:`BootstrapResult.merge` joins parts.
+    edges : keep="summary" only: histogram bin edges per parameter (dict name -> increasing
+        array) instead of the pilot's; resamples beyond them are counted as under/overflow.
+    executor : run the resamples as tasks on an executor instead of in this process: a Dask
+        ``distributed.Client``, a ``concurrent.futures`` executor, or anything with
+        ``submit(fn, *args)`` returning futures with ``.result()``, ``.done()`` and
+        ``.cancel()`` (Ray: see the README's "Scaling out"). The range is cut into
+        block-aligned tasks of about a second of one-thread work; each task gets the slim
+        problem by value and runs on 1 thread; a failed task is resubmitted (3 tries). The
+        result is bit-identical to the in-process call.
     progress : show a tqdm progress bar. Ctrl-C stops within about a second (KeyboardInterrupt).
-    n_threads : threads (default: all cores).
+    n_threads : threads (default: all cores; with ``executor``, used only for the pilot).
     """
     if isinstance(form_or_fit, FitResult):
         if data is not None or y is not None or fit_kwargs:
@@ -580,9 +569,27 @@ def bootstrap(
                  "extra_starts": extra, "warm": bool(warm_start)}
     boot = _make_bootstrapper(prob, boot_args)
     p = len(prob.param_names)
+    hist_edges = None
+    if edges is not None:
+        if keep != "summary":
+            raise ValueError("edges= sets the histogram bins of keep='summary'; with keep='samples' intervals come from the samples")
+        hist_edges = check_edges(edges, list(prob.param_names))
+    elif keep == "summary":
+        # the pilot: resamples 0..PILOT-1 of this seed, whatever the range, so every part of a
+        # split run bins on the same edges
+        pr = boot.run(0, PILOT, threads)
+        hist_edges = pilot_edges(pr.samples[_CONVERGED[pr.status]], list(prob.positive))
+    if executor is not None:
+        from ._distributed import run_on_executor
+
+        result = run_on_executor(
+            executor, fr, prob, boot, boot_args, int(start), int(n_resamples), keep, hist_edges, threads, progress)
+        result.warnings = bootstrap_warnings(result)
+        emit(f"bootstrap of {fr.form!r}", result.warnings)
+        return result
     samples = np.empty((int(n_resamples), p)) if keep == "samples" else None
     status = np.empty(int(n_resamples), dtype=np.uint8)
-    summ = _Summary(p) if keep == "summary" else None
+    summ = None if hist_edges is None else Summary(int(start), int(start) + int(n_resamples), hist_edges)
     bar = None
     if progress:
         try:
@@ -602,7 +609,7 @@ def bootstrap(
                 samples[done : done + m] = r.samples
             else:
                 assert summ is not None  # keep == "summary"
-                summ.add(r.samples[_CONVERGED[r.status]])
+                summ.add(int(start) + done, r.samples, _CONVERGED[r.status])
             status[done : done + m] = r.status
             done += m
             if bar is not None:
@@ -627,7 +634,8 @@ def bootstrap(
         keep=keep,
         elapsed=elapsed,
         n_threads=threads,
-        _moments=None if summ is None else summ.result(),
+        _moments=None if summ is None else moments(summ.state()),
+        _state=None if summ is None else summ.state(),
         _boot=boot,
         _boot_args=boot_args,
     )

@@ -92,6 +92,15 @@ def bootstrap_warnings(bs: Any, level: float = 0.95) -> list[str]:
     out: list[str] = []
     names = bs.param_names
     fit = bs.fit
+    m = bs._moments
+    if bs.samples is None and m is not None and m.get("under") is not None:
+        for k, n in enumerate(names):
+            u, o = int(m["under"][k]), int(m["over"][k])
+            if u or o:
+                e = m["hist"][k]["edges"]
+                out.append(f"{u + o} converged resamples of {n} fell outside the histogram range [{e[0]:.4g}, {e[-1]:.4g}] "
+                           f"({u} below, {o} above): an interval end beyond it is reported as -inf/inf; pass edges= "
+                           "covering them, or keep='samples'")
     if bs.samples is not None:
         s = bs.samples[bs.converged]
         if len(s) >= 2:

@@ -1,0 +1,56 @@
+"""The issue-16 must-show: 10^6 bootstrap resamples of the Chinchilla fit over a Dask LocalCluster
+of 2 worker processes (1 thread each) against the same call in this process (2 threads):
+bit-identical results, and the CPU overhead of the cluster run (driver + workers, measured with
+psutil) relative to the in-process run.
+
+Usage: python scripts/scaleout_check.py [N]   (default 1_000_000; needs distributed and psutil)
+"""
+
+import sys
+import time
+import warnings
+
+import numpy as np
+import psutil
+import scalingfit as sf
+from distributed import Client, LocalCluster
+
+
+def cpu(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return t.user + t.system
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    warnings.simplefilter("ignore")
+    sys.path.insert(0, "benches")
+    from bench_fit import _chinchilla
+
+    N, D, y = _chinchilla()
+    fit = sf.fit("chinchilla", {"N": N, "D": D}, y=y)
+    me = psutil.Process()
+    for keep in ("summary", "samples"):
+        c0, t0 = cpu(me), time.perf_counter()
+        local = sf.bootstrap(fit, n_resamples=n, seed=0, keep=keep, n_threads=2)
+        wall_local, cpu_local = time.perf_counter() - t0, cpu(me) - c0
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+            pids = list(client.run(lambda: __import__("os").getpid()).values())
+            procs = [psutil.Process(p) for p in pids]
+            w0, c0, t0 = [cpu(p) for p in procs], cpu(me), time.perf_counter()
+            remote = sf.bootstrap(fit, n_resamples=n, seed=0, keep=keep, executor=client)
+            wall_remote = time.perf_counter() - t0
+            cpu_remote = cpu(me) - c0 + sum(cpu(p) - w for p, w in zip(procs, w0))
+        if keep == "samples":
+            same = np.array_equal(local.samples, remote.samples, equal_nan=True) and np.array_equal(local.status, remote.status)
+        else:
+            a, b = local._moments, remote._moments
+            same = (np.array_equal(a["mean"], b["mean"]) and np.array_equal(a["cov"], b["cov"])
+                    and all(np.array_equal(x["counts"], z["counts"]) for x, z in zip(a["hist"], b["hist"])))
+        print(f"keep={keep} n={n}: bit-identical {same}; in-process {wall_local:.1f} s wall, {cpu_local:.1f} s CPU; "
+              f"LocalCluster(2 processes) {wall_remote:.1f} s wall, {cpu_remote:.1f} s CPU; "
+              f"CPU overhead {100 * (cpu_remote / cpu_local - 1):+.1f}%", flush=True)
+
+
+if __name__ == "__main__":
+    main()
