@@ -627,3 +627,150 @@ def test_library_diagnostics_are_one_warning_line_each(tmp_path, capsys):
     assert any("exponent alpha = -0.1 is not positive" in ln for ln in lines), err
     res = json.loads((tmp_path / "o" / "results.json").read_text())
     assert any("is not positive" in w for w in res["fit"]["warnings"])
+
+
+# -- index ranges: fit --start/--save-bootstrap, merge, --executor ------------------------------
+
+def _load(path):
+    from scalingfit import _io
+
+    return _io.load(path)
+
+
+def test_bootstrap_parts_merge_into_one_run(small_csv, tmp_path, capsys):
+    """Two array-job parts (--start 0 and 40) merged are bit-identical to one --bootstrap 80 run."""
+    fit = ["fit", small_csv, *FORMULA, "--seed", 9, "--no-plots", "--format", "md"]
+    for start, name in ((40, "p1"), (0, "p0")):
+        code, out, err = _run([*fit, "--bootstrap", 40, "--start", start, "--out", tmp_path / name, "--save-bootstrap", tmp_path / "parts" / f"{name}.npz"], capsys)
+        assert code == 0, err
+        assert f"resamples {start}..{start + 39}) saved to {tmp_path / 'parts' / name}.npz" in out
+        assert _strict_json(tmp_path / name / "results.json")["bootstrap"]["start"] == start
+    code, _, err = _run([*fit, "--bootstrap", 80, "--out", tmp_path / "whole", "--save-bootstrap", tmp_path / "whole.npz"], capsys)
+    assert code == 0, err
+    code, out, err = _run(["merge", tmp_path / "parts" / "p1.npz", tmp_path / "parts" / "p0.npz", "--out", tmp_path / "merged.npz"], capsys)
+    assert code == 0 and err == ""
+    whole, merged = _load(tmp_path / "whole.npz"), _load(tmp_path / "merged.npz")
+    assert merged.samples.tobytes() == whole.samples.tobytes() and np.array_equal(merged.status, whole.status)
+    assert (merged.start, merged.n_resamples, merged.seed) == (0, 80, 9)
+    assert merged.ci() == whole.ci() and "resamples 0..79" in out and f"saved to {tmp_path / 'merged.npz'}" in out
+    assert merged.summary().splitlines()[3:] == whole.summary().splitlines()[3:] and merged.summary().splitlines()[4] in out
+
+
+def test_merge_refuses_gaps_overlaps_and_foreign_parts_in_one_line(small_csv, tmp_path, capsys):
+    fit = ["fit", small_csv, *FORMULA, "--no-plots", "--format", "md"]
+    parts = {}
+    for name, start, seed in (("a", 0, 0), ("gap", 50, 0), ("overlap", 20, 0), ("seed", 40, 1)):
+        parts[name] = tmp_path / f"{name}.npz"
+        code, _, err = _run([*fit, "--bootstrap", 40, "--start", start, "--seed", seed, "--out", tmp_path / name, "--save-bootstrap", parts[name]], capsys)
+        assert code == 0, err
+    out = tmp_path / "m.npz"
+    for other, msg in (("gap", "the index ranges [0, 40) and [50, 90) leave a gap"), ("overlap", "the index ranges [0, 40) and [20, 60) leave an overlap"),
+                       ("seed", "part 1 has a different seed than part 0")):
+        code, stdout, err = _run(["merge", parts["a"], parts[other], "--out", out], capsys)
+        assert code == 2 and stdout == ""
+        _one_line(err, f"scalingfit: error: merge: {msg}", f"{parts['a']} [0, 40), {parts[other]} [")
+    from scalingfit import _io
+
+    _io.save(_load(parts["a"]).fit, tmp_path / "fit.npz")
+    for bad, msg in ((tmp_path / "nope.npz", f"part not found: {tmp_path / 'nope.npz'}"), (small_csv, f"cannot load {small_csv}: not a scalingfit results file"),
+                     (tmp_path / "fit.npz", f"{tmp_path / 'fit.npz'} holds a FitResult, not a bootstrap")):
+        code, _, err = _run(["merge", parts["a"], bad, "--out", out], capsys)
+        assert code == 2
+        _one_line(err, msg)
+    code, _, err = _run(["merge", parts["a"], "--out", tmp_path], capsys)
+    assert code == 2
+    _one_line(err, f"--out {tmp_path}: is a directory")
+    code, _, err = _run(["merge", parts["a"]], capsys)
+    assert code == 2
+    _one_line(err, "the following arguments are required: --out")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("opts, msg", [
+    (["--start", "5"], "--start needs --bootstrap N"),
+    (["--save-bootstrap", "b.npz"], "--save-bootstrap needs --bootstrap N"),
+    (["--executor", "tcp://h:8786"], "--executor needs --bootstrap N"),
+    (["--bootstrap", "10", "--start", str(2**64 - 5)], "--start 18446744073709551611: the resample indices"),
+    (["--bootstrap", "10", "--save-bootstrap", "{csv}/b.npz"], "--save-bootstrap {csv}/b.npz: cannot create or write the directory"),
+    (["--bootstrap", "10", "--save-bootstrap", "{tmp}"], "--save-bootstrap {tmp}: is a directory"),
+])
+def test_bootstrap_file_options_are_checked_before_fitting(opts, msg, small_csv, tmp_path, capsys, no_fit):
+    sub = {"{csv}": str(small_csv), "{tmp}": str(tmp_path)}
+    for k, v in sub.items():
+        opts, msg = [o.replace(k, v) for o in opts], msg.replace(k, v)
+    code, _, err = _run(["fit", small_csv, *FORMULA, *opts, "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    _one_line(err, msg)
+
+
+class _FakeClient:
+    made: list = []
+
+    def __init__(self, address):
+        self.address, self.closed = address, False
+        _FakeClient.made.append(self)
+
+    def close(self):
+        self.closed = True
+
+
+def test_executor_connects_and_is_passed_to_bootstrap(small_csv, tmp_path, capsys, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    import scalingfit
+
+    real, calls = scalingfit.bootstrap, []
+
+    def spy(fit, **kw):
+        calls.append(dict(kw))
+        kw.pop("executor", None)  # the real bootstrap runs here, in-process
+        return real(fit, **kw)
+
+    monkeypatch.setattr(scalingfit, "bootstrap", spy)
+    monkeypatch.setattr(distributed, "Client", _FakeClient)
+    _FakeClient.made = []
+    code, _, err = _run(["fit", small_csv, *FORMULA, "--bootstrap", 20, "--start", 7, "--executor", "tcp://10.0.0.5:8786",
+                         "--out", tmp_path / "o", "--no-plots", "--save-bootstrap", tmp_path / "b.npz"], capsys)
+    assert code == 0, err
+    (client,) = _FakeClient.made
+    assert client.address == "tcp://10.0.0.5:8786" and client.closed  # closed when the command ends
+    (kw,) = calls
+    assert kw["executor"] is client and kw["start"] == 7 and kw["n_resamples"] == 20
+    assert _load(tmp_path / "b.npz").start == 7
+    calls.clear()
+    code, _, err = _run(["fit", small_csv, *FORMULA, "--bootstrap", 20, "--out", tmp_path / "o", "--no-plots"], capsys)
+    assert code == 0, err
+    assert "executor" not in calls[0] and calls[0]["start"] == 0 and len(_FakeClient.made) == 1
+
+
+def test_executor_errors_are_one_line_before_fitting(small_csv, tmp_path, capsys, monkeypatch, no_fit):
+    distributed = pytest.importorskip("distributed")
+
+    def unreachable(address):
+        raise OSError(f"Timed out trying to connect to {address} after 30 s")
+
+    monkeypatch.setattr(distributed, "Client", unreachable)
+    args = ["fit", small_csv, *FORMULA, "--bootstrap", 20, "--executor", "tcp://nowhere:1", "--out", tmp_path / "o"]
+    code, _, err = _run(args, capsys)
+    assert code == 2
+    _one_line(err, "--executor tcp://nowhere:1: cannot connect to a dask scheduler there: Timed out trying to connect")
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
+    code, _, err = _run(args, capsys)
+    assert code == 2
+    _one_line(err, "--executor needs dask.distributed: pip install distributed")
+
+
+def test_help_documents_start_save_executor_and_merge(capsys):
+    code, out, _ = _run(["fit", "--help"], capsys)
+    assert code == 0
+    out = " ".join(out.split())  # argparse wraps the option help
+    for s in ("--start K", "--save-bootstrap FILE", "--executor ADDRESS", "pip install distributed", "scalingfit merge parts/*.npz"):
+        assert s in out, s
+    code, out, _ = _run(["merge", "--help"], capsys)
+    assert code == 0
+    out = " ".join(out.split())
+    for s in ("PART [PART ...]", "--out FILE", "bit-identical", "--save-bootstrap", "gap or an overlap", "--level"):
+        assert s in out, s
+    code, out, _ = _run(["--help"], capsys)
+    assert code == 0 and "merge" in out
+    code, _, err = _run([], capsys)
+    assert code == 2 and "demo, fit, forms or merge" in err

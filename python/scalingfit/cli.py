@@ -1,4 +1,4 @@
-"""Command line interface: ``scalingfit fit``, ``scalingfit demo``, ``scalingfit forms``.
+"""Command line interface: ``scalingfit fit``, ``scalingfit merge``, ``scalingfit demo``, ``scalingfit forms``.
 
 Exit status (also in ``scalingfit fit --help``):
 
@@ -8,9 +8,12 @@ Exit status (also in ``scalingfit fit --help``):
   fewer than 2 converged resamples, a compute-optimal table the law does not support.
 - 1: the fit failed (a non-finite objective or parameter): results.json (with ``"error"``) and the
   report are still written for inspection, without bootstrap, analyses or plots; one line on stderr.
-- 2: a user error (bad option value, unreadable or malformed input, unusable ``--out``, a formula
-  that does not parse, an analysis asked for by an option that the library refuses): ONE error line on
-  stderr (after any warnings the run printed before it), no traceback. Options, the input and ``--out`` are checked before any fitting.
+- 2: a user error (bad option value, unreadable or malformed input, unusable ``--out`` or
+  ``--save-bootstrap``, a formula that does not parse, an analysis asked for by an option that the
+  library refuses, an ``--executor`` that cannot be reached; for ``merge``, parts that are not
+  bootstrap files or do not tile one range): ONE error line on stderr (after any warnings the run
+  printed before it), no traceback. Options, the input, the output paths and the executor are
+  checked before any fitting.
 - 130: interrupted (Ctrl-C).
 
 results.json is strict JSON (RFC 8259): NaN and infinities are written as null.
@@ -147,10 +150,21 @@ def _warn(warnings: list[str], msg: str) -> None:
 # -- scalingfit fit ---------------------------------------------------------------------------
 
 def _fit(args: argparse.Namespace) -> int:
+    with contextlib.ExitStack() as cleanup:  # closes the --executor client
+        return _run_fit(args, cleanup)
+
+
+def _run_fit(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> int:
     import scalingfit as sf
 
     if args.progress and importlib.util.find_spec("tqdm") is None:
         raise CLIError("--progress needs tqdm: pip install tqdm (or scalingfit[progress])")
+    if not args.bootstrap:
+        given = [o for o, v in (("--start", args.start), ("--save-bootstrap", args.save_bootstrap), ("--executor", args.executor)) if v]
+        if given:
+            raise CLIError(f"{given[0]} needs --bootstrap N (the number of resamples to run)")
+    elif args.start + args.bootstrap > 2**64:
+        raise CLIError(f"--start {args.start}: the resample indices --start .. --start + --bootstrap - 1 must stay below 2**64")
     table, lines = _read_table(args.file)
     # --map NAME=COLUMN: give columns short names (and formula-variable names)
     for new, old in _parse_map(args.map).items():
@@ -197,6 +211,8 @@ def _fit(args: argparse.Namespace) -> int:
     data = {k: v[ok] for k, v in data.items()}
     y = y[ok]
     out = _prepare_out(args.out)
+    save_to = _output_file(args.save_bootstrap, "--save-bootstrap") if args.save_bootstrap else None
+    executor = _connect(args.executor, cleanup) if args.executor else None
     print(f"scalingfit fit: {args.file}: {len(y)} rows" + (f" ({n_drop} dropped: missing values or --drop-top-y)" if n_drop else ""))
     for v in colmap:
         print(f"  variable {v} <- column '{colmap[v]}'")
@@ -217,7 +233,9 @@ def _fit(args: argparse.Namespace) -> int:
             _warn(warnings, f"the best start stopped before its convergence test ({fit.message}); check the fit before using it")
         source: Any = fit
         if args.bootstrap:
-            bs = _bootstrap(sf, args, fit)
+            bs = _bootstrap(sf, args, fit, executor)
+            if save_to is not None:
+                _save(bs, save_to, "--save-bootstrap")
             print()
             print(bs.summary(args.level))
             if bs.n_converged >= 2:
@@ -261,14 +279,86 @@ def _fit_failure(fit: Any) -> str | None:
     return f"the fit failed ({'; '.join(why)}): {_first_line(fit.message)}"
 
 
-def _bootstrap(sf: Any, args: argparse.Namespace, fit: Any) -> Any:
+def _bootstrap(sf: Any, args: argparse.Namespace, fit: Any, executor: Any = None) -> Any:
     progress = args.progress
     if progress is None:  # default: a bar when stderr is a terminal and tqdm is there to draw it
         progress = sys.stderr.isatty() and importlib.util.find_spec("tqdm") is not None
+    # executor= only when given: the resamples then run on the dask cluster
+    extra = {} if executor is None else {"executor": executor}
     try:
-        return sf.bootstrap(fit, n_resamples=args.bootstrap, seed=args.seed, scheme=args.scheme, progress=progress, n_threads=args.threads)
+        return sf.bootstrap(fit, n_resamples=args.bootstrap, seed=args.seed, start=args.start, scheme=args.scheme, progress=progress,
+                            n_threads=args.threads, **extra)
     except ValueError as exc:
         raise CLIError(f"--bootstrap {args.bootstrap}: {_first_line(exc)}") from None
+
+
+def _connect(address: str, cleanup: contextlib.ExitStack) -> Any:
+    """A dask.distributed client of the scheduler at --executor (closed when the command ends)."""
+    try:
+        import distributed
+    except ImportError:
+        raise CLIError("--executor needs dask.distributed: pip install distributed") from None
+    try:
+        client = distributed.Client(address)
+    except Exception as exc:  # distributed raises OSError, TimeoutError, ValueError, ... for a bad address
+        raise CLIError(f"--executor {_short(address)}: cannot connect to a dask scheduler there: {_first_line(exc)}") from None
+    cleanup.callback(client.close)
+    return client
+
+
+def _output_file(path: str, opt: str) -> Path:
+    """An output file path, checked (and its directory created) before any work: a directory
+    that cannot hold it is a CLIError naming the option."""
+    if not path.strip():
+        raise CLIError(f"{opt}: empty path")
+    p = Path(path)
+    if p.is_dir():
+        raise CLIError(f"{opt} {path}: is a directory; give a file name such as {p / 'bootstrap.npz'}")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=p.parent):
+            pass
+    except OSError as exc:
+        raise CLIError(f"{opt} {path}: cannot create or write the directory {p.parent}: {exc.strerror or exc}") from None
+    return p
+
+
+def _save(bs: Any, path: Path, opt: str) -> None:
+    from scalingfit._io import save
+
+    try:
+        save(bs, path)
+    except OSError as exc:
+        raise CLIError(f"{opt} {path}: cannot write: {exc.strerror or exc}") from None
+    print(f"\nbootstrap (resamples {bs.start}..{bs.start + bs.n_resamples - 1}) saved to {path}")
+
+
+# -- scalingfit merge -------------------------------------------------------------------------
+
+def _merge(args: argparse.Namespace) -> int:
+    from scalingfit import BootstrapResult
+    from scalingfit._io import load
+
+    out = _output_file(args.out, "--out")
+    parts = []
+    for path in args.parts:
+        try:
+            obj = load(path)
+        except FileNotFoundError:
+            raise CLIError(f"part not found: {path}") from None
+        except (ValueError, OSError) as exc:  # the message names the file and what is wrong with it
+            raise CLIError(_first_line(exc)) from None
+        if not isinstance(obj, BootstrapResult):
+            raise CLIError(f"{path} holds a {type(obj).__name__}, not a bootstrap; give files written by 'scalingfit fit --bootstrap N --save-bootstrap FILE'")
+        parts.append(obj)
+    try:
+        merged = BootstrapResult.merge(parts)
+    except ValueError as exc:
+        listing = ", ".join(f"{path} [{p.start}, {p.start + p.n_resamples})" for path, p in zip(args.parts, parts))
+        raise CLIError(f"{_first_line(exc)} (parts in the order given: {_short(listing, 600)})") from None
+    print(merged.summary(args.level))
+    _save(merged, out, "--out")
+    return 0
 
 
 def _analyses(sf: Any, args: argparse.Namespace, source: Any, n_vars: int, warnings: list[str]) -> dict[str, Any]:
@@ -492,7 +582,11 @@ def build_parser() -> argparse.ArgumentParser:
         "exit status: 0 success (warnings, e.g. a plot that failed, go to stderr, results.json and the report);\n"
         "  1 the fit failed (a non-finite objective or parameter): results.json and the report are still written;\n"
         "  2 a user error (bad option, unreadable or malformed input, unusable --out), checked before any fitting.\n"
-        "results.json is strict JSON: NaN and infinities are written as null.",
+        "results.json is strict JSON: NaN and infinities are written as null.\n\n"
+        "scaling out (a Slurm array job, one index range per task, then one merge):\n"
+        "  scalingfit fit runs.csv --bootstrap 1000 --start $((SLURM_ARRAY_TASK_ID * 1000)) --seed 7 --no-plots \\\n"
+        "      --out part$SLURM_ARRAY_TASK_ID --save-bootstrap parts/$SLURM_ARRAY_TASK_ID.npz\n"
+        "  scalingfit merge parts/*.npz --out bootstrap.npz",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ft.add_argument("file", help="input table: .csv (comma-separated, UTF-8, header row) or .parquet (needs pandas + pyarrow)")
@@ -510,6 +604,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"number of bootstrap resamples (default 0: none; otherwise 2 to {MAX_BOOTSTRAP})")
     ft.add_argument("--scheme", choices=["pairs", "residual", "parametric"], default="pairs", help="bootstrap scheme (default pairs)")
     ft.add_argument("--seed", type=_int_range(0, 2**64 - 1), default=0, help="bootstrap seed (default 0)")
+    ft.add_argument("--start", type=_int_range(0, 2**64 - 1), default=0, metavar="K",
+                    help="index of the first resample: --bootstrap N --start K runs resamples K..K+N-1, the same ones a single "
+                    "larger run draws (for array jobs; join the parts with 'scalingfit merge'; default 0)")
+    ft.add_argument("--save-bootstrap", metavar="FILE",
+                    help="also write the bootstrap to FILE (a portable .npz, read by scalingfit.load and 'scalingfit merge'; "
+                    "the path is used as given, relative to the working directory)")
+    ft.add_argument("--executor", metavar="ADDRESS",
+                    help="run the resamples on the dask.distributed scheduler at ADDRESS, e.g. tcp://10.0.0.5:8786 (needs: pip install distributed)")
     ft.add_argument("--level", type=_level, default=0.95, help="interval level, between 0 and 1 (default 0.95)")
     ft.add_argument("--k", type=_positive, default=6.0, help="FLOPs per parameter per token, C = k N D (default 6)")
     ft.add_argument("--budgets", type=_positive_list, metavar="C1,C2,...",
@@ -521,6 +623,24 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="bootstrap progress bar (default: when stderr is a terminal and tqdm is installed)")
     ft.add_argument("--threads", type=_threads, default=None, help="threads (default: all cores)")
     ft.set_defaults(func=_fit)
+    m = sub.add_parser(
+        "merge",
+        help="join bootstrap parts saved by 'fit --save-bootstrap' into one bootstrap file",
+        description="Join bootstraps of one fit run over contiguous index ranges (scalingfit fit --bootstrap N --start K "
+        "--save-bootstrap PART, same data, options and --seed) into one, bit-identical to a single run over the whole range; "
+        "write it to --out and print its summary.",
+        epilog="example:\n"
+        "  scalingfit fit runs.csv --bootstrap 500 --start 0 --seed 7 --out r0 --save-bootstrap p0.npz\n"
+        "  scalingfit fit runs.csv --bootstrap 500 --start 500 --seed 7 --out r1 --save-bootstrap p1.npz\n"
+        "  scalingfit merge p0.npz p1.npz --out bootstrap.npz   # then: scalingfit.load('bootstrap.npz')\n\n"
+        "exit status: 0 success; 2 a user error (a part that is missing or not a bootstrap file, parts with a gap or an overlap\n"
+        "  between their ranges or from different fits, data, seeds or schemes, an unusable --out): one line on stderr.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    m.add_argument("parts", nargs="+", metavar="PART", help="bootstrap files written by 'scalingfit fit --save-bootstrap', in any order")
+    m.add_argument("--out", required=True, metavar="FILE", help="file to write the merged bootstrap to (replaced if it exists)")
+    m.add_argument("--level", type=_level, default=0.95, help="interval level of the printed summary (default 0.95)")
+    m.set_defaults(func=_merge)
     return p
 
 
@@ -529,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        print("scalingfit: error: a command is required: demo, fit or forms", file=sys.stderr)
+        print("scalingfit: error: a command is required: demo, fit, forms or merge", file=sys.stderr)
         return 2
     try:
         with warnings.catch_warnings():
