@@ -12,10 +12,11 @@ from . import _core, dimension
 from ._bootstrap import BootstrapResult, Distribution, bootstrap
 from ._diagnostics import ScalingFitWarning
 from ._fit import FitResult, fit, forms
+from ._io import load
 from .analysis import backtest, compute_optimal, extrapolate, optimize_budget, required, returns
 from .plot import plot
 
 __version__ = _core.__version__
 
-__all__ = ["fit", "forms", "bootstrap", "FitResult", "BootstrapResult", "Distribution", "ScalingFitWarning", "dimension", "__version__",
+__all__ = ["fit", "forms", "bootstrap", "FitResult", "BootstrapResult", "Distribution", "ScalingFitWarning", "dimension", "load", "__version__",
            "compute_optimal", "required", "returns", "optimize_budget", "extrapolate", "backtest", "plot"]

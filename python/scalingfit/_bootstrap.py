@@ -17,6 +17,7 @@ import numpy as np
 from . import _core
 from ._data import check_level, check_seed, fmt, jsonable, norm_cdf, norm_ppf, refuse_over_memory, resolve_threads
 from ._diagnostics import bootstrap_warnings, emit
+from ._distributed import make_bootstrapper, run_on_executor
 from ._fit import _CONVERGED, TERMINATIONS, FitResult, Problem
 from ._fit import fit as _fit
 from ._summary import PILOT, Summary, check_edges, merge_states, moments, pilot_edges
@@ -368,6 +369,13 @@ class BootstrapResult:
     def __str__(self) -> str:
         return self.summary()
 
+    def save(self, path: Any) -> Any:
+        """Write to a portable, versioned .npz file (JSON metadata plus arrays, no pickle), at
+        ``path`` exactly as given; read it back with :func:`scalingfit.load`."""
+        from ._codec import save
+
+        return save(self, path)
+
     def to_dict(self, level: float = 0.95) -> dict[str, Any]:
         """Strict-JSON-ready summary; ``stderr``, ``ci`` and ``cov`` are None with fewer than 2
         converged resamples."""
@@ -447,9 +455,7 @@ def _same_data(a: BootstrapResult, b: BootstrapResult) -> bool:
     )
 
 
-def _make_bootstrapper(prob: Problem, args: dict[str, Any]) -> Any:
-    """The core bootstrapper of a problem (built again the same way after unpickling)."""
-    return _core.Bootstrapper(prob.core, prob.columns, prob.y, weights=prob.weights, **args)
+_make_bootstrapper = make_bootstrapper
 
 
 def bootstrap(
@@ -580,10 +586,10 @@ def bootstrap(
         pr = boot.run(0, PILOT, threads)
         hist_edges = pilot_edges(pr.samples[_CONVERGED[pr.status]], list(prob.positive))
     if executor is not None:
-        from ._distributed import run_on_executor
-
-        result = run_on_executor(
-            executor, fr, prob, boot, boot_args, int(start), int(n_resamples), keep, hist_edges, threads, progress)
+        got = run_on_executor(executor, prob, boot, boot_args, int(start), int(n_resamples), keep, hist_edges, progress)
+        result = BootstrapResult(
+            fit=fr, param_names=list(prob.param_names), n_resamples=int(n_resamples), seed=int(seed), start=int(start),
+            scheme=scheme, warm_start=bool(warm_start), keep=keep, n_threads=threads, _boot=boot, _boot_args=boot_args, **got)
         result.warnings = bootstrap_warnings(result)
         emit(f"bootstrap of {fr.form!r}", result.warnings)
         return result

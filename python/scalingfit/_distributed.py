@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from . import _core
+from ._fit import _CONVERGED
 from ._summary import BLOCK, Summary, merge_states, moments
 
 #: work per task, in seconds of one-thread time (estimated from a probe)
@@ -24,12 +26,14 @@ TRIES = 3
 PROBE = 64
 
 
+def make_bootstrapper(prob: Any, args: dict[str, Any]) -> Any:
+    """The core bootstrapper of a problem (built again the same way after unpickling)."""
+    return _core.Bootstrapper(prob.core, prob.columns, prob.y, weights=prob.weights, **args)
+
+
 def run_range(payload: dict[str, Any], start: int, n: int) -> dict[str, Any]:
     """One task: resamples start..start+n-1 on one thread (runs on a worker)."""
-    from ._bootstrap import _make_bootstrapper
-    from ._fit import _CONVERGED
-
-    boot = _make_bootstrapper(payload["problem"], payload["boot_args"])
+    boot = make_bootstrapper(payload["problem"], payload["boot_args"])
     t0 = time.thread_time()
     r = boot.run(int(start), int(n), 1)
     out: dict[str, Any] = {"start": int(start), "n": int(n), "status": np.asarray(r.status)}
@@ -65,10 +69,10 @@ def _ranges(start: int, n: int, task: int) -> list[tuple[int, int]]:
     return out
 
 
-def run_on_executor(executor: Any, fr: Any, prob: Any, boot: Any, boot_args: dict[str, Any], start: int, n: int,
-                    keep: str, edges: list[np.ndarray] | None, threads: int, progress: bool) -> Any:
-    from ._bootstrap import BootstrapResult
-
+def run_on_executor(executor: Any, prob: Any, boot: Any, boot_args: dict[str, Any], start: int, n: int,
+                    keep: str, edges: list[np.ndarray] | None, progress: bool) -> dict[str, Any]:
+    """Run [start, start+n) on the executor; the fields of the BootstrapResult that differ
+    from the in-process call's inputs (samples, status, elapsed, summary state, moments)."""
     if not callable(getattr(executor, "submit", None)):
         _submit(executor)  # raises the TypeError
     t0 = time.perf_counter()
@@ -120,9 +124,5 @@ def run_on_executor(executor: Any, fr: Any, prob: Any, boot: Any, boot_args: dic
         samples = np.concatenate([q["samples"] for q in parts])
     else:
         state = merge_states([q["state"] for q in parts])
-    return BootstrapResult(
-        fit=fr, param_names=list(prob.param_names), samples=samples, status=status, n_resamples=n,
-        seed=int(boot_args["seed"]), start=start, scheme=str(boot_args["scheme"]), warm_start=bool(boot_args["warm"]),
-        keep=keep, elapsed=time.perf_counter() - t0, n_threads=threads,
-        _moments=None if state is None else moments(state), _state=state, _boot=boot, _boot_args=boot_args,
-    )
+    return {"samples": samples, "status": status, "elapsed": time.perf_counter() - t0,
+            "_moments": None if state is None else moments(state), "_state": state}

@@ -211,6 +211,13 @@ class FitResult:
     def __call__(self, data: Any = None, **columns: Any) -> np.ndarray:
         return self.predict(data, **columns)
 
+    def save(self, path: Any) -> Any:
+        """Write to a portable, versioned .npz file (JSON metadata plus arrays, no pickle), at
+        ``path`` exactly as given; read it back with :func:`scalingfit.load`."""
+        from ._codec import save
+
+        return save(self, path)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary of the result (strict JSON: NaN is None, infinities "inf"/"-inf")."""
         return jsonable({
