@@ -184,6 +184,10 @@ def test_summary_split_anywhere_merges_to_the_same_bits(fit):
         cuts = np.unique(np.concatenate([[3, 9003], rng.integers(4, 9003, 4)]))
         parts = [sf.bootstrap(fit, n_resamples=int(b - a), seed=1, start=int(a), keep="summary") for a, b in zip(cuts, cuts[1:])]
         assert same(one, sf.BootstrapResult.merge(parts))
+    # cold-start refits: the pilot refits from the warm start (cheap), and parts still merge
+    cold = sf.bootstrap(fit, n_resamples=6, seed=1, warm_start=False, keep="summary")
+    halves = [sf.bootstrap(fit, n_resamples=3, seed=1, start=s0, warm_start=False, keep="summary") for s0 in (3, 0)]
+    assert same(cold, sf.BootstrapResult.merge(halves))
     # edges fixed by the user; those of different parts must agree
     e = {n: np.linspace(v - 10 * abs(v) - 1, v + 10 * abs(v) + 1, 101) for n, v in fit.params.items()}
     a = sf.bootstrap(fit, n_resamples=100, seed=1, keep="summary", edges=e)

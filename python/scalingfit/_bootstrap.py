@@ -20,7 +20,7 @@ from ._diagnostics import bootstrap_warnings, emit
 from ._distributed import make_bootstrapper, run_on_executor
 from ._fit import _CONVERGED, TERMINATIONS, FitResult, Problem
 from ._fit import fit as _fit
-from ._summary import PILOT, Summary, check_edges, merge_states, moments, pilot_edges
+from ._summary import Summary, check_edges, merge_states, moments, pilot_edges, pilot_size
 
 _SCHEMES = ("pairs", "groups", "residual", "parametric")
 _METHODS = ("percentile", "basic", "bca")
@@ -503,7 +503,8 @@ def bootstrap(
         histograms only, for runs too large to store). A summary is deterministic: moments are
         summed per aligned block of 4096 resample indices and folded in index order, and the
         histogram edges are fixed before the run (from a pilot of resamples 0..1023 of the same
-        seed: log-spaced for positive parameters), so any split into ranges, on any executor,
+        seed, fewer above 4096 points, refitted from the warm start: log-spaced for positive
+        parameters), so any split into ranges, on any executor,
         gives the same bits, and :meth:`BootstrapResult.merge` joins parts.
     edges : keep="summary" only: histogram bin edges per parameter (dict name -> increasing
         array) instead of the pilot's; resamples beyond them are counted as under/overflow.
@@ -581,9 +582,11 @@ def bootstrap(
             raise ValueError("edges= sets the histogram bins of keep='summary'; with keep='samples' intervals come from the samples")
         hist_edges = check_edges(edges, list(prob.param_names))
     elif keep == "summary":
-        # the pilot: resamples 0..PILOT-1 of this seed, whatever the range, so every part of a
-        # split run bins on the same edges
-        pr = boot.run(0, PILOT, threads)
+        # the pilot: resamples 0..pilot_size-1 of this seed, whatever the range, so every part of
+        # a split run bins on the same edges; refitted from the warm start even for
+        # warm_start=False (the edges need the spread, not the cold starts' cost)
+        pb = boot if warm_start else _make_bootstrapper(prob, {**boot_args, "extra_starts": None, "warm": True})
+        pr = pb.run(0, pilot_size(prob.n), threads)
         hist_edges = pilot_edges(pr.samples[_CONVERGED[pr.status]], list(prob.positive))
     if executor is not None:
         got = run_on_executor(executor, prob, boot, boot_args, int(start), int(n_resamples), keep, hist_edges, progress)

@@ -77,9 +77,15 @@ def run_on_executor(executor: Any, prob: Any, boot: Any, boot_args: dict[str, An
         _submit(executor)  # raises the TypeError
     t0 = time.perf_counter()
     # size the tasks: time a few resamples here on one thread
-    t1 = time.perf_counter()
-    boot.run(0, PROBE, 1)
-    per = max((time.perf_counter() - t1) / PROBE, 1e-7)
+    # (doubling batches up to PROBE resamples or ~0.1 s: cold starts make one resample slow)
+    done, m, t1 = 0, 1, time.perf_counter()
+    while done < PROBE:
+        boot.run(done, m, 1)
+        done += m
+        m *= 2
+        if time.perf_counter() - t1 > 0.1:
+            break
+    per = max((time.perf_counter() - t1) / done, 1e-7)
     task = max(BLOCK, int(round(TASK_SECONDS / per / BLOCK)) * BLOCK)
     payload = {"problem": prob, "boot_args": boot_args, "keep": keep, "edges": edges}
     ranges = _ranges(start, n, task)

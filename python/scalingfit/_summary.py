@@ -7,7 +7,8 @@ outer products of deviations) come from its converged rows in index order with s
 FMA), and the blocks are folded in block order by Chan et al.'s update. A run whose range cuts a
 block keeps that block's rows instead, so an adjacent run can complete it; the merged summary is
 then the summary of one run over the whole range, to the last bit. Histograms count on edges
-fixed before the run (from a pilot of resamples 0..PILOT-1, or given), by exact comparisons
+fixed before the run (from a pilot of resamples 0..pilot_size(n)-1 refitted from the warm start,
+or given), by exact comparisons
 (searchsorted), so counts are integers that simply add.
 """
 
@@ -19,6 +20,12 @@ import numpy as np
 
 BLOCK = 4096
 PILOT = 1024
+
+
+def pilot_size(n_points: int) -> int:
+    """Resamples in the pilot: 1024, fewer for large data (at least 64), a function of the data
+    alone so that every part of a split run bins on the same edges."""
+    return int(min(PILOT, max(64, 2**22 // max(int(n_points), 1))))
 BINS = 20000
 VERSION = 1
 
