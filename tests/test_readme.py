@@ -20,6 +20,7 @@ def _blocks(section: str) -> list[str]:
 
 
 BLOCKS = _blocks("Scaling out")
+ROOT = README.parent
 
 
 def test_the_section_has_its_examples():
@@ -37,3 +38,14 @@ def test_scaling_out_example_runs(i, tmp_path):
         pytest.importorskip("distributed")
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
+
+
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "data" / "chinchilla").exists(), reason="../shared/data not present")
+def test_isoflop_example_runs_and_prints_its_table():
+    (code,) = re.findall(r"```python\n(.*?)```", README.read_text().split("### IsoFLOP")[1].split("\n## ")[0], flags=re.S)
+    r = subprocess.run([sys.executable, "-W", "ignore", "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    printed = [line.split() for line in r.stdout.splitlines() if line.strip().startswith(("2:", "3:"))]
+    readme = README.read_text().split("### IsoFLOP")[1]
+    for row in printed:
+        assert " ".join(row) in " ".join(readme.split()), f"README table out of date: {' '.join(row)}"

@@ -14,9 +14,10 @@ from ._diagnostics import ScalingFitWarning
 from ._fit import FitResult, fit, forms
 from ._io import load
 from .analysis import backtest, compute_optimal, extrapolate, optimize_budget, required, returns
+from .isoflop import compare_approaches, envelope, isoflop
 from .plot import plot
 
 __version__ = _core.__version__
 
 __all__ = ["fit", "forms", "bootstrap", "FitResult", "BootstrapResult", "Distribution", "ScalingFitWarning", "dimension", "load", "__version__",
-           "compute_optimal", "required", "returns", "optimize_budget", "extrapolate", "backtest", "plot"]
+           "isoflop", "envelope", "compare_approaches", "compute_optimal", "required", "returns", "optimize_budget", "extrapolate", "backtest", "plot"]
