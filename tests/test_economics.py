@@ -201,6 +201,19 @@ def test_numeric_path_matches_the_closed_form(hfit):
     check_numeric(economics(f, far), economics(hfit, far))
 
 
+@pytest.mark.parametrize("al, be", [(0.05, 0.07), (1.0, 0.8), (3.0, 2.0)])
+def test_numeric_step_is_accurate_over_exponents(al, be):
+    """The fixed log-space step holds from tiny to steep exponents, also where R is 1e-10 of L
+    (3.0, 2.0 at the last point): E is removed before differencing."""
+    p = {"E": 1.7, "A": 400.0 * 10 ** (8 * al - 2.5), "alpha": al, "B": 400.0 * 10 ** (9 * be - 2.5), "beta": be}
+    f = exact_fit(p)
+    at = {"N": np.array([1e8, 1e9, 1e12]), "D": np.array([2e9, 2e10, 1e14])}
+    c, n = economics(f, at), economics(f, at, method="numerical")
+    for key in ("elasticity_N", "elasticity_D", "dL_dN", "dL_dD", "mrts", "scale_factor"):
+        assert rel(n.values[key], c.values[key]) < 1e-8, key
+    assert rel(n.sigma, c.sigma) < 1e-8
+
+
 def test_numeric_path_on_a_law_without_irreducible_term():
     """kaplan_nd: L = f^aD with f = (Nc/N)^rho + Dc/D, rho = aN/aD. No irreducible term, so R = L,
     e_N = -aD rho (Nc/N)^rho / f; MRTS and sigma are those of f (a monotone transform keeps the
