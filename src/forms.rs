@@ -48,6 +48,28 @@ pub const FORMS: &[Form] = &[
         positive: &["b", "d1", "f1"],
         description: "broken neural scaling law with one break (Caballero et al. 2023)",
     },
+    Form {
+        name: "data_constrained",
+        // U_D = min(D, U) written with abs, R_D = D / U_D - 1 repeated epochs
+        formula: "E + A * N^-alpha + B * ((D + U - abs(D - U)) / 2 * (1 + Rd * (1 - exp(-(2 * D / (D + U - abs(D - U)) - 1) / Rd))))^-beta",
+        variables: &["N", "D", "U"],
+        positive: &["E", "A", "B", "Rd"],
+        description: "Muennighoff et al. (2023) data-constrained law: D tokens drawn from U unique ones count as D' = U_D (1 + Rd (1 - exp(-R_D / Rd))) with U_D = min(D, U), R_D = D / U_D - 1 repeated epochs",
+    },
+    Form {
+        name: "sigmoid_accuracy",
+        formula: "lo + (hi - lo) * logistic(k * (ln(C) - m))",
+        variables: &["C"],
+        positive: &["k"],
+        description: "downstream accuracy against log compute: lo + (hi - lo) logistic(k (ln C - m)); fit with target='linear'",
+    },
+    Form {
+        name: "accuracy_from_loss",
+        formula: "lo + (hi - lo) * logistic(k * (m - L))",
+        variables: &["L"],
+        positive: &["k"],
+        description: "downstream accuracy against the loss (the second step of a two-step prediction): lo + (hi - lo) logistic(k (m - L)); fit with target='linear'",
+    },
 ];
 
 pub fn get(name: &str) -> Option<&'static Form> {

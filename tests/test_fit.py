@@ -245,7 +245,8 @@ def test_non_convergence_is_reported_not_raised():
 
 def test_forms_listing():
     names = [f["name"] for f in sf.forms()]
-    assert names == ["power_law", "power_law_plus_constant", "chinchilla", "kaplan_nd", "bnsl"]
+    assert names == ["power_law", "power_law_plus_constant", "chinchilla", "kaplan_nd", "bnsl", "data_constrained",
+                     "sigmoid_accuracy", "accuracy_from_loss"]
     ch = next(f for f in sf.forms() if f["name"] == "chinchilla")
     assert ch["params"] == ["E", "A", "alpha", "B", "beta"] and ch["positive"] == ["E", "A", "B"]
 

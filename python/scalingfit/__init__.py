@@ -14,10 +14,12 @@ from ._diagnostics import ScalingFitWarning
 from ._fit import FitResult, fit, forms
 from ._io import load
 from .analysis import backtest, compute_optimal, extrapolate, optimize_budget, required, returns
+from .downstream import two_step
+from .economics import economics
 from .isoflop import compare_approaches, envelope, isoflop
 from .plot import plot
 
 __version__ = _core.__version__
 
 __all__ = ["fit", "forms", "bootstrap", "FitResult", "BootstrapResult", "Distribution", "ScalingFitWarning", "dimension", "load", "__version__",
-           "isoflop", "envelope", "compare_approaches", "compute_optimal", "required", "returns", "optimize_budget", "extrapolate", "backtest", "plot"]
+           "isoflop", "envelope", "compare_approaches", "economics", "two_step", "compute_optimal", "required", "returns", "optimize_budget", "extrapolate", "backtest", "plot"]

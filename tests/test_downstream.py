@@ -1,0 +1,105 @@
+"""The data-constrained law (Muennighoff et al. 2023), sigmoidal downstream accuracy and the
+two-step loss -> accuracy prediction, against synthetic truth."""
+
+import json
+
+import numpy as np
+import pytest
+import scalingfit as sf
+
+pytestmark = pytest.mark.filterwarnings("ignore::scalingfit.ScalingFitWarning")
+
+DC = {"E": 1.87, "A": 521.0, "alpha": 0.35, "B": 1488.0, "beta": 0.35, "Rd": 15.4}
+
+
+def data_constrained(N, D, U, p=DC):
+    UD = np.minimum(D, U)
+    RD = D / UD - 1
+    return p["E"] + p["A"] * N ** -p["alpha"] + p["B"] * (UD * (1 + p["Rd"] * (1 - np.exp(-RD / p["Rd"])))) ** -p["beta"]
+
+
+def test_data_constrained_law_is_chinchilla_for_single_epochs_and_recovers_its_parameters():
+    rng = np.random.default_rng(0)
+    n = 300
+    N = 10 ** rng.uniform(7.5, 9.5, n)
+    U = 10 ** rng.uniform(8, 10, n)
+    D = U * 10 ** rng.uniform(-0.5, 1.8, n)  # up to 60 epochs
+    L = data_constrained(N, D, U) * np.exp(rng.normal(0, 0.002, n))
+    f = sf.fit("data_constrained", {"N": N, "D": D, "U": U}, y=L)
+    assert f.converged
+    for k, v in DC.items():
+        assert f.params[k] == pytest.approx(v, rel=0.15), k
+    # one epoch or less (D <= U): exactly the chinchilla law in N, D
+    x = {"N": np.array([1e8, 3e9]), "D": np.array([1e9, 2e10]), "U": np.array([5e9, 2e10])}
+    chin = DC["E"] + DC["A"] * x["N"] ** -DC["alpha"] + DC["B"] * x["D"] ** -DC["beta"]
+    from scalingfit._results import _Law
+
+    assert np.allclose(_Law(f)(DC, x), chin, rtol=1e-12)
+    # repeated data is worth less than fresh data: 40 epochs of U count for far fewer than 40 U tokens
+    more = data_constrained(np.array([1e9]), np.array([40 * 1e9]), np.array([1e9]))
+    fresh = data_constrained(np.array([1e9]), np.array([40 * 1e9]), np.array([40 * 1e9]))
+    assert more[0] > fresh[0]
+
+
+def test_sigmoid_accuracy_forms_recover_their_parameters():
+    rng = np.random.default_rng(1)
+    C = 10 ** rng.uniform(19, 25, 80)
+    acc = 0.25 + 0.65 / (1 + np.exp(-0.8 * (np.log(C) - 52))) + rng.normal(0, 0.005, 80)
+    g = sf.fit("sigmoid_accuracy", {"C": C}, y=acc, target="linear", loss="l2")
+    assert g.converged
+    assert g.params["k"] == pytest.approx(0.8, rel=0.1) and g.params["m"] == pytest.approx(52, abs=0.3)
+    assert g.params["lo"] == pytest.approx(0.25, abs=0.02) and g.params["hi"] == pytest.approx(0.9, abs=0.02)
+    L = rng.uniform(1.8, 3.5, 80)
+    acc2 = 0.25 + 0.65 / (1 + np.exp(-4 * (2.5 - L))) + rng.normal(0, 0.005, 80)
+    h = sf.fit("accuracy_from_loss", {"L": L}, y=acc2, target="linear", loss="l2")
+    assert h.params["k"] == pytest.approx(4, rel=0.1) and h.params["m"] == pytest.approx(2.5, abs=0.02)
+
+
+def _two_laws(seed=0, n_resamples=300):
+    rng = np.random.default_rng(seed)
+    C = 10 ** rng.uniform(18, 22, 60)
+    loss = (1.7 + 2e3 * C**-0.15) * np.exp(rng.normal(0, 0.005, 60))
+    lf = sf.fit("power_law_plus_constant", {"x": C}, y=loss)
+    Lb = rng.uniform(1.8, 5.0, 60)
+    acc = 0.25 + 0.65 / (1 + np.exp(-4 * (2.5 - Lb))) + rng.normal(0, 0.01, 60)
+    af = sf.fit("accuracy_from_loss", {"L": Lb}, y=acc, target="linear", loss="l2")
+    return lf, af, sf.bootstrap(lf, n_resamples=n_resamples, seed=1), sf.bootstrap(af, n_resamples=n_resamples, seed=2)
+
+
+def test_two_step_composes_the_laws_and_carries_both_uncertainties():
+    lf, af, lb, ab = _two_laws()
+    at = {"x": np.array([1e19, 1e21, 1e24])}
+    p = sf.two_step(lf, af, at)
+    L = lf.params["E"] + lf.params["A"] * at["x"] ** -lf.params["alpha"]
+    a = af.params
+    assert np.allclose(p.loss, L)
+    assert np.allclose(p.accuracy, a["lo"] + (a["hi"] - a["lo"]) / (1 + np.exp(-a["k"] * (a["m"] - L))))
+    assert list(p.extrapolated) == [False, False, True] and "beyond the loss law's data" in p.reasons[2]
+    b = sf.two_step(lb, ab, at)
+    assert np.array_equal(b.accuracy, p.accuracy)
+    truth_L = 1.7 + 2e3 * at["x"] ** -0.15
+    truth_acc = 0.25 + 0.65 / (1 + np.exp(-4 * (2.5 - truth_L)))
+    lo, hi = b.interval("accuracy")
+    assert np.all((lo[:2] <= truth_acc[:2]) & (truth_acc[:2] <= hi[:2]))
+    assert np.all(hi - lo > 0)
+    s = b.summary()
+    assert "extrapolated" in s and "paired bootstrap" in s
+    json.dumps(b.to_dict(), allow_nan=False)
+
+
+def test_two_step_bad_input():
+    lf, af, lb, ab = _two_laws(n_resamples=20)
+    from scalingfit.datasets import hoffmann_example
+
+    d = hoffmann_example(seed=0)
+    chin = sf.fit("chinchilla", {"N": d["N"], "D": d["D"]}, y=d["loss"])
+    with pytest.raises(ValueError, match="one variable"):
+        sf.two_step(lf, chin, {"x": 1e20})
+    with pytest.raises(ValueError, match="missing"):
+        sf.two_step(lf, af, {"C": 1e20})
+    with pytest.raises(ValueError, match="finite and positive"):
+        sf.two_step(lf, af, {"x": -1.0})
+    with pytest.raises(ValueError, match="both laws"):
+        sf.two_step(lb, af, {"x": 1e20})
+    with pytest.raises(TypeError, match="dict"):
+        sf.two_step(lf, af, [1e20])
