@@ -253,6 +253,9 @@ NAMED = {
     "chinchilla": (["N", "D"], ["E", "A", "alpha", "B", "beta"]),
     "kaplan_nd": (["N", "D"], ["Nc", "alpha_N", "alpha_D", "Dc"]),
     "bnsl": (["x"], ["a", "b", "c0", "d1", "f1", "c1"]),
+    "data_constrained": (["N", "D", "U"], ["E", "A", "alpha", "B", "Rd", "beta"]),
+    "sigmoid_accuracy": (["C"], ["lo", "hi", "k", "m"]),
+    "accuracy_from_loss": (["L"], ["lo", "hi", "k", "m"]),
 }
 FORMULAS = [
     ("E + A*x^-alpha", ["x"], ["E", "A", "alpha"]),
