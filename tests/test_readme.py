@@ -19,12 +19,18 @@ def _blocks(section: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", text[start:end], flags=re.S)
 
 
-BLOCKS = _blocks("Scaling out")
+def _sub_blocks(heading: str) -> list[str]:
+    part = README.read_text().split(heading)[1]
+    part = re.split(r"\n#{2,4} ", part)[0]
+    return re.findall(r"```python\n(.*?)```", part, flags=re.S)
+
+
+BLOCKS = _blocks("Scaling out") + _sub_blocks("#### Economics of scale") + _sub_blocks("#### Downstream accuracy")
 ROOT = README.parent
 
 
 def test_the_section_has_its_examples():
-    assert len(BLOCKS) >= 5
+    assert len(BLOCKS) >= 7
     assert any("executor=client" in b for b in BLOCKS) and any("SLURMCluster" in b for b in BLOCKS)
 
 
