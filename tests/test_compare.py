@@ -176,6 +176,20 @@ def test_leave_largest_out_scores_only_the_largest_rows():
     assert set(runs[cmp4.holdout_rows]) == {8, 9} and len(cmp4.holdout_rows) == 8
 
 
+def test_dataframes_weights_and_groups_by_column():
+    pd = pytest.importorskip("pandas")
+    d = chinchilla_grid()
+    df = pd.DataFrame(d).assign(run=np.repeat(np.arange(12), 3), other="text").sample(frac=1.0, random_state=0)
+    w = pd.Series(1.0, index=df.index)
+    w.iloc[0] = 0.0  # this row is ignored by the fits and the scores
+    df.iloc[0, df.columns.get_loc("loss")] *= 3
+    cmp = compare_forms(["chinchilla"], df, df["loss"], weights=w[::-1], groups="run", cv=3, loss="l2")
+    ref = compare_forms(["chinchilla"], df.iloc[1:], "loss", cv=3, loss="l2")
+    assert cmp.n_groups == 12 and cmp.table[0]["aic"] == pytest.approx(ref.table[0]["aic"], rel=1e-6)
+    assert cmp.table[0]["rmse"] == pytest.approx(ref.table[0]["rmse"], rel=1e-6)
+    assert len(set(df["run"].to_numpy()[cmp.holdout_rows])) * 3 == len(cmp.holdout_rows)  # whole runs held out
+
+
 def test_aic_bic_match_a_hand_computation(sat_cmp):
     d, cmp = sat_cmp
     for name in FORMS:
@@ -236,6 +250,8 @@ def test_local_exponent_of_a_pure_power_law():
     assert free.n_rows.sum() >= 40 and free.mode == "data"
     again = local_exponent(data={"x": x, "y": y}, x="x", y="y", n_resamples=200, seed=0)
     assert np.array_equal(again.samples["slope"], free.samples["slope"])  # fixed seed
+    grouped = local_exponent(x=x, y=y, groups=np.arange(40) // 2, n_resamples=200, seed=0)
+    assert np.array_equal(grouped.slope, free.slope) and not np.array_equal(grouped.samples["slope"], free.samples["slope"])
 
 
 def test_local_exponent_finds_the_bend():
