@@ -103,3 +103,28 @@ def test_two_step_bad_input():
         sf.two_step(lb, af, {"x": 1e20})
     with pytest.raises(TypeError, match="dict"):
         sf.two_step(lf, af, [1e20])
+
+
+def test_answers_beyond_the_data_are_marked():
+    import warnings
+
+    from scalingfit.datasets import hoffmann_example
+
+    d = hoffmann_example(seed=0)
+    fit = sf.fit("chinchilla", {"N": d["N"], "D": d["D"]}, y=d["loss"])
+    c = 6 * d["N"] * d["D"]
+    inside, beyond = float(np.median(c)), float(c.max()) * 100
+    opt = sf.compute_optimal(fit, [inside, beyond])
+    assert list(opt.beyond_data) == [False, True]
+    assert "extrapolation: answer 2 (of 2) lie beyond the fitted data (N in [" in opt.summary()
+    assert opt.to_dict()["beyond_data"] == [False, True]
+    req = sf.required(fit, [float(np.median(d["loss"])), 1.75])
+    assert list(req.beyond_data) == [False, True]
+    big = sf.optimize_budget(fit, {"N": 1.0, "D": 1.0}, budget=1e15)  # N + D = 1e15: far past the data
+    assert bool(np.all(big.beyond_data)) and "extrapolation: answer 1 (of 1)" in big.summary()
+    with pytest.warns(sf.ScalingFitWarning, match=r"predict: 1 of 2 points lie beyond the fitted data"):
+        fit.predict({"N": [1e9, 7e10], "D": [2e10, 1.4e12]})
+    assert list(fit.extrapolated(N=[1e9, 7e10], D=[2e10, 1.4e12])) == [False, True]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sf.ScalingFitWarning)
+        fit.predict({"N": [1e9], "D": [2e10]})  # inside: no warning

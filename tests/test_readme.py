@@ -25,12 +25,12 @@ def _sub_blocks(heading: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", part, flags=re.S)
 
 
-BLOCKS = _blocks("Scaling out") + _sub_blocks("#### Economics of scale") + _sub_blocks("#### Downstream accuracy")
+BLOCKS = _blocks("Scaling out") + _sub_blocks("#### Comparing laws") + _sub_blocks("#### Economics of scale") + _sub_blocks("#### Downstream accuracy")
 ROOT = README.parent
 
 
 def test_the_section_has_its_examples():
-    assert len(BLOCKS) >= 7
+    assert len(BLOCKS) >= 8
     assert any("executor=client" in b for b in BLOCKS) and any("SLURMCluster" in b for b in BLOCKS)
 
 

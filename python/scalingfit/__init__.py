@@ -14,6 +14,7 @@ from ._diagnostics import ScalingFitWarning
 from ._fit import FitResult, fit, forms
 from ._io import load
 from .analysis import backtest, compute_optimal, extrapolate, optimize_budget, required, returns
+from .compare import FormComparison, LocalExponent, broken_power_law, compare_forms, local_exponent
 from .downstream import two_step
 from .economics import economics
 from .isoflop import compare_approaches, envelope, isoflop
@@ -22,4 +23,4 @@ from .plot import plot
 __version__ = _core.__version__
 
 __all__ = ["fit", "forms", "bootstrap", "FitResult", "BootstrapResult", "Distribution", "ScalingFitWarning", "dimension", "load", "__version__",
-           "isoflop", "envelope", "compare_approaches", "economics", "two_step", "compute_optimal", "required", "returns", "optimize_budget", "extrapolate", "backtest", "plot"]
+           "isoflop", "envelope", "compare_approaches", "economics", "two_step", "compare_forms", "local_exponent", "broken_power_law", "FormComparison", "LocalExponent", "compute_optimal", "required", "returns", "optimize_budget", "extrapolate", "backtest", "plot"]

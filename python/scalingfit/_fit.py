@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +26,7 @@ from ._data import (
     require_columns,
     resolve_threads,
 )
-from ._diagnostics import emit, fit_warnings
+from ._diagnostics import ScalingFitWarning, emit, fit_warnings
 
 _FORMS = {name: (formula, vars_, pos, desc) for name, formula, vars_, pos, desc in _core.forms()}
 _LOSSES = ("huber", "l2")
@@ -180,16 +181,38 @@ class FitResult:
     warnings: list[str] = field(default_factory=list)
 
     def predict(self, data: Any = None, **columns: Any) -> np.ndarray:
-        """Model values at new points: ``fit.predict({"N": 7e10, "D": 1.4e12})`` or ``fit.predict(N=..., D=...)``."""
+        """Model values at new points: ``fit.predict({"N": 7e10, "D": 1.4e12})`` or ``fit.predict(N=..., D=...)``.
+        Points beyond the fitted data's range of any variable are extrapolations: a
+        ScalingFitWarning says how many (``extrapolated(data)`` gives the mask)."""
         if data is None:
             data = columns
         elif columns:
             raise TypeError("predict: give either a data mapping or keyword columns, not both")
+        return self._predict(data, warn=True)
+
+    def extrapolated(self, data: Any = None, **columns: Any) -> np.ndarray:
+        """Boolean mask of the points that lie beyond the fitted data's range in some variable."""
+        if data is None:
+            data = columns
+        prob = self._data_problem("extrapolated")
+        cols = as_columns(data, self.variables, prob.column_map, arg="data")
+        mat = np.vstack([np.atleast_1d(cols[v]) for v in self.variables])
+        lo, hi = prob.columns.min(axis=1), prob.columns.max(axis=1)
+        return np.asarray(np.any((mat < lo[:, None]) | (mat > hi[:, None]), axis=0))
+
+    def _predict(self, data: Any, warn: bool) -> np.ndarray:
         prob = self._data_problem("predict")
         cols = as_columns(data, self.variables, prob.column_map, arg="data")
         if not cols:
             raise ValueError("predict needs at least one data column")
         mat = np.ascontiguousarray(np.vstack([cols[v] for v in self.variables]))
+        if warn:
+            lo, hi = prob.columns.min(axis=1), prob.columns.max(axis=1)
+            beyond = np.any((mat < lo[:, None]) | (mat > hi[:, None]), axis=0)
+            if beyond.any():
+                rng = ", ".join(f"{v} in [{lo[j]:.4g}, {hi[j]:.4g}]" for j, v in enumerate(self.variables))
+                warnings.warn(f"predict: {int(beyond.sum())} of {len(beyond)} points lie beyond the fitted data ({rng}); "
+                              "the law is extrapolated there", ScalingFitWarning, stacklevel=3)
         values, _ = prob.formula.eval(np.asarray(self.x, dtype=np.float64), mat, False)
         bad = ~np.isfinite(values)
         if bad.any():

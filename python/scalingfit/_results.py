@@ -222,7 +222,14 @@ class _Result:
         if inner is not None:
             @functools.wraps(inner)
             def summary(self: _Result, *a: Any, **k: Any) -> str:
-                return inner(self, *a, **k) + "".join(f"\n  warning: {w}" for w in self.warnings)
+                out = inner(self, *a, **k)
+                beyond = self.meta.get("beyond_data")
+                if beyond is not None and np.any(beyond):
+                    idx = np.flatnonzero(np.atleast_1d(beyond))
+                    out += (f"\n  extrapolation: answer{'s' if len(idx) > 1 else ''} {', '.join(str(i + 1) for i in idx[:12])}"
+                            f"{' ...' if len(idx) > 12 else ''} (of {np.size(beyond)}) lie beyond the fitted data "
+                            f"({self.meta.get('data_range', '')}): the law is extrapolated there")
+                return out + "".join(f"\n  warning: {w}" for w in self.warnings)
 
             cls.summary = summary  # type: ignore[method-assign]
 
@@ -390,3 +397,26 @@ def _resources(src: _Source, resources: Sequence[str] | None, fn: str) -> tuple[
 
 def _closed_ok(src: _Source, rN: str, rD: str) -> bool:
     return src.kind == "chinchilla" and (rN, rD) == tuple(src.fit.variables)
+
+
+def _beyond(src: _Source, cols: Mapping[str, Any], k: float | None = None) -> dict[str, Any]:
+    """Meta entries marking answers beyond the fitted data: ``beyond_data`` (a bool per answer:
+    some input or output of ``cols``, by variable name, or ``C`` = k N D for two-resource laws,
+    lies outside the data's range) and ``data_range`` (the ranges, for the summary)."""
+    prob = src.fit.problem
+    assert prob is not None
+    vars_ = list(src.fit.variables)
+    ranges = {v: (float(prob.columns[i].min()), float(prob.columns[i].max())) for i, v in enumerate(vars_)}
+    if k is not None and len(vars_) == 2:
+        c = k * prob.columns[0] * prob.columns[1]
+        ranges["C"] = (float(c.min()), float(c.max()))
+    flags: np.ndarray | None = None
+    for name, a in cols.items():
+        if name not in ranges or a is None:
+            continue
+        lo, hi = ranges[name]
+        arr = np.atleast_1d(np.asarray(a, dtype=float))
+        f = (arr < lo * (1 - 1e-12)) | (arr > hi * (1 + 1e-12))
+        flags = f if flags is None else flags | f
+    note = ", ".join(f"{n} in [{fmt(lo)}, {fmt(hi)}]" for n, (lo, hi) in ranges.items())
+    return {"beyond_data": flags, "data_range": note}

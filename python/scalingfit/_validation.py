@@ -275,7 +275,7 @@ def backtest(
     fr = _fit(form, {v: X[v][train] for v in vars_}, prob.y[train], n_threads=n_threads, **kw)
     pts = {v: X[v][test] for v in vars_}
     try:
-        y_point = fr.predict(pts)
+        y_point = fr._predict(pts, warn=False)  # a backtest extrapolates by design
     except ValueError as e:
         raise ValueError(f"holdout: the law fitted on the {n - n_test} training rows cannot predict the held-out rows ({e})") from None
     bs = None

@@ -21,6 +21,7 @@ from ._data import as_float_array, check_finite, fmt
 from ._fit import FitResult
 from ._results import (
     _LOG_MAX,
+    _beyond,
     _bisect_decreasing,
     _check_point,
     _check_representable,
@@ -252,7 +253,8 @@ def compute_optimal(
         {"C": Carr, **{k_: est[k_] for k_ in ("N", "D", "tokens_per_param", "loss", "a", "b") }, **({"G": est["G"]} if use_closed else {})},
         None if samples is None else {k_: v for k_, v in samples.items()},
         level,
-        {"k": k, "method": meth, "form": src.fit.form, "resources": (rN, rD), "n_invalid": n_invalid},
+        {"k": k, "method": meth, "form": src.fit.form, "resources": (rN, rD), "n_invalid": n_invalid,
+         **_beyond(src, {"C": Carr, rN: est["N"], rD: est["D"]}, k)},
     )
 
 
@@ -402,7 +404,8 @@ def required(
     if samples is not None:
         samples = {n: s.reshape(len(s), -1) for n, s in samples.items()}
         unreach = np.isinf(samples[first]).mean(axis=0)
-    return Required(values, samples, level, {"k": k, "method": meth, "form": src.fit.form, "unreachable": unreach, "names": names})
+    return Required(values, samples, level, {"k": k, "method": meth, "form": src.fit.form, "unreachable": unreach, "names": names,
+                                             **_beyond(src, {n: values[n] for n in values if n != "loss_target"}, k)})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -613,7 +616,8 @@ def optimize_budget(
         raise ValueError(f"loss: target {loss:g} is at or below {floor_s}; no budget reaches it")
     arg, q = ("budget", budget) if budget is not None else ("loss", loss)
     _check_representable(est, ["N", "D", "cost", "loss", "tokens_per_param", "C"], "the best allocation", arg, q)
-    return Budget(est, samples, level, {"prices": {rN: pN, rD: pD}, "resources": (rN, rD), "k": k, "form": src.fit.form, "n_invalid": n_invalid, **meta_goal})
+    return Budget(est, samples, level, {"prices": {rN: pN, rD: pD}, "resources": (rN, rD), "k": k, "form": src.fit.form, "n_invalid": n_invalid,
+                                        **meta_goal, **_beyond(src, {rN: est["N"], rD: est["D"], "C": est["C"]}, k)})
 
 
 # ---------------------------------------------------------------------------------------------
