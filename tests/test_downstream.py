@@ -128,3 +128,21 @@ def test_answers_beyond_the_data_are_marked():
     with warnings.catch_warnings():
         warnings.simplefilter("error", sf.ScalingFitWarning)
         fit.predict({"N": [1e9], "D": [2e10]})  # inside: no warning
+
+
+def test_the_law_plot_draws_extrapolation_dashed():
+    mpl = pytest.importorskip("matplotlib")
+    mpl.use("Agg")
+    from scalingfit.datasets import hoffmann_example
+
+    d = hoffmann_example(seed=0)
+    fit = sf.fit("chinchilla", {"N": d["N"], "D": d["D"]}, y=d["loss"])
+    for obj in (fit, sf.fit("power_law_plus_constant", {"x": 6 * d["N"] * d["D"]}, y=d["loss"])):
+        ax = sf.plot(obj).axes[0]
+        lines = {ln.get_label(): ln for ln in ax.get_lines()}
+        dashed = lines["extrapolated (beyond the data)"]
+        assert dashed.get_linestyle() == "--"
+        x = np.asarray(dashed.get_xdata(), float)
+        prob = obj.problem
+        cmax = (6 * prob.columns[0] * prob.columns[1]).max() if len(obj.variables) == 2 else prob.columns[0].max()
+        assert np.nanmax(x) > cmax * 10  # the dashed part is the one beyond the data

@@ -247,6 +247,18 @@ def _two(fit: FitResult) -> bool:
     return len(fit.variables) == 2
 
 
+def _draw_law(ax: Any, xg: np.ndarray, yg: np.ndarray, lo: float, hi: float, label: str) -> None:
+    """The law solid over the data's range [lo, hi] and dashed beyond it (extrapolated)."""
+    inside = (xg >= lo) & (xg <= hi)
+    ax.plot(np.where(inside, xg, np.nan), yg, color="C3", lw=2, label=label)
+    if (~inside).any():
+        # the dashed part meets the solid one at the range's ends
+        out = ~inside
+        dash = out | (inside & (np.r_[out[1:], False] | np.r_[False, out[:-1]]))
+        ax.plot(np.where(dash, xg, np.nan), yg, color="C3", lw=1.5, ls="--",
+                label="extrapolated (beyond the data)")
+
+
 def plot_law(fit_or_bs: FitResult | BootstrapResult, *, ax: Any = None, level: float = 0.95, k: float = 6.0, title: str | None = None):
     """Data and fitted law on log-log axes, with the bootstrap band."""
     from .analysis import _Law, compute_optimal
@@ -268,7 +280,7 @@ def plot_law(fit_or_bs: FitResult | BootstrapResult, *, ax: Any = None, level: f
         sc = ax.scatter(Cd, y, c=np.log10(Nd), cmap="viridis", s=18, alpha=0.85, edgecolors="none", label="data")
         cb = fig.colorbar(sc, ax=ax)
         cb.set_label(f"log10 {_label(vN, prob.column_map)}")
-        ax.plot(Cg, opt.loss, color="C3", lw=2, label="compute-optimal loss L*(C)")
+        _draw_law(ax, Cg, opt.loss, float(Cd.min()), float(Cd.max()), "compute-optimal loss L*(C)")
         if bs is not None:
             lo, hi = opt.interval("loss")
             ax.fill_between(Cg, lo, hi, color="C3", alpha=0.2, lw=0, label=f"{level:.0%} bootstrap band")
@@ -291,7 +303,7 @@ def plot_law(fit_or_bs: FitResult | BootstrapResult, *, ax: Any = None, level: f
         yg = np.where(np.isfinite(yg), yg, np.nan)
         fig, ax = _ax(ax)
         ax.scatter(xd, y, s=18, color="C0", alpha=0.85, edgecolors="none", label="data")
-        ax.plot(xg, yg, color="C3", lw=2, label="fitted law")
+        _draw_law(ax, xg, yg, float(xd.min()), float(xd.max()), "fitted law")
         if band is not None:
             ax.fill_between(xg, band[0], band[1], color="C3", alpha=0.2, lw=0, label=f"{level:.0%} bootstrap band")
         ax.axvline(xd.max(), color="0.5", ls=":", lw=1, label="largest point in the data")
