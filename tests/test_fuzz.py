@@ -381,6 +381,9 @@ def data_for(draw, variables: list[str], pct: int = 30):
     if len(variables) == 2:
         N, D, y = draw(law2())
         cols = {variables[0]: N, variables[1]: D}
+    elif len(variables) == 3:  # data_constrained: N, D and unique tokens U (here D/3: three epochs)
+        N, D, y = draw(law2())
+        cols = {variables[0]: N, variables[1]: D, variables[2]: [d / 3 if isinstance(d, (int, float)) else d for d in D]}
     else:
         x, y = draw(law1())
         cols = {variables[0]: x}
