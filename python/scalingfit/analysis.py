@@ -96,6 +96,17 @@ class ComputeOptimal(_Result):
         return "\n".join(lines)
 
 
+def _use_closed_form(src: _Source, rN: str, rD: str, method: str) -> bool:
+    """Whether ``method`` ("auto", "closed_form" or "numerical") takes the chinchilla closed
+    forms for this law, or a ValueError naming ``method``."""
+    if method not in ("auto", "closed_form", "numerical"):
+        raise ValueError(f"method must be 'auto', 'closed_form' or 'numerical', got {method!r}")
+    closed = _closed_ok(src, rN, rD)
+    if method == "closed_form" and not closed:
+        raise ValueError(f"method='closed_form' needs the chinchilla form E + A*N^-alpha + B*D^-beta; this fit is {src.fit.formula!r}")
+    return closed and method != "numerical"
+
+
 def _closed_form(P: Mapping[str, Any], C: np.ndarray | np.float64, k: float) -> dict[str, Any]:
     # in log space: C / k, N* and D* stay exact where they are representable, whatever C and k
     E, A, al, B, be = P["E"], P["A"], P["alpha"], P["B"], P["beta"]
@@ -196,12 +207,7 @@ def compute_optimal(
             f"C: budget {Carr[Carr < k][0]:g} FLOP is below k = {k:g}, the cost of one parameter trained on one token "
             "(C = k N D); give budgets of at least k"
         )
-    if method not in ("auto", "closed_form", "numerical"):
-        raise ValueError(f"method must be 'auto', 'closed_form' or 'numerical', got {method!r}")
-    closed = _closed_ok(src, rN, rD)
-    if method == "closed_form" and not closed:
-        raise ValueError(f"method='closed_form' needs the chinchilla form E + A*N^-alpha + B*D^-beta; this fit is {src.fit.formula!r}")
-    use_closed = closed and method != "numerical"
+    use_closed = _use_closed_form(src, rN, rD, method)
     if use_closed:
         est, samples, n_invalid = _combine(src, _closed_form, Carr, k)
         _check_point(est, ["a", "N"], "compute_optimal", "alpha, beta, A and B must be positive for an interior optimum")
@@ -245,7 +251,7 @@ def compute_optimal(
             raise ValueError(
                 f"C: at C = {Carr[flat][0]:g} the law's loss is flat to float64 precision around the optimum (the reducible "
                 "loss is below the last bit of the total), so no optimum is defined numerically; use smaller budgets"
-                + (" or method='closed_form'" if closed else "")
+                + (" or method='closed_form'" if _closed_ok(src, rN, rD) else "")
             )
         meth = "numerical"
     _check_representable(est, ["N", "D", "tokens_per_param", "loss"], "the compute-optimal allocation", "C", Carr)

@@ -20,8 +20,8 @@ import numpy as np
 from ._bootstrap import BootstrapResult, _check_level
 from ._data import as_float_array, check_finite, column_names, fmt, get_column
 from ._fit import FitResult
-from ._results import _LOG_MAX, _bisect_decreasing, _closed_ok, _combine, _Law, _pct, _positive_scalar, _resources, _Result, _Source
-from .analysis import _closed_form, _flat_at, _numeric_optimum
+from ._results import _LOG_MAX, _bisect_decreasing, _combine, _Law, _pct, _positive_scalar, _resources, _Result, _Source
+from .analysis import _closed_form, _flat_at, _numeric_optimum, _use_closed_form
 
 __all__ = ["economics", "Economics"]
 
@@ -432,12 +432,7 @@ def economics(
             + (" (for one-variable laws use scalingfit.returns)" if len(vars_) == 1 else "")
         )
     rN, rD = _resources(src, resources, "economics")
-    if method not in ("auto", "closed_form", "numerical"):
-        raise ValueError(f"method must be 'auto', 'closed_form' or 'numerical', got {method!r}")
-    closed = _closed_ok(src, rN, rD)
-    if method == "closed_form" and not closed:
-        raise ValueError(f"method='closed_form' needs the chinchilla form E + A*N^-alpha + B*D^-beta; this fit is {src.fit.formula!r}")
-    use_closed = closed and method != "numerical"
+    use_closed = _use_closed_form(src, rN, rD, method)
     prob = src.fit._data_problem("economics")
     N, D = _points(at, rN, rD, prob.column_map)
     lnN, lnD = np.log(N), np.log(D)

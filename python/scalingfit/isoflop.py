@@ -49,6 +49,15 @@ def _column(data: Any, spec: Any, arg: str, n: int | None) -> np.ndarray | None:
     return a
 
 
+def _common_args(level: Any, seed: Any, n_resamples: Any, k: Any) -> tuple[float, int]:
+    """The checks isoflop and envelope share: level, seed, n_resamples and k."""
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 0:
+        raise ValueError(f"n_resamples must be an integer >= 0, got {n_resamples!r}")
+    if isinstance(k, bool) or not (isinstance(k, (int, float)) and k > 0 and math.isfinite(k)):
+        raise ValueError(f"k (FLOPs per parameter per token) must be a positive number, got {k!r}")
+    return _check_level(level), check_seed(seed)
+
+
 def _budgets(lnC: np.ndarray, budgets: Any, width: float) -> tuple[np.ndarray, np.ndarray, str]:
     """Budget index per run (-1: unassigned) and the budgets' ln C; how they were formed."""
     if budgets is not None:
@@ -109,12 +118,9 @@ def _loglin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(bad, np.nan, e), np.where(bad, np.nan, c)
 
 
-class IsoFlop(_Result):
-    """Approach 2: ``a``, ``b`` (N* ~ C^a, D* ~ C^b), ``G``, ``H`` (their coefficients), per budget
-    ``C``, ``N_opt``, ``D_opt`` (from the parabola in ln D), ``D_opt_from_N`` (C / (k N*)) and
-    ``L_opt``; the budgets used, how they were formed, and per-budget diagnostics."""
+class _Exponents(_Result):
+    """N* = G C^a and D* = H C^b, with the per-compute optima they come from."""
 
-    _title = "IsoFLOP (approach 2)"
     a: float
     b: float
     G: float
@@ -122,12 +128,20 @@ class IsoFlop(_Result):
     C: np.ndarray
     N_opt: np.ndarray
     D_opt: np.ndarray
-    D_opt_from_N: np.ndarray
     L_opt: np.ndarray
-    budgets: list[dict[str, Any]]
-    grouping: str
     k: float
     n_runs: int
+
+
+class IsoFlop(_Exponents):
+    """Approach 2: ``a``, ``b`` (N* ~ C^a, D* ~ C^b), ``G``, ``H`` (their coefficients), per budget
+    ``C``, ``N_opt``, ``D_opt`` (from the parabola in ln D), ``D_opt_from_N`` (C / (k N*)) and
+    ``L_opt``; the budgets used, how they were formed, and per-budget diagnostics."""
+
+    _title = "IsoFLOP (approach 2)"
+    D_opt_from_N: np.ndarray
+    budgets: list[dict[str, Any]]
+    grouping: str
 
     def summary(self) -> str:
         lines = [
@@ -248,16 +262,11 @@ def isoflop(
         bootstrap resamples them whole within budgets. Default: each row is a run.
     n_resamples : bootstrap resamples for the intervals (0: none).
     """
-    level = _check_level(level)
-    seed = check_seed(seed)
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 0:
-        raise ValueError(f"n_resamples must be an integer >= 0, got {n_resamples!r}")
+    level, seed = _common_args(level, seed, n_resamples, k)
     if isinstance(min_runs, bool) or not isinstance(min_runs, (int, np.integer)) or min_runs < 4:
         raise ValueError(f"min_runs must be an integer >= 4 (a parabola with a compute term has 4 coefficients), got {min_runs!r}")
     if not (isinstance(bin_width, (int, float)) and 0 < bin_width <= 2):
         raise ValueError(f"bin_width must be in (0, 2] decades of compute, got {bin_width!r}")
-    if not (isinstance(k, (int, float)) and k > 0 and math.isfinite(k)):
-        raise ValueError(f"k (FLOPs per parameter per token) must be a positive number, got {k!r}")
     if isinstance(data, Mapping) and D is None and C is None:
         D = "D" if "D" in data else None
         C = "C" if "C" in data else None
@@ -371,23 +380,13 @@ def isoflop(
     return IsoFlop(values, samples, level, meta)
 
 
-class Envelope(_Result):
+class Envelope(_Exponents):
     """Approach 1: ``a``, ``b``, ``G``, ``H`` from the lower envelope of the training curves; on a
     grid of compute ``C``, the run with the lowest loss (``N_opt``, ``D_opt = C / (k N_opt)``,
     ``L_opt``)."""
 
     _title = "IsoFLOP (approach 1)"
-    a: float
-    b: float
-    G: float
-    H: float
-    C: np.ndarray
-    N_opt: np.ndarray
-    D_opt: np.ndarray
-    L_opt: np.ndarray
-    n_runs: int
     n_winners: int
-    k: float
 
     def summary(self) -> str:
         lines = [
@@ -441,14 +440,9 @@ def envelope(
     interpolated in ln C (C = k N D) between its checkpoints; on ``n_grid`` compute values where
     at least two runs have checkpoints, the run with the lowest loss gives N*(C); then
     N* = G C^a and D* = C / (k N*) = H C^b by least squares. Intervals: whole runs resampled."""
-    level = _check_level(level)
-    seed = check_seed(seed)
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 0:
-        raise ValueError(f"n_resamples must be an integer >= 0, got {n_resamples!r}")
+    level, seed = _common_args(level, seed, n_resamples, k)
     if isinstance(n_grid, bool) or not isinstance(n_grid, (int, np.integer)) or n_grid < 3:
         raise ValueError(f"n_grid must be an integer >= 3, got {n_grid!r}")
-    if not (isinstance(k, (int, float)) and k > 0 and math.isfinite(k)):
-        raise ValueError(f"k (FLOPs per parameter per token) must be a positive number, got {k!r}")
     yv = _column(data, y, "y", None)
     assert yv is not None
     n = len(yv)
