@@ -339,8 +339,8 @@ def test_ragged_rows_are_refused(row, counts, tmp_path, capsys):
         ("--budgets", "1e21,x", "argument --budgets: 'x' is not a number (in '1e21,x')"),
         ("--target-loss", "abc", "argument --target-loss: 'abc' is not a number"),
         ("--target-loss", "nan", "argument --target-loss: must be a positive finite number"),
-        ("--level", "2", "argument --level: must be between 0 and 1"),
-        ("--level", "1", "argument --level: must be between 0 and 1"),
+        ("--level", "2", "argument --level: must be in (0, 1), e.g. 0.95"),
+        ("--level", "95", "argument --level: must be in (0, 1), e.g. 0.95 (a fraction, not a percentage), got '95'"),
         ("--k", "-1", "argument --k: must be a positive"),
         ("--delta", "0", "argument --delta: must be a positive"),
         ("--threads", "100000", "argument --threads: must be between 0 and"),
@@ -774,3 +774,79 @@ def test_help_documents_start_save_executor_and_merge(capsys):
     assert code == 0 and "merge" in out
     code, _, err = _run([], capsys)
     assert code == 2 and "demo, fit, forms or merge" in err
+
+
+# -- did-you-mean, NA tokens, thousands separators, --derive reads only its columns --------------
+
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (["--form", "chinchila"], "scalingfit: error: --form: unknown form 'chinchila'; did you mean 'chinchilla'? built-in forms are "),
+        (["--x", "Model Size,tokns"], "scalingfit: error: --x: no column 'tokns' in the input; columns are: 'run', 'Model Size', 'tokens', "
+                                      "'loss'; did you mean 'tokens'?"),
+        (["--x", "Model Size,tokens", "--y", "Loss"], "; did you mean 'loss'?"),
+        (["--map", "N=model size", "--x", "N,tokens"], "scalingfit: error: --map N=model size: no column 'model size' in the input; "
+                                                       "columns are: 'run', 'Model Size', 'tokens', 'loss'; did you mean 'Model Size'?"),
+        (["--derive", "Q=tokns*2"], "unknown column(s) tokns; columns usable by name are run, tokens, loss (use --map to rename); did you mean 'tokens'?"),
+    ],
+)
+def test_did_you_mean(args, line, runs_csv, tmp_path, capsys, no_fit):
+    code, _, err = _run(["fit", runs_csv, *args, "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    _one_line(err, line)
+    assert not (tmp_path / "o").exists()
+
+
+def test_unknown_form_without_a_close_name_lists_the_forms(runs_csv, tmp_path, capsys, no_fit):
+    code, _, err = _run(["fit", runs_csv, "--form", "zzz", "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    _one_line(err, "scalingfit: error: --form: unknown form 'zzz'; built-in forms are power_law, ")
+    assert "did you mean" not in err
+
+
+def _small_rows(tmp_path, cells):
+    """small_csv's law with the given cell text per row (C, loss, note); returns the path."""
+    p = tmp_path / "cells.csv"
+    with open(p, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["C", "loss", "note"])
+        for r in cells:
+            w.writerow(r)
+    return p
+
+
+def test_na_tokens_and_thousands_separators(tmp_path, capsys):
+    x = np.geomspace(1e3, 1e7, 20)
+    y = 1.8 + 20 * x**-0.3 * (1 + 0.01 * np.sin(np.arange(20)))
+    rows = [[f"{int(v):,}", f"{w:.6f}", "ok"] for v, w in zip(x, y)]  # "1,000", "1,623", ... (quoted by csv)
+    rows += [["NA", "2.0", "ok"], ["1,000", "N/A", ""], ["nan", "", "x"], ["", "#N/A", "x"]]
+    p = _small_rows(tmp_path, rows)
+    code, out, err = _run(["fit", p, *FORMULA, "--out", tmp_path / "o", "--no-plots", "--format", "md"], capsys)
+    assert code == 0, err
+    assert "20 rows (4 dropped: missing values or --drop-top-y)" in out
+    res = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert res["n_rows"] == 20 and res["n_dropped"] == 4
+    assert res["fit"]["params"]["alpha"] == pytest.approx(0.3, abs=0.05)
+
+
+def test_non_numeric_cell_is_diagnosed_not_an_unknown_column(tmp_path, capsys):
+    p = _small_rows(tmp_path, [["1e18", "3", "a"], ["1e19", "2.5", "b"], ["1e20", "two", "c"], ["1e21", "2", "d"]])
+    code, _, err = _run(["fit", p, "--form", "E+A*X^-a", "--x", "X", "--derive", "X=C*loss", "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    _one_line(err, "scalingfit: error: --derive 'X=C*loss': column 'loss' is not numeric (line 4: 'two')")
+
+
+def test_derive_ignores_blank_cells_in_unrelated_columns(tmp_path, capsys):
+    x = np.geomspace(1e18, 1e22, 12)
+    y = 1.8 + 2e3 * x**-0.17
+    rows = [[repr(float(v)), repr(float(w)), "" if i % 2 else "1"] for i, (v, w) in enumerate(zip(x, y))]
+    rows[3][0] = ""  # 'other' (numeric) is blank on every other row and C on one: only that row is dropped
+    p = tmp_path / "blank.csv"
+    with open(p, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["C", "loss", "other"])
+        w.writerows(rows)
+    code, out, err = _run(["fit", p, "--form", "E + A*X^-alpha", "--x", "X", "--derive", "X=C/1e18", "--out", tmp_path / "o",
+                           "--no-plots", "--format", "md"], capsys)
+    assert code == 0, err
+    assert "11 rows (1 dropped" in out

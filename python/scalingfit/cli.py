@@ -41,13 +41,13 @@ from scalingfit._cli_io import (
     MAX_BOOTSTRAP,
     CLIError,
     _bootstrap_count,
-    _columns_list,
     _derive,
     _first_line,
     _formats,
     _formula,
     _int_range,
     _level,
+    _no_column,
     _numeric,
     _parse_map,
     _positive,
@@ -169,10 +169,10 @@ def _run_fit(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> int:
     # --map NAME=COLUMN: give columns short names (and formula-variable names)
     for new, old in _parse_map(args.map).items():
         if old not in table:
-            raise CLIError(f"--map {new}={old}: no column {old!r} in the input; columns are: {_columns_list(table)}")
+            raise _no_column(f"--map {new}={old}", old, table)
         table[new] = table[old]
     for spec in args.derive or []:
-        _derive(table, spec)
+        _derive(table, spec, lines)
     y = _numeric(table, lines, args.y, "--y")
     xs = _x_columns(args.x)
     builtin = {f["name"]: f for f in sf.forms()}
