@@ -773,7 +773,7 @@ def test_help_documents_start_save_executor_and_merge(capsys):
     code, out, _ = _run(["--help"], capsys)
     assert code == 0 and "merge" in out
     code, _, err = _run([], capsys)
-    assert code == 2 and "demo, fit, forms or merge" in err
+    assert code == 2 and "demo, fit, forms, merge or rerun" in err
 
 
 # -- did-you-mean, NA tokens, thousands separators, --derive reads only its columns --------------
@@ -850,3 +850,64 @@ def test_derive_ignores_blank_cells_in_unrelated_columns(tmp_path, capsys):
                            "--no-plots", "--format", "md"], capsys)
     assert code == 0, err
     assert "11 rows (1 dropped" in out
+
+
+# -- provenance and rerun -------------------------------------------------------------------------
+
+def test_provenance_is_recorded_and_rerun_reproduces(runs_csv, tmp_path, capsys, monkeypatch):
+    import hashlib
+    import re
+
+    import scalingfit
+
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "first"
+    rc, _, err = _run(["fit", runs_csv, "--map", "N=Model Size", "--map", "T=tokens", "--derive", "D=T*1", "--drop-top-y", "2",
+                       "--x", "N,D", "--bootstrap", "20", "--seed", "3", "--target-loss", "2.5", "--no-plots", "--out", out], capsys)
+    assert rc == 0, err
+    res = json.loads((out / "results.json").read_text())
+    prov = res["provenance"]
+    assert prov["scalingfit_version"] == scalingfit.__version__
+    assert prov["input_sha256"] == hashlib.sha256(runs_csv.read_bytes()).hexdigest()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", prov["timestamp_utc"])
+    a = prov["arguments"]
+    assert a["--map"] == ["N=Model Size", "T=tokens"] and a["--derive"] == ["D=T*1"] and a["--drop-top-y"] == 2
+    assert a["--bootstrap"] == 20 and a["--seed"] == 3 and a["--target-loss"] == [2.5] and a["--level"] == 0.95
+    assert "'--map=N=Model Size'" in prov["command"] and "--drop-top-y=2" in prov["command"]
+    assert prov["variables"] == {"N": "column 'Model Size'", "D": "T*1 (--derive)", "loss": "column 'loss'"}
+    md = (out / "report.md").read_text()
+    assert "`N` = column 'Model Size', `D` = T*1 (--derive)" in md
+    assert "## Provenance" in md and prov["input_sha256"] in md and prov["command"] in md
+    capsys.readouterr()
+    code, stdout, err = _run(["rerun", out / "results.json", "--out", tmp_path / "again"], capsys)
+    assert code == 0, err
+    assert "(sha256 matches)" in stdout
+    again = json.loads((tmp_path / "again" / "results.json").read_text())
+    assert again["fit"]["params"] == res["fit"]["params"]
+    assert again["bootstrap"]["ci"] == res["bootstrap"]["ci"]
+    assert again["required"] == res["required"] and again["compute_optimal"] == res["compute_optimal"]
+    assert again["provenance"]["arguments"] == {**a, "--out": str(tmp_path / "again")}
+    # default --out: rerun/ next to results.json
+    assert main(["rerun", str(out / "results.json")]) == 0
+    assert json.loads((out / "rerun" / "results.json").read_text())["fit"]["params"] == res["fit"]["params"]
+
+
+def test_rerun_refuses_a_changed_input_or_a_file_without_provenance(small_csv, tmp_path, capsys):
+    out = tmp_path / "o"
+    assert _run(["fit", small_csv, *FORMULA, "--no-plots", "--format", "md", "--out", out], capsys)[0] == 0
+    recorded = json.loads((out / "results.json").read_text())["provenance"]["input_sha256"]
+    small_csv.write_text(small_csv.read_text() + "1e23,1.9\n")
+    capsys.readouterr()
+    code, _, err = _run(["rerun", out / "results.json", "--out", tmp_path / "r"], capsys)
+    assert code == 2
+    now = __import__("hashlib").sha256(small_csv.read_bytes()).hexdigest()
+    _one_line(err, f"scalingfit: error: {small_csv} has changed since {out / 'results.json'} was written: sha256 {now[:12]}... != recorded "
+              f"{recorded[:12]}...; the rerun would not reproduce it")
+    assert not (tmp_path / "r").exists()
+    (tmp_path / "bare.json").write_text('{"fit": {}}')
+    code, _, err = _run(["rerun", tmp_path / "bare.json"], capsys)
+    assert code == 2
+    _one_line(err, f"{tmp_path / 'bare.json'} has no provenance record")
+    code, _, err = _run(["rerun", tmp_path / "missing.json"], capsys)
+    assert code == 2
+    _one_line(err, f"scalingfit: error: results file not found: {tmp_path / 'missing.json'}")

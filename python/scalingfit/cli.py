@@ -1,4 +1,4 @@
-"""Command line interface: ``scalingfit fit``, ``scalingfit merge``, ``scalingfit demo``, ``scalingfit forms``.
+"""Command line interface: ``scalingfit fit``, ``merge``, ``rerun``, ``demo``, ``forms``.
 
 Exit status (also in ``scalingfit fit --help``):
 
@@ -58,6 +58,7 @@ from scalingfit._cli_io import (
     _where,
     _x_columns,
 )
+from scalingfit._cli_rerun import provenance, rerun_argv, sha256_file
 from scalingfit._diagnostics import ScalingFitWarning
 
 _REPORT_FILES = ("results.json", "report.md", "report.html")
@@ -166,8 +167,11 @@ def _run_fit(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> int:
     elif args.start + args.bootstrap > 2**64:
         raise CLIError(f"--start {args.start}: the resample indices --start .. --start + --bootstrap - 1 must stay below 2**64")
     table, lines = _read_table(args.file)
+    digest = sha256_file(args.file)
+    maps = _parse_map(args.map)
+    derived = {d.split("=", 1)[0].strip(): d.split("=", 1)[1].strip() for d in args.derive or [] if "=" in d}
     # --map NAME=COLUMN: give columns short names (and formula-variable names)
-    for new, old in _parse_map(args.map).items():
+    for new, old in maps.items():
         if old not in table:
             raise _no_column(f"--map {new}={old}", old, table)
         table[new] = table[old]
@@ -221,8 +225,10 @@ def _run_fit(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> int:
     except ValueError as exc:
         raise CLIError(f"{args.file}: {_first_line(exc)}") from None
     print(fit.summary())
+    sources = {v: _source(colmap.get(v, v), maps, derived) for v in [*data, args.y]}
     result: dict[str, Any] = {"input": str(args.file), "n_rows": int(len(y)), "n_dropped": n_drop, "columns": {v: colmap.get(v, v) for v in data},
-                              "y": args.y, "fit": fit.to_dict()}
+                              "y": args.y, "fit": fit.to_dict(),
+                              "provenance": provenance(args, _fit_parser(), sf.__version__, digest, sources)}
     warnings: list[str] = []
     failure = _fit_failure(fit)
     bs = None
@@ -258,7 +264,7 @@ def _run_fit(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> int:
     result["warnings"] = warnings
     written = [_write(out / "results.json", json.dumps(_strict(result), indent=2, allow_nan=False) + "\n")]
     written += plots
-    md = _markdown(args, fit, bs, analyses, plots, n_drop, colmap, warnings, failure)
+    md = _markdown(args, fit, bs, analyses, plots, n_drop, result["provenance"], warnings, failure)
     if "md" in args.format:
         written.append(_write(out / "report.md", md))
     if "html" in args.format:
@@ -268,6 +274,28 @@ def _run_fit(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> int:
         print(f"scalingfit: error: {failure}; results.json and the report in {out} record it", file=sys.stderr)
         return 1
     return 0
+
+
+def _source(col: str, maps: dict[str, str], derived: dict[str, str]) -> str:
+    """Where a variable's values come from, for the report: "column 'Model Size'", "C/(6*N) (--derive)"."""
+    if col in derived:
+        return f"{derived[col]} (--derive)"
+    return f"column '{maps.get(col, col)}'"
+
+
+def _fit_parser() -> argparse.ArgumentParser:
+    """The ``fit`` subcommand's parser (its options are what results.json records)."""
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices["fit"]
+
+
+def _rerun(args: argparse.Namespace) -> int:
+    """``scalingfit rerun results.json``: the recorded fit, on the same (hash-checked) input."""
+    parser = _fit_parser()
+    argv, prov = rerun_argv(args.results, args.out, parser)
+    print(f"scalingfit rerun: {args.results}: recorded with scalingfit {prov.get('scalingfit_version')} at {prov.get('timestamp_utc')}; "
+          f"input {argv[1]} (sha256 matches)")
+    return _fit(parser.parse_args(argv[1:]))
 
 
 def _fit_failure(fit: Any) -> str | None:
@@ -424,13 +452,14 @@ def _fmt_iv(lo: float, hi: float) -> str:
     return f"[{lo:.4g}, {hi:.4g}]"
 
 
-def _markdown(args, fit, bs, analyses, plots, n_drop, colmap, warnings, failure) -> str:
+def _markdown(args, fit, bs, analyses, plots, n_drop, prov, warnings, failure) -> str:
     L = [f"# scalingfit report: {fit.form} fit of `{_short(str(args.file), 200)}`", ""]
     if failure is not None:
         L += [f"**{failure}**: no bootstrap, analyses or plots; the numbers below are for inspection only.", ""]
     L.append(f"- formula: `L = {_short(fit.formula, 400)}`")
-    L.append(f"- data: {fit.n_points} rows" + (f" ({n_drop} dropped)" if n_drop else "") + f"; response `{_short(args.y)}`; "
-             + ", ".join(f"`{v}` = column `{_short(colmap.get(v, v))}`" for v in fit.variables))
+    src = prov["variables"]
+    L.append(f"- data: {fit.n_points} rows" + (f" ({n_drop} dropped)" if n_drop else "") + f"; response `{_short(args.y)}` = {_short(src[args.y])}; "
+             + ", ".join(f"`{v}` = {_short(src[v])}" for v in fit.variables))
     L.append(f"- loss: {fit.loss}" + (f" (delta = {fit.delta:g})" if fit.delta else "") + f" on {fit.target} scale; {fit.n_starts} starts; {fit.message}")
     if bs is not None:
         L.append(f"- bootstrap: {bs.n_resamples} {bs.scheme} resamples (seed {bs.seed}), {bs.n_converged} converged; "
@@ -481,6 +510,9 @@ def _markdown(args, fit, bs, analyses, plots, n_drop, colmap, warnings, failure)
     if warnings:
         L += ["", "## Warnings", ""] + [f"- {_short(w, 1000)}" for w in warnings]
     L += ["", "## Fit summary", "", "```", fit.summary(), "```"]
+    L += ["", "## Provenance", "", f"- scalingfit {prov['scalingfit_version']}, run at {prov['timestamp_utc']}",
+          f"- input `{_short(prov['input'], 200)}`, sha256 `{prov['input_sha256']}`",
+          "- reproduce with `scalingfit rerun results.json` (checks the input's hash), or:", "", "```", prov["command"], "```"]
     return "\n".join(L) + "\n"
 
 
@@ -641,6 +673,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", required=True, metavar="FILE", help="file to write the merged bootstrap to (replaced if it exists)")
     m.add_argument("--level", type=_level, default=0.95, help="interval level of the printed summary (default 0.95)")
     m.set_defaults(func=_merge)
+    r = sub.add_parser("rerun", help="re-run the fit recorded in a results.json (the input's sha256 is checked first)",
+                       description="Re-run 'scalingfit fit' with the arguments recorded in results.json's provenance, on the same "
+                       "input (refused if its sha256 changed); the numbers come out the same. --save-bootstrap is not repeated.")
+    r.add_argument("results", metavar="RESULTS_JSON", help="a results.json written by 'scalingfit fit'")
+    r.add_argument("--out", metavar="DIR", help="output directory (default: rerun/ next to RESULTS_JSON)")
+    r.set_defaults(func=_rerun)
     return p
 
 
@@ -649,7 +687,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        print("scalingfit: error: a command is required: demo, fit, forms or merge", file=sys.stderr)
+        print("scalingfit: error: a command is required: demo, fit, forms, merge or rerun", file=sys.stderr)
         return 2
     try:
         with warnings.catch_warnings():
