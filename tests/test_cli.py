@@ -911,3 +911,26 @@ def test_rerun_refuses_a_changed_input_or_a_file_without_provenance(small_csv, t
     code, _, err = _run(["rerun", tmp_path / "missing.json"], capsys)
     assert code == 2
     _one_line(err, f"scalingfit: error: results file not found: {tmp_path / 'missing.json'}")
+
+
+def test_extrapolated_rows_and_answers_are_marked(runs_csv, tmp_path, capsys):
+    rows = list(csv.DictReader(open(runs_csv)))
+    c = sorted(6 * float(r["Model Size"]) * float(r["tokens"]) for r in rows)
+    inside = c[len(c) // 2]
+    out = tmp_path / "o"
+    code, _, err = _run(["fit", runs_csv, "--x", "Model Size,tokens", "--budgets", f"{inside!r},1e30", "--target-loss", "1.9,3",
+                         "--no-plots", "--out", out], capsys)
+    assert code == 0, err
+    res = json.loads((out / "results.json").read_text())
+    assert res["compute_optimal"]["beyond_data"] == [False, True]
+    md = (out / "report.md").read_text()
+    table = [ln for ln in md.splitlines() if ln.startswith("| ") and ln.endswith(" |") and ln.count("|") == 7]
+    assert table[0].endswith("| vs the data |")
+    assert table[1].startswith(f"| {inside:.3g} |") and table[1].endswith("| within |")
+    assert table[2].startswith("| 1e+30 |") and table[2].endswith("| **extrapolated** |")
+    assert "1 of 2 rows are **extrapolated**: they lie beyond the fitted data (N in [" in md
+    beyond = res["required"]["beyond_data"]
+    marks = ["**extrapolated**" if b else "within the data" for b in beyond]
+    assert f"Target losses: 1.9 ({marks[0]}), 3 ({marks[1]})." in md
+    assert beyond[0]  # a loss of 1.9, below every run's, needs more than the data's compute
+    assert "<strong>extrapolated</strong>" in (out / "report.html").read_text()

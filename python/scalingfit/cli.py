@@ -28,6 +28,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import sys
 import tempfile
 import time
@@ -448,6 +449,20 @@ def _plots(source: Any, out: Path, args: argparse.Namespace, warnings: list[str]
     return paths
 
 
+def _beyond_flags(res: Any, n: int) -> list[bool]:
+    """The library's ``beyond_data`` mask of an analysis (False where it has none)."""
+    b = getattr(res, "meta", {}).get("beyond_data")
+    flags = [] if b is None else [bool(v) for v in np.atleast_1d(b)]
+    return (flags + [False] * n)[:n]
+
+
+def _beyond_note(res: Any, beyond: list[bool], what: str) -> list[str]:
+    if not any(beyond):
+        return []
+    return ["", f"{sum(beyond)} of {len(beyond)} {what} are **extrapolated**: they lie beyond the fitted data "
+            f"({res.meta.get('data_range', '')}), where the law has not been checked."]
+
+
 def _fmt_iv(lo: float, hi: float) -> str:
     return f"[{lo:.4g}, {hi:.4g}]"
 
@@ -479,7 +494,8 @@ def _markdown(args, fit, bs, analyses, plots, n_drop, prov, warnings, failure) -
         L += ["", f"## Compute-optimal allocation (C = {opt.k:g} N D, {opt.method})", ""]
         L.append(f"N* ~ C^a with a = {opt.a:.4f}" + (f" {_fmt_iv(*opt.interval('a'))}" if opt.samples else "")
                  + f"; D* ~ C^b with b = {opt.b:.4f}" + (f" {_fmt_iv(*opt.interval('b'))}" if opt.samples else ""))
-        L += ["", "| C (FLOP) | N* (parameters) | D* (tokens) | tokens/param | loss |", "|---|---|---|---|---|"]
+        beyond = _beyond_flags(opt, len(opt.C))
+        L += ["", "| C (FLOP) | N* (parameters) | D* (tokens) | tokens/param | loss | vs the data |", "|---|---|---|---|---|---|"]
         for i, c in enumerate(opt.C):
             cell = []
             for nm in ("N", "D"):
@@ -488,7 +504,9 @@ def _markdown(args, fit, bs, analyses, plots, n_drop, prov, warnings, failure) -
                     lo, hi = opt.interval(nm)
                     v += f" {_fmt_iv(lo[i], hi[i])}"
                 cell.append(v)
-            L.append(f"| {c:.3g} | {cell[0]} | {cell[1]} | {opt.tokens_per_param[i]:.3g} | {opt.loss[i]:.4f} |")
+            L.append(f"| {c:.3g} | {cell[0]} | {cell[1]} | {opt.tokens_per_param[i]:.3g} | {opt.loss[i]:.4f} | "
+                     f"{'**extrapolated**' if beyond[i] else 'within'} |")
+        L += _beyond_note(opt, beyond, "rows")
     ret = analyses.get("returns")
     if ret is not None:
         L += ["", "## Returns to scale (multiplier of a resource that halves the reducible loss)", "",
@@ -500,7 +518,11 @@ def _markdown(args, fit, bs, analyses, plots, n_drop, prov, warnings, failure) -
             L.append(f"| {desc} | {es} | {ms} |")
     req = analyses.get("required")
     if req is not None:
-        L += ["", "## Required to reach target losses", "", "```", req.summary(), "```"]
+        beyond = _beyond_flags(req, len(args.target_loss))
+        L += ["", "## Required to reach target losses", ""]
+        marks = [f"{t:g} ({'**extrapolated**' if beyond[i] else 'within the data'})" for i, t in enumerate(args.target_loss)]
+        L += ["Target losses: " + ", ".join(marks) + "."] + _beyond_note(req, beyond, "answers")
+        L += ["", "```", req.summary(), "```"]
     if plots:
         L += ["", "## Plots", ""]
         captions = {"law": "Data and fitted law", "isoflop": "IsoFLOP view", "optimal": "Compute-optimal N* and D*",
@@ -570,7 +592,10 @@ def _html(md: str, fit) -> str:
 
 def _inline(s: str) -> str:
     parts = s.split("`")
-    return "".join(f"<code>{html.escape(p)}</code>" if k % 2 else html.escape(p) for k, p in enumerate(parts))
+    return "".join(f"<code>{html.escape(p)}</code>" if k % 2 else _BOLD.sub(r"<strong>\1</strong>", html.escape(p)) for k, p in enumerate(parts))
+
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
 
 
 def _forms(args: argparse.Namespace) -> int:
