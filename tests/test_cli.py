@@ -934,3 +934,28 @@ def test_extrapolated_rows_and_answers_are_marked(runs_csv, tmp_path, capsys):
     assert f"Target losses: 1.9 ({marks[0]}), 3 ({marks[1]})." in md
     assert beyond[0]  # a loss of 1.9, below every run's, needs more than the data's compute
     assert "<strong>extrapolated</strong>" in (out / "report.html").read_text()
+
+
+def test_unreachable_target_loss_is_refused_after_the_fit_before_the_bootstrap(small_csv, tmp_path, capsys, monkeypatch):
+    import scalingfit
+
+    def refuse(*a, **k):
+        raise AssertionError("the bootstrap started before --target-loss was checked")
+
+    monkeypatch.setattr(scalingfit, "bootstrap", refuse)
+    code, _, err = _run(["fit", small_csv, *FORMULA, "--bootstrap", "50", "--target-loss", "2.5,0.5", "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    _one_line(err, "scalingfit: error: --target-loss: target 0.5 is at or below the fitted irreducible loss E = 1.",
+              "no amount of compute reaches it (checked after the fit, as it depends on the fitted law; no bootstrap was run, no report written)")
+    assert not (tmp_path / "o" / "results.json").exists()
+
+
+def test_progress_without_tqdm_is_refused_before_reading(small_csv, tmp_path, capsys, monkeypatch, no_fit):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tqdm" else real(name, *a))
+    code, _, err = _run(["fit", small_csv, *FORMULA, "--bootstrap", "50", "--progress", "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    _one_line(err, "scalingfit: error: --progress needs tqdm: pip install tqdm (or scalingfit[progress])")
+    assert not (tmp_path / "o").exists()

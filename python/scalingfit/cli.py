@@ -239,6 +239,8 @@ def _run_fit(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> int:
         if not fit.converged:
             _warn(warnings, f"the best start stopped before its convergence test ({fit.message}); check the fit before using it")
         source: Any = fit
+        if args.target_loss:
+            _check_target_loss(sf, fit, args)
         if args.bootstrap:
             bs = _bootstrap(sf, args, fit, executor)
             if save_to is not None:
@@ -297,6 +299,17 @@ def _rerun(args: argparse.Namespace) -> int:
     print(f"scalingfit rerun: {args.results}: recorded with scalingfit {prov.get('scalingfit_version')} at {prov.get('timestamp_utc')}; "
           f"input {argv[1]} (sha256 matches)")
     return _fit(parser.parse_args(argv[1:]))
+
+
+def _check_target_loss(sf: Any, fit: Any, args: argparse.Namespace) -> None:
+    """--target-loss reachability depends on the fitted law: checked right after the fit, before the bootstrap."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # extrapolation notes come with the real analysis later
+        try:
+            sf.required(fit, args.target_loss, k=args.k)
+        except ValueError as exc:
+            raise CLIError(f"--target-loss: {_first_line(exc).removeprefix('loss: ')} (checked after the fit, as it depends on "
+                           "the fitted law; no bootstrap was run, no report written)") from None
 
 
 def _fit_failure(fit: Any) -> str | None:
