@@ -959,3 +959,27 @@ def test_progress_without_tqdm_is_refused_before_reading(small_csv, tmp_path, ca
     assert code == 2
     _one_line(err, "scalingfit: error: --progress needs tqdm: pip install tqdm (or scalingfit[progress])")
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "library_msg, cli_line",
+    [
+        ("data has no column 'N' (needed for formula variable 'N'); available columns: x. Pass columns={'N': '<column>'} to map it.",
+         "data has no column 'N' (needed for formula variable 'N'); available columns: x. Pass --map N=COLUMN to map it."),
+        ("form: 'E0' is fitted as a parameter, but data has a column 'E' that the formula does not use; a typo? Write 'E' in the "
+         "formula, map it with columns={'E0': 'E'}, or pass check_names=False if 'E0' is meant to be a parameter",
+         "form: 'E0' is fitted as a parameter, but data has a column 'E' that the formula does not use; a typo? Write 'E' in the "
+         "formula, map it with --map E0=E"),
+    ],
+)
+def test_library_hints_are_shown_in_cli_terms(library_msg, cli_line, small_csv, tmp_path, capsys, monkeypatch):
+    import scalingfit
+
+    def fail(*a, **k):
+        raise ValueError(library_msg)
+
+    monkeypatch.setattr(scalingfit, "fit", fail)
+    code, _, err = _run(["fit", small_csv, *FORMULA, "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    _one_line(err, f"scalingfit: error: {small_csv}: {cli_line}\n")
+    assert "columns={" not in err and "check_names" not in err

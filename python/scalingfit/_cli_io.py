@@ -31,6 +31,17 @@ def _first_line(exc: BaseException | str) -> str:
     return lines[0] if lines else (type(exc).__name__ if isinstance(exc, BaseException) else "")
 
 
+_PY_COLUMNS = re.compile(r"columns=\{'([^']*)': '([^']*)'\}")
+
+
+def _cli_terms(msg: str) -> str:
+    """A library message in command-line terms: ``columns={'x': 'c'}`` is ``--map x=c``,
+    ``check_names=False`` has no CLI counterpart and is dropped."""
+    msg = _PY_COLUMNS.sub(lambda m: f"--map {m.group(1)}={'COLUMN' if m.group(2) == '<column>' else m.group(2)}", msg)
+    msg = re.sub(r",? or pass check_names=False if '[^']*' is meant to be a parameter", "", msg)
+    return msg.replace("n_resamples=", "--bootstrap ").replace("n_threads=", "--threads ")
+
+
 def _short(s: str, n: int = 80) -> str:
     s = " ".join(s.split())
     return s if len(s) <= n else s[: n - 3] + "..."

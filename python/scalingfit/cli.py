@@ -42,6 +42,7 @@ from scalingfit._cli_io import (
     MAX_BOOTSTRAP,
     CLIError,
     _bootstrap_count,
+    _cli_terms,
     _derive,
     _first_line,
     _formats,
@@ -224,7 +225,7 @@ def _run_fit(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> int:
     try:
         fit = sf.fit(args.form, data, y=y, loss=args.loss, delta=args.delta, target=args.target, n_threads=args.threads)
     except ValueError as exc:
-        raise CLIError(f"{args.file}: {_first_line(exc)}") from None
+        raise CLIError(f"{args.file}: {_cli_terms(_first_line(exc))}") from None
     print(fit.summary())
     sources = {v: _source(colmap.get(v, v), maps, derived) for v in [*data, args.y]}
     result: dict[str, Any] = {"input": str(args.file), "n_rows": int(len(y)), "n_dropped": n_drop, "columns": {v: colmap.get(v, v) for v in data},
