@@ -983,3 +983,20 @@ def test_library_hints_are_shown_in_cli_terms(library_msg, cli_line, small_csv, 
     assert code == 2
     _one_line(err, f"scalingfit: error: {small_csv}: {cli_line}\n")
     assert "columns={" not in err and "check_names" not in err
+
+
+def test_budgets_the_law_refuses_are_reported_before_the_bootstrap(runs_csv, tmp_path, capsys, monkeypatch):
+    import scalingfit
+
+    def refuse_bs(*a, **k):
+        raise AssertionError("the bootstrap started before --budgets was checked")
+
+    def refuse_co(*a, **k):
+        raise ValueError("C: the exponent a of N*(C) is undefined around C = 1e+300 (the optimum is not finite there); use budgets closer to the data")
+
+    monkeypatch.setattr(scalingfit, "bootstrap", refuse_bs)
+    monkeypatch.setattr(scalingfit, "compute_optimal", refuse_co)
+    code, _, err = _run(["fit", runs_csv, "--x", "Model Size,tokens", "--bootstrap", "20", "--budgets", "1e300", "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    _one_line(err, "scalingfit: error: --budgets: C: the exponent a of N*(C) is undefined around C = 1e+300 (the optimum is not finite there); "
+              "use budgets closer to the data (checked after the fit, as it depends on the fitted law; no bootstrap was run, no report written)")

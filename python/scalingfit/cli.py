@@ -240,8 +240,7 @@ def _run_fit(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> int:
         if not fit.converged:
             _warn(warnings, f"the best start stopped before its convergence test ({fit.message}); check the fit before using it")
         source: Any = fit
-        if args.target_loss:
-            _check_target_loss(sf, fit, args)
+        _check_after_fit(sf, fit, args)
         if args.bootstrap:
             bs = _bootstrap(sf, args, fit, executor)
             if save_to is not None:
@@ -302,15 +301,22 @@ def _rerun(args: argparse.Namespace) -> int:
     return _fit(parser.parse_args(argv[1:]))
 
 
-def _check_target_loss(sf: Any, fit: Any, args: argparse.Namespace) -> None:
-    """--target-loss reachability depends on the fitted law: checked right after the fit, before the bootstrap."""
+def _check_after_fit(sf: Any, fit: Any, args: argparse.Namespace) -> None:
+    """--budgets and --target-loss whose validity depends on the fitted law (a compute-optimal table
+    the law supports, a reachable loss): checked right after the fit, before the bootstrap."""
+    checks = [("--budgets", lambda: sf.compute_optimal(fit, args.budgets, k=args.k), bool(args.budgets) and len(fit.variables) == 2),
+              ("--target-loss", lambda: sf.required(fit, args.target_loss, k=args.k), bool(args.target_loss))]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # extrapolation notes come with the real analysis later
-        try:
-            sf.required(fit, args.target_loss, k=args.k)
-        except ValueError as exc:
-            raise CLIError(f"--target-loss: {_first_line(exc).removeprefix('loss: ')} (checked after the fit, as it depends on "
-                           "the fitted law; no bootstrap was run, no report written)") from None
+        warnings.simplefilter("ignore")  # extrapolation notes come with the real analyses later
+        for opt, run, wanted in checks:
+            if not wanted:
+                continue
+            try:
+                run()
+            except ValueError as exc:
+                msg = _first_line(exc).removeprefix("loss: ")
+                raise CLIError(f"{opt}: {msg} (checked after the fit, as it depends on the fitted law; "
+                               "no bootstrap was run, no report written)") from None
 
 
 def _fit_failure(fit: Any) -> str | None:
