@@ -1000,3 +1000,18 @@ def test_budgets_the_law_refuses_are_reported_before_the_bootstrap(runs_csv, tmp
     assert code == 2
     _one_line(err, "scalingfit: error: --budgets: C: the exponent a of N*(C) is undefined around C = 1e+300 (the optimum is not finite there); "
               "use budgets closer to the data (checked after the fit, as it depends on the fitted law; no bootstrap was run, no report written)")
+
+
+def test_rerun_finds_a_moved_input_with_input_option(small_csv, tmp_path, capsys):
+    out = tmp_path / "o"
+    assert _run(["fit", small_csv, *FORMULA, "--no-plots", "--format", "md", "--out", out], capsys)[0] == 0
+    first = json.loads((out / "results.json").read_text())
+    moved = tmp_path / "elsewhere.csv"
+    small_csv.rename(moved)
+    code, _, err = _run(["rerun", out / "results.json", "--out", tmp_path / "r"], capsys)
+    assert code == 2
+    _one_line(err, f"scalingfit: error: input file not found: {small_csv} (recorded in {out / 'results.json'}); "
+              "if it has moved, give its new path with --input FILE")
+    code, _, err = _run(["rerun", out / "results.json", "--input", moved, "--out", tmp_path / "r"], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "r" / "results.json").read_text())["fit"]["params"] == first["fit"]["params"]

@@ -108,7 +108,7 @@ def provenance(args: argparse.Namespace, parser: argparse.ArgumentParser, versio
     }
 
 
-def rerun_argv(results: str, out: str | None, parser: argparse.ArgumentParser) -> tuple[list[str], dict[str, Any]]:
+def rerun_argv(results: str, out: str | None, parser: argparse.ArgumentParser, input_path: str | None = None) -> tuple[list[str], dict[str, Any]]:
     """The ``fit`` argv recorded in a results.json, with the input checked against its sha256;
     every problem is one CLIError line."""
     try:
@@ -121,10 +121,16 @@ def rerun_argv(results: str, out: str | None, parser: argparse.ArgumentParser) -
     if not isinstance(prov, dict) or not isinstance(prov.get("arguments"), dict) or "input_sha256" not in prov:
         raise CLIError(f"{results} has no provenance record (written by 'scalingfit fit' before version with rerun, or not a results.json)")
     # the input as recorded: relative to the working directory, else its absolute path then
-    candidates = [prov.get("input"), prov.get("input_absolute")]
-    path = next((p for p in candidates if isinstance(p, str) and Path(p).is_file()), None)
+    if input_path is not None:
+        if not Path(input_path).is_file():
+            raise CLIError(f"--input: file not found: {input_path}")
+        path: str | None = input_path
+    else:
+        candidates = [prov.get("input"), prov.get("input_absolute")]
+        path = next((p for p in candidates if isinstance(p, str) and Path(p).is_file()), None)
     if path is None:
-        raise CLIError(f"input file not found: {_short(str(prov.get('input')), 200)} (recorded in {results})")
+        raise CLIError(f"input file not found: {_short(str(prov.get('input')), 200)} (recorded in {results}); "
+                       "if it has moved, give its new path with --input FILE")
     digest = sha256_file(path)
     if digest != prov["input_sha256"]:
         raise CLIError(f"{path} has changed since {results} was written: sha256 {digest[:12]}... != recorded {str(prov['input_sha256'])[:12]}...; "

@@ -294,7 +294,7 @@ def _fit_parser() -> argparse.ArgumentParser:
 def _rerun(args: argparse.Namespace) -> int:
     """``scalingfit rerun results.json``: the recorded fit, on the same (hash-checked) input."""
     parser = _fit_parser()
-    argv, prov = rerun_argv(args.results, args.out, parser)
+    argv, prov = rerun_argv(args.results, args.out, parser, args.input)
     print(f"scalingfit rerun: {args.results}: recorded with scalingfit {prov.get('scalingfit_version')} at {prov.get('timestamp_utc')}; "
           f"input {argv[1]} (sha256 matches)")
     return _fit(parser.parse_args(argv[1:]))
@@ -662,6 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "input (refused if its sha256 changed); the numbers come out the same. --save-bootstrap is not repeated.")
     r.add_argument("results", metavar="RESULTS_JSON", help="a results.json written by 'scalingfit fit'")
     r.add_argument("--out", metavar="DIR", help="output directory (default: rerun/ next to RESULTS_JSON)")
+    r.add_argument("--input", metavar="FILE", help="the input table, if it has moved since the run (its sha256 must still match)")
     r.set_defaults(func=_rerun)
     return p
 
