@@ -11,9 +11,14 @@ Exit status (also in ``scalingfit fit --help``):
 - 2: a user error (bad option value, unreadable or malformed input, unusable ``--out`` or
   ``--save-bootstrap``, a formula that does not parse, an analysis asked for by an option that the
   library refuses, an ``--executor`` that cannot be reached; for ``merge``, parts that are not
-  bootstrap files or do not tile one range): ONE error line on stderr (after any warnings the run
-  printed before it), no traceback. Options, the input, the output paths and the executor are
-  checked before any fitting.
+  bootstrap files or do not tile one range; for ``rerun``, a results.json without provenance or an
+  input whose sha256 changed): ONE error line on stderr (after any warnings the run printed before
+  it), no traceback. Options, the input, the output paths and the executor are checked before any
+  fitting; what depends on the fitted law (an unreachable ``--target-loss``, ``--budgets`` the law
+  refuses) right after the fit, before the bootstrap.
+
+results.json's ``"provenance"`` records every ``fit`` argument, the package version, the input's
+sha256 and a UTC timestamp; ``scalingfit rerun results.json`` repeats the run from it.
 - 130: interrupted (Ctrl-C).
 
 results.json is strict JSON (RFC 8259): NaN and infinities are written as null.
