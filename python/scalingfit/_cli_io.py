@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import difflib
 import math
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any, Callable
@@ -27,6 +29,17 @@ def _first_line(exc: BaseException | str) -> str:
     """The first non-blank line of a message (the core's formula errors add the source and a caret)."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     return lines[0] if lines else (type(exc).__name__ if isinstance(exc, BaseException) else "")
+
+
+_PY_COLUMNS = re.compile(r"columns=\{'([^']*)': '([^']*)'\}")
+
+
+def _cli_terms(msg: str) -> str:
+    """A library message in command-line terms: ``columns={'x': 'c'}`` is ``--map x=c``,
+    ``check_names=False`` has no CLI counterpart and is dropped."""
+    msg = _PY_COLUMNS.sub(lambda m: f"--map {m.group(1)}={'COLUMN' if m.group(2) == '<column>' else m.group(2)}", msg)
+    msg = re.sub(r",? or pass check_names=False if '[^']*' is meant to be a parameter", "", msg)
+    return msg.replace("n_resamples=", "--bootstrap ").replace("n_threads=", "--threads ")
 
 
 def _short(s: str, n: int = 80) -> str:
@@ -50,7 +63,7 @@ def _real(ok: Callable[[float], bool], need: str) -> Callable[[str], float]:
 
 
 _positive = _real(lambda v: v > 0, "a positive finite number")
-_level = _real(lambda v: 0 < v < 1, "between 0 and 1 (exclusive, e.g. 0.95)")
+_level = _real(lambda v: 0 < v < 1, "in (0, 1), e.g. 0.95 (a fraction, not a percentage)")
 
 
 def _positive_list(s: str) -> list[float]:
@@ -98,6 +111,21 @@ def _formats(s: str) -> list[str]:
 
 
 # -- input ------------------------------------------------------------------------------------
+
+# cells read as missing (NaN) in numeric columns; thousands separators as in "1,234,567.5"
+NA_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "#n/a", "-", "?"})
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?([eE][+-]?\d+)?")
+
+
+def _cell(v: str) -> float:
+    """A CSV cell as a number: NA tokens are NaN, "1,234" is 1234; anything else raises ValueError."""
+    t = v.strip()
+    if t.lower() in NA_TOKENS:
+        return math.nan
+    if _THOUSANDS.fullmatch(t):
+        t = t.replace(",", "")
+    return float(t)
+
 
 def _read_table(path: str) -> tuple[dict[str, np.ndarray], list[int] | None]:
     """The columns of a CSV (header row, comma-separated, UTF-8) or Parquet file, and for a CSV the
@@ -147,7 +175,7 @@ def _read_table(path: str) -> tuple[dict[str, np.ndarray], list[int] | None]:
     for j, name in enumerate(header):
         vals = [r[j] for r in rows]
         try:
-            out[name] = np.array([float(v) if v.strip() else math.nan for v in vals])
+            out[name] = np.array([_cell(v) for v in vals])
         except ValueError:
             out[name] = np.array(vals, dtype=object)
     return out, lines
@@ -194,9 +222,20 @@ def _columns_list(table: dict[str, np.ndarray]) -> str:
 
 def _is_number(v: Any) -> bool:
     try:
-        return float(v) is not None
+        return (_cell(v) if isinstance(v, str) else float(v)) is not None
     except (TypeError, ValueError):
-        return isinstance(v, str) and not v.strip()
+        return False
+
+
+def _did_you_mean(name: str, choices: Any) -> str:
+    """'; did you mean 'x'?' for the closest of choices (case-insensitive match first), or ''."""
+    names = [str(c) for c in choices]
+    near = [c for c in names if c.lower() == name.lower()] or difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    return f"; did you mean {near[0]!r}?" if near else ""
+
+
+def _no_column(what: str, col: str, table: dict[str, np.ndarray]) -> CLIError:
+    return CLIError(f"{what}: no column {col!r} in the input; columns are: {_columns_list(table)}{_did_you_mean(col, table)}")
 
 
 def _where(lines: list[int] | None, j: int) -> str:
@@ -205,7 +244,7 @@ def _where(lines: list[int] | None, j: int) -> str:
 
 def _numeric(table: dict[str, np.ndarray], lines: list[int] | None, col: str, what: str) -> np.ndarray:
     if col not in table:
-        raise CLIError(f"{what}: no column {col!r} in the input; columns are: {_columns_list(table)}")
+        raise _no_column(what, col, table)
     a = table[col]
     if a.dtype == object:
         j = next((j for j, v in enumerate(a) if not _is_number(v)), 0)
@@ -223,7 +262,7 @@ def _parse_map(items: list[str]) -> dict[str, str]:
     return out
 
 
-def _derive(table: dict[str, np.ndarray], spec: str) -> None:
+def _derive(table: dict[str, np.ndarray], spec: str, lines: list[int] | None = None) -> None:
     from scalingfit import _core
 
     if "=" not in spec:
@@ -231,21 +270,31 @@ def _derive(table: dict[str, np.ndarray], spec: str) -> None:
     name, expr = (x.strip() for x in spec.split("=", 1))
     if not name.isidentifier():
         raise CLIError(f"--derive: {_short(name)!r} is not a valid column name (letters, digits, _)")
-    cols = [c for c in table if c.isidentifier() and table[c].dtype != object]
+    cols = [c for c in table if c.isidentifier()]
     if not cols:
-        raise CLIError(f"--derive {_short(spec)!r}: the input has no numeric column with a formula-friendly name; use --map NAME=COLUMN first")
+        raise CLIError(f"--derive {_short(spec)!r}: the input has no column with a formula-friendly name; use --map NAME=COLUMN first")
     try:
         f = _core.Formula(f"({expr}) * sf_unit__", cols)
     except ValueError as exc:
         raise CLIError(f"--derive {_short(spec)!r}: {_first_line(exc)}") from None
     unknown = [p for p in f.param_names if p != "sf_unit__"]
     if unknown:
-        raise CLIError(f"--derive {_short(spec)!r}: unknown column(s) {', '.join(unknown)}; numeric columns are {', '.join(cols)} (use --map to rename)")
-    mat = np.ascontiguousarray(np.vstack([np.asarray(table[c], float) for c in cols]))
-    try:
-        vals, _ = f.eval(np.ones(1), mat, False)
-    except ValueError as exc:
-        raise CLIError(f"--derive {_short(spec)!r}: {_first_line(exc)}") from None
+        raise CLIError(f"--derive {_short(spec)!r}: unknown column(s) {', '.join(unknown)}; columns usable by name are {', '.join(cols)} "
+                       f"(use --map to rename){_did_you_mean(unknown[0], cols)}")
+    # only the columns the expression uses are read: a blank cell elsewhere does not matter
+    used = [cols[i] for i in sorted(f.used_vars())]
+    if not used:
+        raise CLIError(f"--derive {_short(spec)!r}: the expression uses no column")
+    mats = [_numeric(table, lines, c, f"--derive {_short(spec)!r}") for c in used]
+    f = _core.Formula(f"({expr}) * sf_unit__", used)
+    # rows with a missing input get a missing result (dropped later, and reported, if they are used)
+    ok = np.all(np.isfinite(np.vstack(mats)), axis=0)
+    vals = np.full(len(ok), math.nan)
+    if ok.any():
+        try:
+            vals[ok], _ = f.eval(np.ones(1), np.ascontiguousarray(np.vstack([m[ok] for m in mats])), False)
+        except ValueError as exc:
+            raise CLIError(f"--derive {_short(spec)!r}: {_first_line(exc)}") from None
     table[name] = vals
 
 
@@ -266,7 +315,7 @@ def _formula(form: str, xs: list[str], builtin: dict[str, dict[str, Any]]) -> An
     if form in builtin:
         return _core.Formula(builtin[form]["formula"], xs)
     if form.isidentifier():
-        raise CLIError(f"--form: unknown form '{_short(form)}'; built-in forms are {', '.join(builtin)} (see 'scalingfit forms'), "
+        raise CLIError(f"--form: unknown form '{_short(form)}'{_did_you_mean(form, builtin) or ';'} built-in forms are {', '.join(builtin)} (see 'scalingfit forms'), "
                        "or give a formula such as 'E + A*C^-alpha'")
     if not xs:
         raise CLIError("--x is required with a formula: the data columns that are its variables")

@@ -1,4 +1,4 @@
-"""Command line interface: ``scalingfit fit``, ``scalingfit merge``, ``scalingfit demo``, ``scalingfit forms``.
+"""Command line interface: ``scalingfit fit``, ``merge``, ``rerun``, ``demo``, ``forms``.
 
 Exit status (also in ``scalingfit fit --help``):
 
@@ -11,9 +11,14 @@ Exit status (also in ``scalingfit fit --help``):
 - 2: a user error (bad option value, unreadable or malformed input, unusable ``--out`` or
   ``--save-bootstrap``, a formula that does not parse, an analysis asked for by an option that the
   library refuses, an ``--executor`` that cannot be reached; for ``merge``, parts that are not
-  bootstrap files or do not tile one range): ONE error line on stderr (after any warnings the run
-  printed before it), no traceback. Options, the input, the output paths and the executor are
-  checked before any fitting.
+  bootstrap files or do not tile one range; for ``rerun``, a results.json without provenance or an
+  input whose sha256 changed): ONE error line on stderr (after any warnings the run printed before
+  it), no traceback. Options, the input, the output paths and the executor are checked before any
+  fitting; what depends on the fitted law (an unreachable ``--target-loss``, ``--budgets`` the law
+  refuses) right after the fit, before the bootstrap.
+
+results.json's ``"provenance"`` records every ``fit`` argument, the package version, the input's
+sha256 and a UTC timestamp; ``scalingfit rerun results.json`` repeats the run from it.
 - 130: interrupted (Ctrl-C).
 
 results.json is strict JSON (RFC 8259): NaN and infinities are written as null.
@@ -23,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import html
 import importlib.util
 import json
 import math
@@ -41,13 +45,14 @@ from scalingfit._cli_io import (
     MAX_BOOTSTRAP,
     CLIError,
     _bootstrap_count,
-    _columns_list,
+    _cli_terms,
     _derive,
     _first_line,
     _formats,
     _formula,
     _int_range,
     _level,
+    _no_column,
     _numeric,
     _parse_map,
     _positive,
@@ -58,6 +63,8 @@ from scalingfit._cli_io import (
     _where,
     _x_columns,
 )
+from scalingfit._cli_report import _html
+from scalingfit._cli_rerun import provenance, rerun_argv, sha256_file
 from scalingfit._diagnostics import ScalingFitWarning
 
 _REPORT_FILES = ("results.json", "report.md", "report.html")
@@ -166,13 +173,16 @@ def _run_fit(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> int:
     elif args.start + args.bootstrap > 2**64:
         raise CLIError(f"--start {args.start}: the resample indices --start .. --start + --bootstrap - 1 must stay below 2**64")
     table, lines = _read_table(args.file)
+    digest = sha256_file(args.file)
+    maps = _parse_map(args.map)
+    derived = {d.split("=", 1)[0].strip(): d.split("=", 1)[1].strip() for d in args.derive or [] if "=" in d}
     # --map NAME=COLUMN: give columns short names (and formula-variable names)
-    for new, old in _parse_map(args.map).items():
+    for new, old in maps.items():
         if old not in table:
-            raise CLIError(f"--map {new}={old}: no column {old!r} in the input; columns are: {_columns_list(table)}")
+            raise _no_column(f"--map {new}={old}", old, table)
         table[new] = table[old]
     for spec in args.derive or []:
-        _derive(table, spec)
+        _derive(table, spec, lines)
     y = _numeric(table, lines, args.y, "--y")
     xs = _x_columns(args.x)
     builtin = {f["name"]: f for f in sf.forms()}
@@ -219,10 +229,12 @@ def _run_fit(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> int:
     try:
         fit = sf.fit(args.form, data, y=y, loss=args.loss, delta=args.delta, target=args.target, n_threads=args.threads)
     except ValueError as exc:
-        raise CLIError(f"{args.file}: {_first_line(exc)}") from None
+        raise CLIError(f"{args.file}: {_cli_terms(_first_line(exc))}") from None
     print(fit.summary())
+    sources = {v: _source(colmap.get(v, v), maps, derived) for v in [*data, args.y]}
     result: dict[str, Any] = {"input": str(args.file), "n_rows": int(len(y)), "n_dropped": n_drop, "columns": {v: colmap.get(v, v) for v in data},
-                              "y": args.y, "fit": fit.to_dict()}
+                              "y": args.y, "fit": fit.to_dict(),
+                              "provenance": provenance(args, _fit_parser(), sf.__version__, digest, sources)}
     warnings: list[str] = []
     failure = _fit_failure(fit)
     bs = None
@@ -232,6 +244,7 @@ def _run_fit(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> int:
         if not fit.converged:
             _warn(warnings, f"the best start stopped before its convergence test ({fit.message}); check the fit before using it")
         source: Any = fit
+        _check_after_fit(sf, fit, args)
         if args.bootstrap:
             bs = _bootstrap(sf, args, fit, executor)
             if save_to is not None:
@@ -258,7 +271,7 @@ def _run_fit(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> int:
     result["warnings"] = warnings
     written = [_write(out / "results.json", json.dumps(_strict(result), indent=2, allow_nan=False) + "\n")]
     written += plots
-    md = _markdown(args, fit, bs, analyses, plots, n_drop, colmap, warnings, failure)
+    md = _markdown(args, fit, bs, analyses, plots, n_drop, result["provenance"], warnings, failure)
     if "md" in args.format:
         written.append(_write(out / "report.md", md))
     if "html" in args.format:
@@ -268,6 +281,46 @@ def _run_fit(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> int:
         print(f"scalingfit: error: {failure}; results.json and the report in {out} record it", file=sys.stderr)
         return 1
     return 0
+
+
+def _source(col: str, maps: dict[str, str], derived: dict[str, str]) -> str:
+    """Where a variable's values come from, for the report: "column 'Model Size'", "C/(6*N) (--derive)"."""
+    if col in derived:
+        return f"{derived[col]} (--derive)"
+    return f"column '{maps.get(col, col)}'"
+
+
+def _fit_parser() -> argparse.ArgumentParser:
+    """The ``fit`` subcommand's parser (its options are what results.json records)."""
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices["fit"]
+
+
+def _rerun(args: argparse.Namespace) -> int:
+    """``scalingfit rerun results.json``: the recorded fit, on the same (hash-checked) input."""
+    parser = _fit_parser()
+    argv, prov = rerun_argv(args.results, args.out, parser, args.input)
+    print(f"scalingfit rerun: {args.results}: recorded with scalingfit {prov.get('scalingfit_version')} at {prov.get('timestamp_utc')}; "
+          f"input {argv[1]} (sha256 matches)")
+    return _fit(parser.parse_args(argv[1:]))
+
+
+def _check_after_fit(sf: Any, fit: Any, args: argparse.Namespace) -> None:
+    """--budgets and --target-loss whose validity depends on the fitted law (a compute-optimal table
+    the law supports, a reachable loss): checked right after the fit, before the bootstrap."""
+    checks = [("--budgets", lambda: sf.compute_optimal(fit, args.budgets, k=args.k), bool(args.budgets) and len(fit.variables) == 2),
+              ("--target-loss", lambda: sf.required(fit, args.target_loss, k=args.k), bool(args.target_loss))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # extrapolation notes come with the real analyses later
+        for opt, run, wanted in checks:
+            if not wanted:
+                continue
+            try:
+                run()
+            except ValueError as exc:
+                msg = _first_line(exc).removeprefix("loss: ")
+                raise CLIError(f"{opt}: {msg} (checked after the fit, as it depends on the fitted law; "
+                               "no bootstrap was run, no report written)") from None
 
 
 def _fit_failure(fit: Any) -> str | None:
@@ -420,17 +473,32 @@ def _plots(source: Any, out: Path, args: argparse.Namespace, warnings: list[str]
     return paths
 
 
+def _beyond_flags(res: Any, n: int) -> list[bool]:
+    """The library's ``beyond_data`` mask of an analysis (False where it has none)."""
+    b = getattr(res, "meta", {}).get("beyond_data")
+    flags = [] if b is None else [bool(v) for v in np.atleast_1d(b)]
+    return (flags + [False] * n)[:n]
+
+
+def _beyond_note(res: Any, beyond: list[bool], what: str) -> list[str]:
+    if not any(beyond):
+        return []
+    return ["", f"{sum(beyond)} of {len(beyond)} {what} are **extrapolated**: they lie beyond the fitted data "
+            f"({res.meta.get('data_range', '')}), where the law has not been checked."]
+
+
 def _fmt_iv(lo: float, hi: float) -> str:
     return f"[{lo:.4g}, {hi:.4g}]"
 
 
-def _markdown(args, fit, bs, analyses, plots, n_drop, colmap, warnings, failure) -> str:
+def _markdown(args, fit, bs, analyses, plots, n_drop, prov, warnings, failure) -> str:
     L = [f"# scalingfit report: {fit.form} fit of `{_short(str(args.file), 200)}`", ""]
     if failure is not None:
         L += [f"**{failure}**: no bootstrap, analyses or plots; the numbers below are for inspection only.", ""]
     L.append(f"- formula: `L = {_short(fit.formula, 400)}`")
-    L.append(f"- data: {fit.n_points} rows" + (f" ({n_drop} dropped)" if n_drop else "") + f"; response `{_short(args.y)}`; "
-             + ", ".join(f"`{v}` = column `{_short(colmap.get(v, v))}`" for v in fit.variables))
+    src = prov["variables"]
+    L.append(f"- data: {fit.n_points} rows" + (f" ({n_drop} dropped)" if n_drop else "") + f"; response `{_short(args.y)}` = {_short(src[args.y])}; "
+             + ", ".join(f"`{v}` = {_short(src[v])}" for v in fit.variables))
     L.append(f"- loss: {fit.loss}" + (f" (delta = {fit.delta:g})" if fit.delta else "") + f" on {fit.target} scale; {fit.n_starts} starts; {fit.message}")
     if bs is not None:
         L.append(f"- bootstrap: {bs.n_resamples} {bs.scheme} resamples (seed {bs.seed}), {bs.n_converged} converged; "
@@ -450,7 +518,8 @@ def _markdown(args, fit, bs, analyses, plots, n_drop, colmap, warnings, failure)
         L += ["", f"## Compute-optimal allocation (C = {opt.k:g} N D, {opt.method})", ""]
         L.append(f"N* ~ C^a with a = {opt.a:.4f}" + (f" {_fmt_iv(*opt.interval('a'))}" if opt.samples else "")
                  + f"; D* ~ C^b with b = {opt.b:.4f}" + (f" {_fmt_iv(*opt.interval('b'))}" if opt.samples else ""))
-        L += ["", "| C (FLOP) | N* (parameters) | D* (tokens) | tokens/param | loss |", "|---|---|---|---|---|"]
+        beyond = _beyond_flags(opt, len(opt.C))
+        L += ["", "| C (FLOP) | N* (parameters) | D* (tokens) | tokens/param | loss | vs the data |", "|---|---|---|---|---|---|"]
         for i, c in enumerate(opt.C):
             cell = []
             for nm in ("N", "D"):
@@ -459,7 +528,9 @@ def _markdown(args, fit, bs, analyses, plots, n_drop, colmap, warnings, failure)
                     lo, hi = opt.interval(nm)
                     v += f" {_fmt_iv(lo[i], hi[i])}"
                 cell.append(v)
-            L.append(f"| {c:.3g} | {cell[0]} | {cell[1]} | {opt.tokens_per_param[i]:.3g} | {opt.loss[i]:.4f} |")
+            L.append(f"| {c:.3g} | {cell[0]} | {cell[1]} | {opt.tokens_per_param[i]:.3g} | {opt.loss[i]:.4f} | "
+                     f"{'**extrapolated**' if beyond[i] else 'within'} |")
+        L += _beyond_note(opt, beyond, "rows")
     ret = analyses.get("returns")
     if ret is not None:
         L += ["", "## Returns to scale (multiplier of a resource that halves the reducible loss)", "",
@@ -471,7 +542,11 @@ def _markdown(args, fit, bs, analyses, plots, n_drop, colmap, warnings, failure)
             L.append(f"| {desc} | {es} | {ms} |")
     req = analyses.get("required")
     if req is not None:
-        L += ["", "## Required to reach target losses", "", "```", req.summary(), "```"]
+        beyond = _beyond_flags(req, len(args.target_loss))
+        L += ["", "## Required to reach target losses", ""]
+        marks = [f"{t:g} ({'**extrapolated**' if beyond[i] else 'within the data'})" for i, t in enumerate(args.target_loss)]
+        L += ["Target losses: " + ", ".join(marks) + "."] + _beyond_note(req, beyond, "answers")
+        L += ["", "```", req.summary(), "```"]
     if plots:
         L += ["", "## Plots", ""]
         captions = {"law": "Data and fitted law", "isoflop": "IsoFLOP view", "optimal": "Compute-optimal N* and D*",
@@ -481,64 +556,10 @@ def _markdown(args, fit, bs, analyses, plots, n_drop, colmap, warnings, failure)
     if warnings:
         L += ["", "## Warnings", ""] + [f"- {_short(w, 1000)}" for w in warnings]
     L += ["", "## Fit summary", "", "```", fit.summary(), "```"]
+    L += ["", "## Provenance", "", f"- scalingfit {prov['scalingfit_version']}, run at {prov['timestamp_utc']}",
+          f"- input `{_short(prov['input'], 200)}`, sha256 `{prov['input_sha256']}`",
+          "- reproduce with `scalingfit rerun results.json` (checks the input's hash), or:", "", "```", prov["command"], "```"]
     return "\n".join(L) + "\n"
-
-
-def _html(md: str, fit) -> str:
-    """A small self-contained Markdown-to-HTML rendering of the report (headings, tables, images, code)."""
-    out = ["<!doctype html><html><head><meta charset='utf-8'>",
-           f"<title>scalingfit report: {html.escape(fit.form)}</title>",
-           "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;line-height:1.4}"
-           "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-           "img{max-width:100%}pre{background:#f6f6f6;padding:8px;overflow-x:auto}</style></head><body>"]
-    lines = md.splitlines()
-    i = 0
-    in_list = False
-    while i < len(lines):
-        ln = lines[i]
-        if ln.startswith("```"):
-            j = i + 1
-            while j < len(lines) and not lines[j].startswith("```"):
-                j += 1
-            out.append("<pre>" + html.escape("\n".join(lines[i + 1 : j])) + "</pre>")
-            i = j + 1
-            continue
-        if in_list and not ln.startswith("- "):
-            out.append("</ul>")
-            in_list = False
-        if ln.startswith("#"):
-            lvl = len(ln) - len(ln.lstrip("#"))
-            out.append(f"<h{lvl}>{_inline(ln[lvl:].strip())}</h{lvl}>")
-        elif ln.startswith("|"):
-            rows = []
-            while i < len(lines) and lines[i].startswith("|"):
-                rows.append([c.strip() for c in lines[i].strip("|").split("|")])
-                i += 1
-            out.append("<table><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in rows[0]) + "</tr>")
-            for r in rows[2:]:
-                out.append("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>")
-            out.append("</table>")
-            continue
-        elif ln.startswith("![") and "](" in ln:
-            alt, src = ln[2:].split("](", 1)
-            out.append(f"<p><img alt='{html.escape(alt)}' src='{html.escape(src.rstrip(')'))}'></p>")
-        elif ln.startswith("- "):
-            if not in_list:
-                out.append("<ul>")
-                in_list = True
-            out.append(f"<li>{_inline(ln[2:])}</li>")
-        elif ln.strip():
-            out.append(f"<p>{_inline(ln)}</p>")
-        i += 1
-    if in_list:
-        out.append("</ul>")
-    out.append("</body></html>")
-    return "\n".join(out) + "\n"
-
-
-def _inline(s: str) -> str:
-    parts = s.split("`")
-    return "".join(f"<code>{html.escape(p)}</code>" if k % 2 else html.escape(p) for k, p in enumerate(parts))
 
 
 def _forms(args: argparse.Namespace) -> int:
@@ -582,7 +603,8 @@ def build_parser() -> argparse.ArgumentParser:
         "exit status: 0 success (warnings, e.g. a plot that failed, go to stderr, results.json and the report);\n"
         "  1 the fit failed (a non-finite objective or parameter): results.json and the report are still written;\n"
         "  2 a user error (bad option, unreadable or malformed input, unusable --out), checked before any fitting.\n"
-        "results.json is strict JSON: NaN and infinities are written as null.\n\n"
+        "results.json is strict JSON: NaN and infinities are written as null. It records the arguments, version,\n"
+        "  input sha256 and time; 'scalingfit rerun report/results.json' repeats the run (same numbers).\n\n"
         "scaling out (a Slurm array job, one index range per task, then one merge):\n"
         "  scalingfit fit runs.csv --bootstrap 1000 --start $((SLURM_ARRAY_TASK_ID * 1000)) --seed 7 --no-plots \\\n"
         "      --out part$SLURM_ARRAY_TASK_ID --save-bootstrap parts/$SLURM_ARRAY_TASK_ID.npz\n"
@@ -641,6 +663,13 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", required=True, metavar="FILE", help="file to write the merged bootstrap to (replaced if it exists)")
     m.add_argument("--level", type=_level, default=0.95, help="interval level of the printed summary (default 0.95)")
     m.set_defaults(func=_merge)
+    r = sub.add_parser("rerun", help="re-run the fit recorded in a results.json (the input's sha256 is checked first)",
+                       description="Re-run 'scalingfit fit' with the arguments recorded in results.json's provenance, on the same "
+                       "input (refused if its sha256 changed); the numbers come out the same. --save-bootstrap is not repeated.")
+    r.add_argument("results", metavar="RESULTS_JSON", help="a results.json written by 'scalingfit fit'")
+    r.add_argument("--out", metavar="DIR", help="output directory (default: rerun/ next to RESULTS_JSON)")
+    r.add_argument("--input", metavar="FILE", help="the input table, if it has moved since the run (its sha256 must still match)")
+    r.set_defaults(func=_rerun)
     return p
 
 
@@ -649,7 +678,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        print("scalingfit: error: a command is required: demo, fit, forms or merge", file=sys.stderr)
+        print("scalingfit: error: a command is required: demo, fit, forms, merge or rerun", file=sys.stderr)
         return 2
     try:
         with warnings.catch_warnings():
