@@ -1,9 +1,11 @@
+import csv
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+from scalingfit.datasets import hoffmann_example
 
 # CI sets CI=true: a fixed, derandomised and bounded hypothesis run.
 settings.register_profile(
@@ -51,3 +53,40 @@ def chinchilla_fit(chinchilla):
     import scalingfit as sf
 
     return sf.fit("chinchilla", {"N": chinchilla["N"], "D": chinchilla["D"]}, y=chinchilla["loss"])
+
+
+# -- CLI test data (tests/test_cli.py, tests/test_cli_checks.py) -----------------------------
+
+@pytest.fixture()
+def runs_csv(tmp_path):
+    """Synthetic runs from Hoffmann's law with spaces in the column names, as in real exports."""
+    d = hoffmann_example(seed=3)
+    p = tmp_path / "runs.csv"
+    with open(p, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["run", "Model Size", "tokens", "loss"])
+        for i in range(len(d["loss"])):
+            w.writerow([f"run{i}", repr(float(d["N"][i])), repr(float(d["D"][i])), repr(float(d["loss"][i]))])
+    return p
+
+
+@pytest.fixture()
+def small_csv(tmp_path):
+    """25 points of E + A*C^-alpha (a fast one-variable fit)."""
+    x = np.geomspace(1e18, 1e22, 25)
+    y = 1.8 + 2e3 * x**-0.17 * (1 + 0.01 * np.sin(np.arange(25)))
+    p = tmp_path / "small.csv"
+    np.savetxt(p, np.column_stack([x, y]), delimiter=",", header="C,loss", comments="")
+    return p
+
+
+@pytest.fixture()
+def no_fit(monkeypatch):
+    """Fails the test if any fitting starts: checks that must come first really do."""
+    import scalingfit
+
+    def refuse(*a, **k):
+        raise AssertionError("fitting started before the user error was reported")
+
+    monkeypatch.setattr(scalingfit, "fit", refuse)
+    monkeypatch.setattr(scalingfit, "bootstrap", refuse)
