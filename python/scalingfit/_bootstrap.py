@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._compat import BootstrapCompat
 from ._data import check_level, check_seed, fmt, jsonable, norm_cdf, norm_ppf, refuse_over_memory, resolve_threads
 from ._diagnostics import bootstrap_warnings, emit
 from ._distributed import make_bootstrapper, run_on_executor
@@ -99,8 +100,8 @@ class Distribution:
         return jsonable({"name": self.name, "estimate": self.estimate, "stderr": self.stderr, "ci": [lo, hi], "level": level, "n_used": self.n_used})
 
 
-@dataclass
-class BootstrapResult:
+@dataclass(repr=False)
+class BootstrapResult(BootstrapCompat):
     """Result of :func:`bootstrap`.
 
     ``samples`` is (n_resamples, n_params) in ``param_names`` order (NaN rows for failed
@@ -466,7 +467,7 @@ def bootstrap(
     n_resamples: int = 1000,
     scheme: str = "pairs",
     groups: Any = None,
-    seed: int | None = None,
+    seed: int | np.random.Generator | np.random.SeedSequence | None = None,
     start: int = 0,
     warm_start: bool = True,
     keep: str = "samples",
@@ -494,7 +495,8 @@ def bootstrap(
         are correlated (several checkpoints of one run): "pairs" then under-covers.
     seed : integer seed; resample i uses a stream derived from (seed, i), so the same seed gives
         the same samples for any thread count and any split into ranges. None draws a seed
-        (recorded in the result).
+        (recorded in the result). A numpy ``Generator`` (its next 64-bit draw) or ``SeedSequence``
+        (its first 64-bit state word) gives the integer seed deterministically, recorded too.
     start : index of the first resample (run ``start=k*m, n_resamples=m`` on several machines
         and concatenate).
     warm_start : refit from the full-data optimum (default) or, if False, from the full start
