@@ -267,3 +267,36 @@ def test_nan_policy_omit_numpy_and_bootstrap(data):
     assert b.n_converged == 5 and np.isfinite(b.samples).all()
     with pytest.raises(ValueError, match="non-finite value"):
         sf.fit("chinchilla", d, "loss")  # raise stays the default
+
+
+def test_predict_nan_reported_by_index_label(fit, frame):
+    new = frame.iloc[:4].copy()
+    new.loc["run2", "N"] = np.inf
+    with pytest.raises(ValueError, match=r"data\['N'\] contains a non-finite value \(inf\) at index label 'run2' \(row 2\)"):
+        fit.predict(new)
+    with pytest.raises(ValueError, match=r"data\['N'\] contains a non-finite value \(nan\) at index 1;"):
+        fit.predict({"N": [1e9, np.nan], "D": [1e10, 1e10]})
+
+
+def test_nan_policy_omit_drops_group_labels_too(frame):
+    df = frame.copy()
+    df.loc[["run0", "run50"], "loss"] = np.nan
+    groups = np.arange(len(df)) // 12  # one label per original row
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f = sf.fit("chinchilla", df, "loss", nan_policy="omit")
+        b = sf.bootstrap(f, n_resamples=6, seed=3, scheme="groups", groups=groups)
+        keep = df["loss"].notna().to_numpy()
+        ref = sf.bootstrap(f, n_resamples=6, seed=3, scheme="groups", groups=groups[keep])
+    assert f.problem.n_omitted == 2
+    np.testing.assert_array_equal(b.samples, ref.samples)
+
+
+def test_bootstrap_from_form_passes_nan_policy(frame):
+    df = frame.copy()
+    df.loc["run4", "N"] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        b = sf.bootstrap("chinchilla", df, "loss", nan_policy="omit", n_resamples=4, seed=np.random.SeedSequence(1))
+    assert b.fit.n_points == 107 and any("dropped 1 of 108" in w for w in b.fit.warnings)
+    assert b.seed == int(np.random.SeedSequence(1).generate_state(1, np.uint64)[0])

@@ -492,7 +492,8 @@ def bootstrap(
         loss (the default; its small default delta makes the fit L1-like, and L1 residuals
         understate the noise) the residuals are centred on their median and inflated by
         sqrt(n/(n-p)), and the parametric scale is 1.4826 MAD of those. Use "groups" when rows
-        are correlated (several checkpoints of one run): "pairs" then under-covers.
+        are correlated (several checkpoints of one run): "pairs" then under-covers. After a fit
+        with ``nan_policy="omit"``, ``groups`` may label the original rows (the dropped ones' go too).
     seed : integer seed; resample i uses a stream derived from (seed, i), so the same seed gives
         the same samples for any thread count and any split into ranges. None draws a seed
         (recorded in the result). A numpy ``Generator`` (its next 64-bit draw) or ``SeedSequence``
@@ -558,6 +559,9 @@ def bootstrap(
     if scheme == "groups":
         if groups is None:
             raise ValueError("scheme='groups' needs groups=: one group label per data row")
+        kept = getattr(prob, "kept", None)  # rows dropped by nan_policy='omit': their labels too
+        if kept is not None and int(kept.sum()) == prob.n and len(groups) == len(kept):
+            groups = np.asarray(groups)[kept]
         gcodes = _groups_codes(groups, prob.n)
     else:
         if groups is not None:

@@ -153,10 +153,13 @@ def as_float_array(values: Any, arg: str, ndim: int = 1) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
-def check_finite(a: np.ndarray, arg: str) -> None:
+def check_finite(a: np.ndarray, arg: str, index: Any = None) -> None:
+    """A ValueError naming ``arg`` and the first non-finite value's position (and its label in
+    ``index``, a pandas index of the same length, when given)."""
     if not np.isfinite(a).all():
         i = int(np.flatnonzero(~np.isfinite(a.ravel()))[0])
-        raise ValueError(f"{arg} contains a non-finite value ({a.ravel()[i]}) at index {i}; drop or impute NaN/inf first")
+        at = f"index label {index[i]!r} (row {i})" if index is not None and len(index) == a.size else f"index {i}"
+        raise ValueError(f"{arg} contains a non-finite value ({a.ravel()[i]}) at {at}; drop or impute NaN/inf first")
 
 
 def require_columns(names: Any, mapping: Mapping[str, str], available: Any, arg: str = "data") -> None:
@@ -186,11 +189,12 @@ def as_columns(
         available = column_names(data)
     require_columns(names, mapping, available, arg)
     out: dict[str, np.ndarray] = {}
+    index = getattr(data, "index", None) if hasattr(data, "columns") and type(data).__module__.startswith("pandas") else None
     for var in names:
         col = mapping.get(var, var)
         a = as_float_array(get_column(data, col), f"{arg}['{col}']")
         if check:
-            check_finite(a, f"{arg}['{col}']")
+            check_finite(a, f"{arg}['{col}']", index)
         out[var] = a
     lengths = {v: len(a) for v, a in out.items()}
     if len(set(lengths.values())) > 1:
@@ -288,11 +292,11 @@ def table_columns(data: Any, names: list[str], y: Any, columns: Any) -> tuple[An
 
 
 def nan_rows(data: Any, mat: np.ndarray, y: np.ndarray, w: np.ndarray | None, cols: list[str], y_name: str | None,
-             policy: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
+             policy: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Apply ``nan_policy``: "omit" drops the rows with NaN in ``mat`` (variables x rows), ``y``
-    or ``w`` and returns how many; "raise" on a pandas DataFrame raises a ValueError naming the
-    column and the index label of the first non-finite value (other inputs are checked later,
-    by position)."""
+    or ``w`` and returns the mask of the kept rows (None when none is dropped); "raise" on a
+    pandas DataFrame raises a ValueError naming the column and the index label of the first
+    non-finite value (other inputs are checked later, by position)."""
     if policy not in ("raise", "omit"):
         raise ValueError(f"nan_policy must be 'raise' or 'omit', got {policy!r}")
     if policy == "omit":
@@ -302,13 +306,13 @@ def nan_rows(data: Any, mat: np.ndarray, y: np.ndarray, w: np.ndarray | None, co
         n_bad = int(bad.sum())
         if n_bad == len(y):
             raise ValueError(f"nan_policy='omit': every one of the {len(y)} rows has a NaN in a used column, y or weights")
-        if n_bad:
-            keep = ~bad
-            mat, y, w = np.ascontiguousarray(mat[:, keep]), y[keep], None if w is None else w[keep]
-        return mat, y, w, n_bad
+        if not n_bad:
+            return mat, y, w, None
+        keep = ~bad
+        return np.ascontiguousarray(mat[:, keep]), y[keep], None if w is None else w[keep], keep
     index = getattr(data, "index", None)
     if index is None or not hasattr(data, "columns") or len(index) != len(y):
-        return mat, y, w, 0
+        return mat, y, w, None
     arrays = [(f"data['{c}']", mat[i]) for i, c in enumerate(cols)] + [(f"data['{y_name}']" if y_name else "y", y)]
     if w is not None:
         arrays.append(("weights", w))
@@ -319,4 +323,4 @@ def nan_rows(data: Any, mat: np.ndarray, y: np.ndarray, w: np.ndarray | None, co
             more = f" (and {len(pos) - 1} more rows)" if len(pos) > 1 else ""
             raise ValueError(f"{arg} contains a non-finite value ({a[pos[0]]}) at index label {index[pos[0]]!r} (row {pos[0]}){more}; "
                              "drop or impute NaN/inf first, or pass nan_policy='omit' to drop rows with NaN")
-    return mat, y, w, 0
+    return mat, y, w, None

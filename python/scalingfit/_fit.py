@@ -87,7 +87,7 @@ class Problem:
     gtol: float
     column_map: dict[str, str]
     groups: np.ndarray | None = None
-    n_omitted: int = 0  # rows dropped by nan_policy='omit'
+    kept: np.ndarray | None = None  # with nan_policy='omit' dropping rows: the kept rows of the data
 
     @property
     def param_names(self) -> list[str]:
@@ -100,6 +100,10 @@ class Problem:
     @property
     def n(self) -> int:
         return int(self.y.shape[0])
+
+    @property
+    def n_omitted(self) -> int:
+        return 0 if self.kept is None else int(len(self.kept) - self.kept.sum())
 
     @classmethod
     def _new(cls, core: Any, **fields: Any) -> Problem:
@@ -423,7 +427,7 @@ def prepare(
         if (w < 0).any():
             raise ValueError("weights must be non-negative")
     loss, delta, target, pos_flags, lower, upper, max_iter, ftol, xtol, gtol = spec_args
-    mat, yarr, w, n_omitted = nan_rows(data, mat, yarr, w, [column_map.get(v, v) for v in fixed_vars], y_name, nan_policy)
+    mat, yarr, w, kept = nan_rows(data, mat, yarr, w, [column_map.get(v, v) for v in fixed_vars], y_name, nan_policy)
     prob = Problem._new(
         core,
         form=name,
@@ -442,7 +446,7 @@ def prepare(
         xtol=xtol,
         gtol=gtol,
         column_map=column_map,
-        n_omitted=n_omitted,
+        kept=kept,
     )
     if check_values:
         _check_values(prob)
