@@ -198,7 +198,7 @@ def test_repr_html_escapes(data):
 # -- inputs --------------------------------------------------------------------------------------
 def test_numpy_string_array_is_a_clear_type_error(data):
     d = dict(data, N=data["N"].astype(str))
-    with pytest.raises(TypeError, match=r"data\['N'\] holds strings.*dtype=float"):
+    with pytest.raises(TypeError, match=r"data\['N'\] must be numeric, but holds strings \(dtype <U\d+\); convert it first, e.g. np.asarray\(values, dtype=float\)"):
         sf.fit("chinchilla", d, "loss")
 
 
@@ -300,3 +300,31 @@ def test_bootstrap_from_form_passes_nan_policy(frame):
         b = sf.bootstrap("chinchilla", df, "loss", nan_policy="omit", n_resamples=4, seed=np.random.SeedSequence(1))
     assert b.fit.n_points == 107 and any("dropped 1 of 108" in w for w in b.fit.warnings)
     assert b.seed == int(np.random.SeedSequence(1).generate_state(1, np.uint64)[0])
+
+
+@pytest.mark.parametrize("make", [
+    lambda s: sf.required(s, [2.3, 2.2]),
+    lambda s: sf.returns(s),
+    lambda s: sf.optimize_budget(s, prices={"N": 1.0, "D": 1.0}, budget=1e21),
+    lambda s: sf.extrapolate(s, {"N": [1e11, 2e11], "D": [1e13, 2e13]}),
+], ids=["required", "returns", "optimize_budget", "extrapolate"])
+@pytest.mark.parametrize("boot_or_fit", ["fit", "boot"])
+def test_every_result_to_frame_matches_values(make, boot_or_fit, fit, boot):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = make(fit if boot_or_fit == "fit" else boot)
+    df = r.to_frame()
+    numeric = {k: np.asarray(v) for k, v in r.values.items() if np.asarray(v).dtype.kind in "biufc"}
+    assert set(df.quantity) == set(numeric) and len(df) == sum(max(v.size, 1) for v in numeric.values())
+    for q, i, v in zip(df.quantity, df["index"], df.value):
+        np.testing.assert_equal(v, numeric[q].ravel()[i])
+    if boot_or_fit == "boot":
+        for q in r.samples:
+            if q not in numeric:
+                continue
+            lo, hi = (np.broadcast_to(t, numeric[q].shape).ravel() for t in r.interval(q))
+            rows = df[df.quantity == q]
+            np.testing.assert_array_equal(rows.ci_lo.to_numpy(), lo)
+            np.testing.assert_array_equal(rows.ci_hi.to_numpy(), hi)
+    else:
+        assert "ci_lo" not in df.columns

@@ -140,7 +140,7 @@ def as_float_array(values: Any, arg: str, ndim: int = 1) -> np.ndarray:
         except (TypeError, ValueError):
             raise TypeError(f"{arg} must be numeric, got values of dtype object that are not numbers") from None
     if a.dtype.kind in "US":
-        raise TypeError(f"{arg} holds strings (dtype {a.dtype}), not numbers; convert it first, e.g. np.asarray(values, dtype=float) "
+        raise TypeError(f"{arg} must be numeric, but holds strings (dtype {a.dtype}); convert it first, e.g. np.asarray(values, dtype=float) "
                         "(or pd.to_numeric for a pandas column)")
     if a.dtype.kind == "b" or a.dtype.kind not in "iuf":
         raise TypeError(f"{arg} must be numeric (int or float), got dtype {a.dtype}")
