@@ -328,3 +328,10 @@ def test_every_result_to_frame_matches_values(make, boot_or_fit, fit, boot):
             np.testing.assert_array_equal(rows.ci_hi.to_numpy(), hi)
     else:
         assert "ci_lo" not in df.columns
+
+
+def test_weights_nan_reported_by_index_label(frame):
+    w = pd.Series(np.ones(len(frame)), index=frame.index)
+    w["run11"] = np.nan
+    with pytest.raises(ValueError, match=r"weights contains a non-finite value \(nan\) at index label 'run11' \(row 11\)"):
+        sf.fit("chinchilla", frame, "loss", weights=w)

@@ -107,7 +107,8 @@ class BootstrapResult(BootstrapCompat):
     ``samples`` is (n_resamples, n_params) in ``param_names`` order (NaN rows for failed
     resamples; None with ``keep="summary"``); ``status`` holds each resample's solver status
     code (see ``status_names``). Intervals and moments use the converged resamples and say how
-    many that was.
+    many that was. ``to_frame(level)`` gives the per-parameter summary as a pandas DataFrame and
+    ``samples_frame()`` (or ``to_frame(samples=True)``) the resamples, one row each.
     """
 
     fit: FitResult

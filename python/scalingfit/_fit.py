@@ -421,7 +421,8 @@ def prepare(
     w = None
     if weights is not None:
         w = as_float_array(weights, "weights")
-        check_finite(w[~np.isnan(w)] if nan_policy == "omit" else w, "weights")  # NaN rows: dropped below
+        labels = getattr(data, "index", None) if hasattr(data, "columns") and nan_policy != "omit" else None
+        check_finite(w[~np.isnan(w)] if nan_policy == "omit" else w, "weights", labels)  # omit: NaN rows dropped below
         if len(w) != n:
             raise ValueError(f"weights has length {len(w)} but the data has {n} rows")
         if (w < 0).any():
