@@ -335,3 +335,13 @@ def test_weights_nan_reported_by_index_label(frame):
     w["run11"] = np.nan
     with pytest.raises(ValueError, match=r"weights contains a non-finite value \(nan\) at index label 'run11' \(row 11\)"):
         sf.fit("chinchilla", frame, "loss", weights=w)
+
+
+def test_distribution_to_frame(boot):
+    dist = boot.derived(lambda p: p["beta"] / (p["alpha"] + p["beta"]), name="a")
+    df = dist.to_frame(level=0.9)
+    assert list(df.index) == ["a"] and df.index.name == "quantity"
+    lo, hi = dist.ci(0.9)
+    assert df.loc["a", "estimate"] == dist.estimate and df.loc["a", "stderr"] == dist.stderr
+    assert (df.loc["a", "ci_lo"], df.loc["a", "ci_hi"]) == (lo, hi) and df.loc["a", "n_used"] == dist.n_used
+    assert len(repr(dist)) < 300

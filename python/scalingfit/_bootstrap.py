@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._compat import BootstrapCompat
+from ._compat import BootstrapCompat, DistributionCompat
 from ._data import check_level, check_seed, fmt, jsonable, norm_cdf, norm_ppf, refuse_over_memory, resolve_threads
 from ._diagnostics import bootstrap_warnings, emit
 from ._distributed import make_bootstrapper, run_on_executor
@@ -67,7 +67,7 @@ def _interval(samples: np.ndarray, estimate: float, level: float, method: str, j
 
 
 @dataclass
-class Distribution:
+class Distribution(DistributionCompat):
     """Bootstrap distribution of one derived quantity (see :meth:`BootstrapResult.derived`)."""
 
     name: str

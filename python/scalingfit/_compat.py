@@ -218,6 +218,27 @@ class BootstrapCompat:
                            rows, notes)
 
 
+class DistributionCompat:
+    """A one-row table (``to_frame``) for :class:`scalingfit.Distribution`."""
+
+    name: str
+    estimate: float
+    n_used: int
+    stderr: Any
+    mean: Any
+
+    def ci(self, level: float = 0.95, method: str = "percentile") -> tuple[float, float]:
+        raise NotImplementedError  # pragma: no cover - Distribution's
+
+    def to_frame(self, level: float = 0.95, method: str = "percentile") -> Any:
+        """One row (index: the quantity's ``name``): ``estimate``, bootstrap ``mean`` and
+        ``stderr``, ``ci_lo``/``ci_hi`` at ``level`` by ``method``, and ``n_used``."""
+        pd = pandas()
+        lo, hi = self.ci(level, method)
+        return pd.DataFrame({"estimate": [self.estimate], "mean": [self.mean], "stderr": [self.stderr], "ci_lo": [lo], "ci_hi": [hi],
+                             "n_used": [self.n_used]}, index=pd.Index([self.name], name="quantity"))
+
+
 class ResultCompat:
     """A tidy table (``to_frame``) for the analysis results (:class:`scalingfit._results._Result`)."""
 
