@@ -125,6 +125,9 @@ def test_scipy_aliases(data, fit):
     assert fit.cost == fit.objective
     l2 = sf.fit("chinchilla", data, "loss", loss="l2")
     assert l2.cost == pytest.approx(0.5 * np.sum(l2.fun**2), rel=1e-12)
+    w = np.linspace(0.5, 2.0, len(data["N"]))
+    lw = sf.fit("chinchilla", data, "loss", loss="l2", weights=w)
+    assert lw.cost == pytest.approx(0.5 * np.sum(w * lw.fun**2), rel=1e-12)
     # fun is ln f - ln y on the log target
     pred = fit.predict(data)
     np.testing.assert_allclose(fit.fun, np.log(pred) - np.log(data["loss"]), atol=1e-12)
