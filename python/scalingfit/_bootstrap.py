@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._compat import BootstrapCompat, DistributionCompat
 from ._data import check_level, check_seed, fmt, jsonable, norm_cdf, norm_ppf, refuse_over_memory, resolve_threads
 from ._diagnostics import bootstrap_warnings, emit
 from ._distributed import make_bootstrapper, run_on_executor
@@ -66,7 +67,7 @@ def _interval(samples: np.ndarray, estimate: float, level: float, method: str, j
 
 
 @dataclass
-class Distribution:
+class Distribution(DistributionCompat):
     """Bootstrap distribution of one derived quantity (see :meth:`BootstrapResult.derived`)."""
 
     name: str
@@ -99,14 +100,15 @@ class Distribution:
         return jsonable({"name": self.name, "estimate": self.estimate, "stderr": self.stderr, "ci": [lo, hi], "level": level, "n_used": self.n_used})
 
 
-@dataclass
-class BootstrapResult:
+@dataclass(repr=False)
+class BootstrapResult(BootstrapCompat):
     """Result of :func:`bootstrap`.
 
     ``samples`` is (n_resamples, n_params) in ``param_names`` order (NaN rows for failed
     resamples; None with ``keep="summary"``); ``status`` holds each resample's solver status
     code (see ``status_names``). Intervals and moments use the converged resamples and say how
-    many that was.
+    many that was. ``to_frame(level)`` gives the per-parameter summary as a pandas DataFrame and
+    ``samples_frame()`` (or ``to_frame(samples=True)``) the resamples, one row each.
     """
 
     fit: FitResult
@@ -466,7 +468,7 @@ def bootstrap(
     n_resamples: int = 1000,
     scheme: str = "pairs",
     groups: Any = None,
-    seed: int | None = None,
+    seed: int | np.random.Generator | np.random.SeedSequence | None = None,
     start: int = 0,
     warm_start: bool = True,
     keep: str = "samples",
@@ -491,10 +493,12 @@ def bootstrap(
         loss (the default; its small default delta makes the fit L1-like, and L1 residuals
         understate the noise) the residuals are centred on their median and inflated by
         sqrt(n/(n-p)), and the parametric scale is 1.4826 MAD of those. Use "groups" when rows
-        are correlated (several checkpoints of one run): "pairs" then under-covers.
+        are correlated (several checkpoints of one run): "pairs" then under-covers. After a fit
+        with ``nan_policy="omit"``, ``groups`` may label the original rows (the dropped ones' go too).
     seed : integer seed; resample i uses a stream derived from (seed, i), so the same seed gives
         the same samples for any thread count and any split into ranges. None draws a seed
-        (recorded in the result).
+        (recorded in the result). A numpy ``Generator`` (its next 64-bit draw) or ``SeedSequence``
+        (its first 64-bit state word) gives the integer seed deterministically, recorded too.
     start : index of the first resample (run ``start=k*m, n_resamples=m`` on several machines
         and concatenate).
     warm_start : refit from the full-data optimum (default) or, if False, from the full start
@@ -556,6 +560,9 @@ def bootstrap(
     if scheme == "groups":
         if groups is None:
             raise ValueError("scheme='groups' needs groups=: one group label per data row")
+        kept = getattr(prob, "kept", None)  # rows dropped by nan_policy='omit': their labels too
+        if kept is not None and int(kept.sum()) == prob.n and len(groups) == len(kept):
+            groups = np.asarray(groups)[kept]
         gcodes = _groups_codes(groups, prob.n)
     else:
         if groups is not None:

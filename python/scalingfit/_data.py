@@ -48,9 +48,15 @@ def refuse_over_memory(what: str, need: float, fix: str) -> None:
 
 
 def check_seed(seed: Any) -> int:
-    """A seed in [0, 2**64) as an int, or a ValueError naming ``seed``."""
+    """A seed in [0, 2**64) as an int, or a ValueError naming ``seed``. A numpy ``Generator``
+    gives its next 64-bit draw (advancing it) and a ``SeedSequence`` its first 64-bit state
+    word: deterministic, and the int is what results record."""
+    if isinstance(seed, np.random.Generator):
+        return int(seed.integers(0, 2**64, dtype=np.uint64))
+    if isinstance(seed, np.random.SeedSequence):
+        return int(seed.generate_state(1, np.uint64)[0])
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (0 <= seed < 2**64):
-        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+        raise ValueError(f"seed must be an integer in [0, 2**64), a numpy Generator or a SeedSequence; got {seed!r}")
     return int(seed)
 
 
@@ -92,6 +98,8 @@ def column_names(data: Any) -> list[str]:
             if type(k) is not str and not isinstance(k, str):
                 raise TypeError(f"data: column names must be strings, got the key {k!r:.40} ({type(k).__name__}); e.g. {{'N': [...], 'D': [...]}}")
         return list(data)
+    if type(data).__name__ == "LazyFrame" and type(data).__module__.startswith("polars"):
+        raise TypeError("data is a polars LazyFrame, whose values are not computed yet; call .collect() first")
     if hasattr(data, "columns"):  # pandas / polars
         return [str(c) for c in data.columns]
     dt = getattr(data, "dtype", None)
@@ -131,6 +139,9 @@ def as_float_array(values: Any, arg: str, ndim: int = 1) -> np.ndarray:
             a = a.astype(np.float64)
         except (TypeError, ValueError):
             raise TypeError(f"{arg} must be numeric, got values of dtype object that are not numbers") from None
+    if a.dtype.kind in "US":
+        raise TypeError(f"{arg} must be numeric, but holds strings (dtype {a.dtype}); convert it first, e.g. np.asarray(values, dtype=float) "
+                        "(or pd.to_numeric for a pandas column)")
     if a.dtype.kind == "b" or a.dtype.kind not in "iuf":
         raise TypeError(f"{arg} must be numeric (int or float), got dtype {a.dtype}")
     if a.ndim == 0 and ndim == 1:
@@ -142,10 +153,13 @@ def as_float_array(values: Any, arg: str, ndim: int = 1) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
-def check_finite(a: np.ndarray, arg: str) -> None:
+def check_finite(a: np.ndarray, arg: str, index: Any = None) -> None:
+    """A ValueError naming ``arg`` and the first non-finite value's position (and its label in
+    ``index``, a pandas index of the same length, when given)."""
     if not np.isfinite(a).all():
         i = int(np.flatnonzero(~np.isfinite(a.ravel()))[0])
-        raise ValueError(f"{arg} contains a non-finite value ({a.ravel()[i]}) at index {i}; drop or impute NaN/inf first")
+        at = f"index label {index[i]!r} (row {i})" if index is not None and len(index) == a.size else f"index {i}"
+        raise ValueError(f"{arg} contains a non-finite value ({a.ravel()[i]}) at {at}; drop or impute NaN/inf first")
 
 
 def require_columns(names: Any, mapping: Mapping[str, str], available: Any, arg: str = "data") -> None:
@@ -175,11 +189,12 @@ def as_columns(
         available = column_names(data)
     require_columns(names, mapping, available, arg)
     out: dict[str, np.ndarray] = {}
+    index = getattr(data, "index", None) if hasattr(data, "columns") and type(data).__module__.startswith("pandas") else None
     for var in names:
         col = mapping.get(var, var)
         a = as_float_array(get_column(data, col), f"{arg}['{col}']")
         if check:
-            check_finite(a, f"{arg}['{col}']")
+            check_finite(a, f"{arg}['{col}']", index)
         out[var] = a
     lengths = {v: len(a) for v, a in out.items()}
     if len(set(lengths.values())) > 1:
@@ -261,3 +276,51 @@ def close_names(a: str, b: str) -> bool:
     while i < len(s) and s[i] == t[i]:
         i += 1
     return s[i + 1:] == t[i + 1:] if len(s) == len(t) else s[i:] == t[i + 1:]
+
+
+def table_columns(data: Any, names: list[str], y: Any, columns: Any) -> tuple[Any, Any]:
+    """(y, columns) with integer column labels (a pandas DataFrame's 0, 1, ...) as the strings
+    that :func:`column_names` gives: ``y=2`` names column 2 of a table, ``columns={"x": 0}``."""
+    def label(v: Any) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+    if label(y) and not isinstance(data, Mapping) and str(y) in names:
+        y = str(y)
+    if isinstance(columns, Mapping) and any(label(v) for v in columns.values()):
+        columns = {k: str(v) if label(v) else v for k, v in columns.items()}
+    return y, columns
+
+
+def nan_rows(data: Any, mat: np.ndarray, y: np.ndarray, w: np.ndarray | None, cols: list[str], y_name: str | None,
+             policy: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Apply ``nan_policy``: "omit" drops the rows with NaN in ``mat`` (variables x rows), ``y``
+    or ``w`` and returns the mask of the kept rows (None when none is dropped); "raise" on a
+    pandas DataFrame raises a ValueError naming the column and the index label of the first
+    non-finite value (other inputs are checked later, by position)."""
+    if policy not in ("raise", "omit"):
+        raise ValueError(f"nan_policy must be 'raise' or 'omit', got {policy!r}")
+    if policy == "omit":
+        bad = np.isnan(mat).any(axis=0) | np.isnan(y)
+        if w is not None:
+            bad |= np.isnan(w)
+        n_bad = int(bad.sum())
+        if n_bad == len(y):
+            raise ValueError(f"nan_policy='omit': every one of the {len(y)} rows has a NaN in a used column, y or weights")
+        if not n_bad:
+            return mat, y, w, None
+        keep = ~bad
+        return np.ascontiguousarray(mat[:, keep]), y[keep], None if w is None else w[keep], keep
+    index = getattr(data, "index", None)
+    if index is None or not hasattr(data, "columns") or len(index) != len(y):
+        return mat, y, w, None
+    arrays = [(f"data['{c}']", mat[i]) for i, c in enumerate(cols)] + [(f"data['{y_name}']" if y_name else "y", y)]
+    if w is not None:
+        arrays.append(("weights", w))
+    for arg, a in arrays:
+        bad = ~np.isfinite(a)
+        if bad.any():
+            pos = np.flatnonzero(bad)
+            more = f" (and {len(pos) - 1} more rows)" if len(pos) > 1 else ""
+            raise ValueError(f"{arg} contains a non-finite value ({a[pos[0]]}) at index label {index[pos[0]]!r} (row {pos[0]}){more}; "
+                             "drop or impute NaN/inf first, or pass nan_policy='omit' to drop rows with NaN")
+    return mat, y, w, None

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._compat import FitCompat, keep_index
 from ._data import (
     align_to,
     as_columns,
@@ -22,9 +23,11 @@ from ._data import (
     fmt,
     get_column,
     jsonable,
+    nan_rows,
     refuse_over_memory,
     require_columns,
     resolve_threads,
+    table_columns,
 )
 from ._diagnostics import ScalingFitWarning, emit, fit_warnings
 
@@ -84,6 +87,7 @@ class Problem:
     gtol: float
     column_map: dict[str, str]
     groups: np.ndarray | None = None
+    kept: np.ndarray | None = None  # with nan_policy='omit' dropping rows: the kept rows of the data
 
     @property
     def param_names(self) -> list[str]:
@@ -96,6 +100,10 @@ class Problem:
     @property
     def n(self) -> int:
         return int(self.y.shape[0])
+
+    @property
+    def n_omitted(self) -> int:
+        return 0 if self.kept is None else int(len(self.kept) - self.kept.sum())
 
     @classmethod
     def _new(cls, core: Any, **fields: Any) -> Problem:
@@ -123,8 +131,8 @@ class Problem:
         )
 
 
-@dataclass
-class FitResult:
+@dataclass(repr=False)
+class FitResult(FitCompat):
     """Result of :func:`fit` (in the spirit of ``scipy.optimize.OptimizeResult``).
 
     Attributes
@@ -149,6 +157,14 @@ class FitResult:
         any data point (its term negligible everywhere), at a bound, an exponent of a built-in
         form that is not positive, a singular or nearly singular covariance, a model that
         underflowed to 0 everywhere (then ``converged`` is False).
+    y_name : the name of the data column fitted as ``y`` (pandas Series name), else None.
+
+    scipy-compatible aliases (as ``scipy.optimize.least_squares``): ``success`` (= converged),
+    ``fun`` (the residual vector at the optimum on the target scale), ``cost`` (= objective:
+    ``0.5 sum w fun^2`` for l2), ``nfev`` (= n_eval), ``nit`` (= n_iter), ``jac`` (Jacobian of
+    ``fun`` in the natural parameters at the optimum, from the core) and ``message``.
+    ``to_frame()`` gives the parameters as a pandas DataFrame; ``predict`` on a DataFrame returns
+    a Series on its index.
     """
 
     form: str
@@ -179,16 +195,18 @@ class FitResult:
     problem: Problem | None = field(default=None, repr=False)
     starts: np.ndarray | None = field(default=None, repr=False)
     warnings: list[str] = field(default_factory=list)
+    y_name: str | None = None
 
-    def predict(self, data: Any = None, **columns: Any) -> np.ndarray:
+    def predict(self, data: Any = None, **columns: Any) -> Any:
         """Model values at new points: ``fit.predict({"N": 7e10, "D": 1.4e12})`` or ``fit.predict(N=..., D=...)``.
         Points beyond the fitted data's range of any variable are extrapolations: a
-        ScalingFitWarning says how many (``extrapolated(data)`` gives the mask)."""
+        ScalingFitWarning says how many (``extrapolated(data)`` gives the mask). A pandas
+        DataFrame gives a pandas Series on its index, named ``y_name``; numpy in, numpy out."""
         if data is None:
             data = columns
         elif columns:
             raise TypeError("predict: give either a data mapping or keyword columns, not both")
-        return self._predict(data, warn=True)
+        return keep_index(data, self._predict(data, warn=True), self.y_name)
 
     def extrapolated(self, data: Any = None, **columns: Any) -> np.ndarray:
         """Boolean mask of the points that lie beyond the fitted data's range in some variable."""
@@ -231,7 +249,7 @@ class FitResult:
             raise ValueError(f"{what} needs the fit's problem and data, which this result does not carry (it was loaded from a dict)")
         return self.problem
 
-    def __call__(self, data: Any = None, **columns: Any) -> np.ndarray:
+    def __call__(self, data: Any = None, **columns: Any) -> Any:
         return self.predict(data, **columns)
 
     def save(self, path: Any) -> Any:
@@ -334,6 +352,7 @@ def prepare(
     gtol: float = 1e-12,
     check_values: bool = True,
     check_names: bool = True,
+    nan_policy: str = "raise",
 ) -> Problem:
     """Normalise arguments into a :class:`Problem` (shared by fit, bootstrap and backtests).
     `check_values=False` leaves the finiteness and positivity checks of data and y to Rust."""
@@ -348,6 +367,7 @@ def prepare(
     if bounds is not None and not isinstance(bounds, Mapping):
         raise TypeError(f"bounds must be a dict mapping parameter names to (lower, upper) pairs; got {type(bounds).__name__}")
     names = column_names(data)
+    y, columns = table_columns(data, names, y, columns)
     y_name = y if isinstance(y, str) else None
     if y_name is not None and y_name not in names:
         raise ValueError(f"y: data has no column '{y}'; available columns: {', '.join(names)}")
@@ -401,12 +421,14 @@ def prepare(
     w = None
     if weights is not None:
         w = as_float_array(weights, "weights")
-        check_finite(w, "weights")
+        labels = getattr(data, "index", None) if hasattr(data, "columns") and nan_policy != "omit" else None
+        check_finite(w[~np.isnan(w)] if nan_policy == "omit" else w, "weights", labels)  # omit: NaN rows dropped below
         if len(w) != n:
             raise ValueError(f"weights has length {len(w)} but the data has {n} rows")
         if (w < 0).any():
             raise ValueError("weights must be non-negative")
     loss, delta, target, pos_flags, lower, upper, max_iter, ftol, xtol, gtol = spec_args
+    mat, yarr, w, kept = nan_rows(data, mat, yarr, w, [column_map.get(v, v) for v in fixed_vars], y_name, nan_policy)
     prob = Problem._new(
         core,
         form=name,
@@ -425,6 +447,7 @@ def prepare(
         xtol=xtol,
         gtol=gtol,
         column_map=column_map,
+        kept=kept,
     )
     if check_values:
         _check_values(prob)
@@ -624,6 +647,7 @@ def fit(
     gtol: float = 1e-12,
     n_threads: int | None = None,
     check_names: bool = True,
+    nan_policy: str = "raise",
 ) -> FitResult:
     """Fit a scaling law.
 
@@ -650,16 +674,23 @@ def fit(
         one edit) is taken for a typo and raises a ValueError, as does a column of a data dict that
         a formula does not use (DataFrames may carry extra columns); False allows both. pandas ``y`` and ``weights`` Series are
         aligned on the DataFrame's index (a ValueError when their labels differ).
+    nan_policy : ``"raise"`` (default: a ValueError naming the column and, for a DataFrame, the
+        index label of the first NaN) or ``"omit"`` (drop the rows with NaN in a used column, y or
+        weights; ``warnings`` says how many).
     """
     prob = prepare(
         form, data, y, columns=columns, loss=loss, delta=delta, target=target, positive=positive,
         bounds=bounds, weights=weights, max_iter=max_iter, ftol=ftol, xtol=xtol, gtol=gtol, check_values=False,
-        check_names=check_names,
+        check_names=check_names, nan_policy=nan_policy,
     )
     if not isinstance(n_starts, (int, np.integer)) or isinstance(n_starts, bool) or not 1 <= n_starts < 2**63:
         raise ValueError(f"n_starts must be a positive integer, got {n_starts!r}")
     st = starts_array(prob, starts, grid)
     res = _run_fit(prob, st, int(n_starts), resolve_threads(n_threads))
+    yn = getattr(y, "name", y)  # a column name, a Series' name or an integer column label
+    res.y_name = str(yn) if isinstance(yn, (str, int, np.integer)) and not isinstance(yn, bool) else None
+    if prob.n_omitted:
+        res.warnings.append(f"nan_policy='omit' dropped {prob.n_omitted} of {prob.n_omitted + prob.n} rows with NaN in the data, y or weights")
     emit(f"fit {res.form!r}", res.warnings)
     return res
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from . import _core
 from ._bootstrap import BootstrapResult, _check_level
+from ._compat import ResultCompat
 from ._data import as_float_array, check_finite, fmt, jsonable
 from ._diagnostics import emit
 from ._fit import _FORMS, FitResult
@@ -184,7 +185,7 @@ def _short(v: Any) -> str:
     return repr(v)
 
 
-class _Result:
+class _Result(ResultCompat):
     """Named estimates (``values``) with optional bootstrap ``samples`` of the same names.
 
     Estimates and settings are instance attributes (``opt.N``, ``opt.a``, ``opt.method``), declared

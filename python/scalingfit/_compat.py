@@ -1,0 +1,282 @@
+"""pandas in and out, scipy-like aliases, short reprs and notebook HTML for the result classes.
+
+The classes here are mixins: :class:`scalingfit.FitResult`, :class:`scalingfit.BootstrapResult`
+and the analysis results derive from them, so this module imports no result class (pandas is
+imported only when a table is asked for)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import numpy as np
+
+from ._data import fmt, norm_ppf
+
+
+def pandas() -> Any:
+    """The pandas module, or an ImportError saying how to install it."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError("this needs pandas, which is not installed: pip install pandas") from None
+    return pd
+
+
+def keep_index(data: Any, values: np.ndarray, name: str | None) -> Any:
+    """``values`` as a pandas Series on ``data``'s index (named ``name``) when ``data`` is a pandas
+    DataFrame, else unchanged (numpy in, numpy out)."""
+    if type(data).__module__.split(".")[0] != "pandas" or not hasattr(data, "index") or not hasattr(data, "columns"):
+        return values
+    return pandas().Series(values, index=data.index, name=name)
+
+
+def _html_table(caption: str, head: list[str], rows: list[list[Any]], notes: list[str]) -> str:
+    e = html.escape
+    out = [f"<div><strong>{e(caption)}</strong>", "<table><thead><tr>" + "".join(f"<th>{e(str(h))}</th>" for h in head) + "</tr></thead><tbody>"]
+    for r in rows:
+        out.append("<tr>" + "".join(f"<td>{e(c if isinstance(c, str) else fmt(c))}</td>" for c in r) + "</tr>")
+    out.append("</tbody></table>")
+    out.extend(f"<p>{e(n)}</p>" for n in notes)
+    out.append("</div>")
+    return "\n".join(out)
+
+
+def _params_short(names: list[str], params: dict[str, float]) -> str:
+    s = ", ".join(f"{n}={params[n]:.4g}" for n in names[:8])
+    return s + (", ..." if len(names) > 8 else "")
+
+
+class FitCompat:
+    """scipy-style aliases (``success``, ``fun``, ``cost``, ``nfev``, ``nit``, ``jac``), a table
+    (``to_frame``), a short repr and notebook HTML for :class:`FitResult`."""
+
+    # provided by FitResult
+    form: str
+    param_names: list[str]
+    params: dict[str, float]
+    x: np.ndarray
+    objective: float
+    converged: bool
+    message: str
+    n_iter: int
+    n_eval: int
+    stderr: dict[str, float] | None
+    residuals: np.ndarray
+    n_points: int
+    positive: list[str]
+    target: str
+    warnings: list[str]
+    problem: Any
+
+    @property
+    def success(self) -> bool:
+        """scipy's name for ``converged``."""
+        return bool(self.converged)
+
+    @property
+    def fun(self) -> np.ndarray:
+        """The residual vector at the optimum on the fit's target scale (``residuals``; as
+        ``scipy.optimize.least_squares``'s ``fun``, unweighted)."""
+        return self.residuals
+
+    @property
+    def cost(self) -> float:
+        """The objective at the optimum (``objective``): for ``loss="l2"`` it is
+        ``0.5 * sum(w * fun**2)``, scipy's ``cost``; for Huber it is ``sum(w * rho(fun))``."""
+        return float(self.objective)
+
+    @property
+    def nfev(self) -> int:
+        """scipy's name for ``n_eval`` (model evaluations of the best start)."""
+        return int(self.n_eval)
+
+    @property
+    def nit(self) -> int:
+        """scipy's name for ``n_iter`` (iterations of the best start)."""
+        return int(self.n_iter)
+
+    @property
+    def jac(self) -> np.ndarray:
+        """Jacobian of ``fun`` with respect to the natural parameters at the optimum, shape
+        (n_points, n_params), from the core's analytic derivatives (with ``target="log"``, the
+        model's Jacobian divided by the model)."""
+        if self.problem is None:
+            raise ValueError("jac needs the fit's problem and data, which this result does not carry (it was loaded from a dict)")
+        prob = self.problem
+        values, jac = prob.formula.eval(np.asarray(self.x, dtype=np.float64), prob.columns, True)
+        jac = np.asarray(jac, dtype=np.float64)
+        return jac / np.asarray(values)[:, None] if self.target == "log" else jac
+
+    def to_frame(self, level: float | None = None) -> Any:
+        """A pandas DataFrame with one row per parameter (index ``parameter``): ``estimate``,
+        ``stderr`` (NaN when the covariance is singular) and ``fitted_as`` ("log"/"linear");
+        with ``level`` (e.g. 0.95) also asymptotic Wald bounds ``ci_lo``/``ci_hi`` = estimate
+        -/+ z * stderr (prefer :func:`scalingfit.bootstrap` and its ``to_frame`` for intervals)."""
+        pd = pandas()
+        names = list(self.param_names)
+        se = [np.nan if self.stderr is None else self.stderr[n] for n in names]
+        d: dict[str, Any] = {"estimate": [self.params[n] for n in names], "stderr": se}
+        if level is not None:
+            from ._data import check_level
+
+            z = norm_ppf(0.5 + check_level(level) / 2)
+            d["ci_lo"] = [self.params[n] - z * s for n, s in zip(names, se)]
+            d["ci_hi"] = [self.params[n] + z * s for n, s in zip(names, se)]
+        d["fitted_as"] = ["log" if n in self.positive else "linear" for n in names]
+        df = pd.DataFrame(d, index=pd.Index(names, name="parameter"))
+        if level is not None:
+            df.attrs["level"] = float(level)
+        return df
+
+    def __repr__(self) -> str:
+        w = f", {len(self.warnings)} warning{'s' if len(self.warnings) != 1 else ''}" if self.warnings else ""
+        return (f"FitResult({self.form!r}, {_params_short(self.param_names, self.params)}; "
+                f"{'converged' if self.converged else 'NOT converged'}, n={self.n_points}{w})")
+
+    def _repr_html_(self) -> str:
+        rows = [[n, self.params[n], "-" if self.stderr is None else self.stderr[n]] for n in self.param_names]
+        notes = [f"{self.message}; {self.n_points} points, objective {fmt(self.objective)}"] + [f"warning: {w}" for w in self.warnings]
+        return _html_table(f"scalingfit fit: {self.form}", ["parameter", "estimate", "stderr"], rows, notes)
+
+
+class BootstrapCompat:
+    """Tables (``to_frame``, ``samples_frame``), a short repr and notebook HTML for
+    :class:`BootstrapResult`."""
+
+    fit: Any
+    param_names: list[str]
+    samples: np.ndarray | None
+    n_resamples: int
+    seed: int
+    start: int
+    scheme: str
+    warnings: list[str]
+    status: np.ndarray
+
+    @property
+    def n_converged(self) -> int:
+        raise NotImplementedError  # pragma: no cover - BootstrapResult's
+
+    @property
+    def converged(self) -> np.ndarray:
+        raise NotImplementedError  # pragma: no cover - BootstrapResult's
+
+    def ci(self, level: float = 0.95, method: str = "percentile") -> dict[str, tuple[float, float]]:
+        raise NotImplementedError  # pragma: no cover - BootstrapResult's
+
+    stderr: Any
+    mean: Any
+
+    def to_frame(self, level: float = 0.95, method: str = "percentile", samples: bool = False) -> Any:
+        """Per-parameter summary as a pandas DataFrame (index ``parameter``): the full-data
+        ``estimate``, bootstrap ``mean`` and ``stderr``, and the ``ci_lo``/``ci_hi`` interval at
+        ``level`` by ``method`` (NaN with fewer than 2 converged resamples); ``attrs`` records
+        level, method and the resample counts. ``samples=True`` returns :meth:`samples_frame`."""
+        if samples:
+            return self.samples_frame()
+        pd = pandas()
+        names = list(self.param_names)
+        try:
+            ci = self.ci(level, method)
+            se, mean = self.stderr, self.mean
+        except ValueError as exc:
+            if "converged" not in str(exc):
+                raise
+            ci = {n: (np.nan, np.nan) for n in names}
+            se = mean = {n: np.nan for n in names}
+        df = pd.DataFrame(
+            {"estimate": [self.fit.params[n] for n in names], "mean": [float(mean[n]) for n in names],
+             "stderr": [float(se[n]) for n in names], "ci_lo": [ci[n][0] for n in names], "ci_hi": [ci[n][1] for n in names]},
+            index=pd.Index(names, name="parameter"),
+        )
+        df.attrs.update({"level": float(level), "method": method, "n_resamples": int(self.n_resamples), "n_converged": int(self.n_converged)})
+        return df
+
+    def samples_frame(self) -> Any:
+        """The resamples as a pandas DataFrame: one row per resample (index ``resample``, from
+        ``start``), one column per parameter (NaN for failed resamples), plus ``converged``."""
+        if self.samples is None:
+            raise ValueError("this bootstrap was run with keep='summary': per-resample samples were not stored")
+        pd = pandas()
+        df = pd.DataFrame(np.asarray(self.samples), columns=list(self.param_names),
+                          index=pd.RangeIndex(self.start, self.start + len(self.samples), name="resample"))
+        df["converged"] = np.asarray(self.converged, dtype=bool)
+        return df
+
+    def __repr__(self) -> str:
+        w = f", {len(self.warnings)} warning{'s' if len(self.warnings) != 1 else ''}" if self.warnings else ""
+        return (f"BootstrapResult({self.fit.form!r}, {_params_short(self.param_names, self.fit.params)}; "
+                f"{self.n_converged}/{self.n_resamples} resamples converged, scheme={self.scheme!r}, seed={self.seed}{w})")
+
+    def _repr_html_(self, level: float = 0.95) -> str:
+        df = self.to_frame(level)
+        rows = [[n, *(float(v) for v in df.loc[n, ["estimate", "stderr", "ci_lo", "ci_hi"]])] for n in df.index]
+        notes = [f"{self.n_converged} of {self.n_resamples} resamples converged; scheme={self.scheme}, seed={self.seed}"]
+        notes += [f"warning: {w}" for w in self.warnings]
+        return _html_table(f"scalingfit bootstrap: {self.fit.form}", ["parameter", "estimate", "boot sd", f"{level:.0%} lo", f"{level:.0%} hi"],
+                           rows, notes)
+
+
+class DistributionCompat:
+    """A one-row table (``to_frame``) for :class:`scalingfit.Distribution`."""
+
+    name: str
+    estimate: float
+    n_used: int
+    stderr: Any
+    mean: Any
+
+    def ci(self, level: float = 0.95, method: str = "percentile") -> tuple[float, float]:
+        raise NotImplementedError  # pragma: no cover - Distribution's
+
+    def to_frame(self, level: float = 0.95, method: str = "percentile") -> Any:
+        """One row (index: the quantity's ``name``): ``estimate``, bootstrap ``mean`` and
+        ``stderr``, ``ci_lo``/``ci_hi`` at ``level`` by ``method``, and ``n_used``."""
+        pd = pandas()
+        lo, hi = self.ci(level, method)
+        return pd.DataFrame({"estimate": [self.estimate], "mean": [self.mean], "stderr": [self.stderr], "ci_lo": [lo], "ci_hi": [hi],
+                             "n_used": [self.n_used]}, index=pd.Index([self.name], name="quantity"))
+
+
+class ResultCompat:
+    """A tidy table (``to_frame``) for the analysis results (:class:`scalingfit._results._Result`)."""
+
+    values: dict[str, Any]
+    samples: dict[str, np.ndarray] | None
+    level: float
+
+    def interval(self, name: str, level: float | None = None) -> tuple[Any, Any]:
+        raise NotImplementedError  # pragma: no cover - _Result's
+
+    stderr: Any
+
+    def to_frame(self) -> Any:
+        """The ``values`` as a tidy pandas DataFrame: one row per quantity and element, columns
+        ``quantity``, ``index`` (the element's position in an array value; 0 for scalars) and
+        ``value``; when built from a bootstrap also ``stderr``, ``ci_lo`` and ``ci_hi`` (at
+        ``level``, in ``attrs``) for the sampled quantities (NaN for the others)."""
+        pd = pandas()
+        se = self.stderr if self.samples is not None else None
+        rows: list[dict[str, Any]] = []
+        for k, v in self.values.items():
+            a = np.asarray(v)
+            if a.dtype.kind not in "biufc":
+                continue  # labels and other non-numeric values are not table rows
+            lo = hi = s = None
+            if self.samples is not None and k in self.samples:
+                lo, hi = (np.broadcast_to(np.asarray(t, dtype=float), a.shape) for t in self.interval(k))
+                assert se is not None
+                s = np.broadcast_to(np.asarray(se[k], dtype=float), a.shape)
+            for pos, idx in enumerate(np.ndindex(a.shape)):
+                row: dict[str, Any] = {"quantity": k, "index": pos, "value": a[idx].item()}
+                if self.samples is not None:
+                    row["stderr"] = np.nan if s is None else float(s[idx])
+                    row["ci_lo"] = np.nan if lo is None else float(lo[idx])
+                    row["ci_hi"] = np.nan if hi is None else float(hi[idx])
+                rows.append(row)
+        cols = ["quantity", "index", "value"] + (["stderr", "ci_lo", "ci_hi"] if self.samples is not None else [])
+        df = pd.DataFrame(rows, columns=cols)
+        if self.samples is not None:
+            df.attrs["level"] = float(self.level)
+        return df
