@@ -146,3 +146,16 @@ def test_the_law_plot_draws_extrapolation_dashed():
         prob = obj.problem
         cmax = (6 * prob.columns[0] * prob.columns[1]).max() if len(obj.variables) == 2 else prob.columns[0].max()
         assert np.nanmax(x) > cmax * 10  # the dashed part is the one beyond the data
+
+
+def test_residual_plot_shows_observed_minus_fitted():
+    mpl = pytest.importorskip("matplotlib")
+    mpl.use("Agg")
+    C = np.geomspace(1e18, 1e22, 20)
+    y = 1.8 + 2e3 * C**-0.17
+    y[3] *= 1.2  # one run far above the law: a positive residual
+    fit = sf.fit("power_law_plus_constant", {"C": C}, y=y, loss="l2")
+    ax = sf.plot(fit, "residuals").axes[0]
+    r = ax.collections[0].get_offsets()[:, 1]
+    assert r[3] > 0 and r[3] == max(r)
+    assert ax.get_ylabel() == "residual ln(observed) − ln(fit)"

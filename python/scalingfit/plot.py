@@ -447,14 +447,14 @@ def plot_residuals(fit_or_bs: FitResult | BootstrapResult, *, k: float = 6.0, ti
     plt = _plt()
     fit, _bs = _split(fit_or_bs)
     prob = fit._data_problem("plot")
-    r = fit.residuals
+    r = -np.asarray(fit.residuals)  # observed - fitted, the usual sign (fit.residuals is fitted - observed)
     x = _compute_of_data(prob, k, 1.0) if _two(fit) else prob.columns[0]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained", gridspec_kw={"width_ratios": [2.2, 1]})
     if _two(fit):
         a1.set_xlabel(f"training compute C = {k:g}·{fit.variables[0]}·{fit.variables[1]}, FLOP")
     else:
         a1.set_xlabel(_label(fit.variables[0], prob.column_map))
-    rl = "residual ln(fit) − ln(observed)" if fit.target == "log" else "residual fit − observed"
+    rl = "residual ln(observed) − ln(fit)" if fit.target == "log" else "residual observed − fit"
     a1.scatter(x, r, s=14, alpha=0.8, edgecolors="none", label="runs")
     a1.axhline(0, color="k", lw=1)
     if fit.delta is not None:
