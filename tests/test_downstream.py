@@ -159,3 +159,24 @@ def test_residual_plot_shows_observed_minus_fitted():
     r = ax.collections[0].get_offsets()[:, 1]
     assert r[3] > 0 and r[3] == max(r)
     assert ax.get_ylabel() == "residual ln(observed) − ln(fit)"
+
+
+def test_isoflop_plot_uses_the_sweeps_budgets_and_says_what_it_leaves_out():
+    mpl = pytest.importorskip("matplotlib")
+    mpl.use("Agg")
+    from scalingfit.datasets import hoffmann_example
+
+    d = hoffmann_example(seed=0)  # an IsoFLOP sweep: runs share their budget's compute
+    fit = sf.fit("chinchilla", {"N": d["N"], "D": d["D"]}, y=d["loss"])
+    ax = sf.plot(fit, "isoflop").axes[0]
+    labels = [ln.get_label() for ln in ax.get_lines()]
+    budgets = np.unique(np.round(np.log10(6 * d["N"] * d["D"]), 2))
+    assert sum(lab.startswith("C = ") for lab in labels) == len(budgets)
+    # every run is drawn in its budget's colour (none in grey)
+    assert "runs at other budgets" not in [c.get_label() for c in ax.collections]
+    # a run far above the others is left off the axis, and the plot says so
+    y = d["loss"].copy()
+    y[0] = 50.0
+    fit2 = sf.fit("chinchilla", {"N": d["N"], "D": d["D"]}, y=y)
+    ax2 = sf.plot(fit2, "isoflop").axes[0]
+    assert any("1 run above the axis not shown" in t.get_text() for t in ax2.texts)

@@ -330,6 +330,22 @@ def _budgets(Cd: np.ndarray, k: float, n: int = 6) -> np.ndarray:
     return 10 ** np.linspace(lo, hi, n) if hi > lo else np.array([max(float(Cd.min()), k)])
 
 
+def _design_budgets(Cd: np.ndarray) -> np.ndarray | None:
+    """The budgets of an IsoFLOP sweep (runs sharing their budget's compute to within 5%, at
+    least 3 budgets; at most _MAX_ISOFLOP of them, evenly picked), or None."""
+    lc = np.log(Cd[np.isfinite(Cd) & (Cd > 0)])
+    if len(lc) < 3:
+        return None
+    s = np.sort(lc)
+    groups = np.split(s, np.flatnonzero(np.diff(s) > math.log(1.05)) + 1)
+    if len(groups) < 3 or max(float(g[-1] - g[0]) for g in groups) > math.log(1.05):
+        return None
+    centers = np.exp([float(np.median(g)) for g in groups])
+    if len(centers) > _MAX_ISOFLOP:
+        centers = centers[np.unique(np.linspace(0, len(centers) - 1, _MAX_ISOFLOP).round().astype(int))]
+    return np.asarray(centers)
+
+
 def _loss_axis(ax: Any) -> None:
     """Log loss axis with plain-number tick labels (2.2, 2.4, ... rather than 2.2 x 10^0)."""
     from matplotlib.ticker import FuncFormatter, LogLocator
@@ -360,6 +376,8 @@ def plot_isoflop(fit_or_bs: FitResult | BootstrapResult, *, ax: Any = None, leve
     Nd, y = prob.columns[0], prob.y
     Cd = _compute_of_data(prob, k, 1.0)
     if budgets is None:
+        budgets = _design_budgets(Cd)
+    if budgets is None:
         budgets = _budgets(Cd, k)
     law = _Law(fit)
     opt = compute_optimal(bs if bs is not None else fit, budgets, k=k, level=level)
@@ -367,8 +385,10 @@ def plot_isoflop(fit_or_bs: FitResult | BootstrapResult, *, ax: Any = None, leve
     cmap = plt.get_cmap("plasma")
     lb = np.log10(budgets)
     span = (lb.max() - lb.min()) or 1.0
-    # each data point is drawn in the colour of the nearest budget (in log C) if within half a step
-    step = (lb[1] - lb[0]) / 2 if len(lb) > 1 else 0.25
+    # each data point is drawn in the colour of the nearest budget (in log C) if within half a
+    # step (the design's own budgets when the runs form an IsoFLOP sweep: every run on its curve);
+    # the others in grey
+    step = float(np.min(np.diff(lb))) / 2 if len(lb) > 1 else 0.25
     nearest = np.argmin(np.abs(np.log10(Cd)[:, None] - lb[None, :]), axis=1)
     near = np.abs(np.log10(Cd) - lb[nearest]) <= step
     for i, c in enumerate(budgets):
@@ -389,6 +409,8 @@ def plot_isoflop(fit_or_bs: FitResult | BootstrapResult, *, ax: Any = None, leve
             err = np.array([[opt.N[i] - lo[i]], [hi[i] - opt.N[i]]])
             xerr = np.where(np.isfinite(err), np.maximum(err, 0.0), 0.0)
         ax.errorbar([opt.N[i]], [opt.loss[i]], xerr=xerr, fmt="*", ms=11, color=col, mec="k", mew=0.6, capsize=3, zorder=5)
+    if (~near).any():
+        ax.scatter(Nd[~near], y[~near], color="0.7", s=10, alpha=0.7, edgecolors="none", label="runs at other budgets")
     ax.plot([], [], "*", ms=11, color="0.6", mec="k", mew=0.6, label="optimum N*(C)" + (f" ({level:.0%} interval)" if bs is not None else ""))
     ax.plot(opt.N, opt.loss, color="0.3", ls="--", lw=1, label="compute-optimal frontier")
     ax.set_xscale("log")
@@ -397,6 +419,11 @@ def plot_isoflop(fit_or_bs: FitResult | BootstrapResult, *, ax: Any = None, leve
     ax.set_ylabel("loss (log scale)")
     ymax = max(np.quantile(y, 0.95), opt.loss.max() * 1.06)
     ax.set_ylim(min(y.min(), opt.loss.min()) * 0.97, ymax * 1.03)
+    above = int(np.sum(y > ymax * 1.03))
+    if above:
+        # the axis is cut at the 95th percentile of the losses: say how many runs it leaves out
+        ax.text(0.01, 0.99, f"{above} run{'s' if above > 1 else ''} above the axis not shown", transform=ax.transAxes,
+                ha="left", va="top", fontsize=8, color="0.35")
     _loss_axis(ax)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=8, loc="upper right", ncol=1)
