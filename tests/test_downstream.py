@@ -180,3 +180,34 @@ def test_isoflop_plot_uses_the_sweeps_budgets_and_says_what_it_leaves_out():
     fit2 = sf.fit("chinchilla", {"N": d["N"], "D": d["D"]}, y=y)
     ax2 = sf.plot(fit2, "isoflop").axes[0]
     assert any("1 run above the axis not shown" in t.get_text() for t in ax2.texts)
+
+
+def test_pairs_plot_keeps_few_ticks_per_panel():
+    mpl = pytest.importorskip("matplotlib")
+    mpl.use("Agg")
+    from scalingfit.datasets import hoffmann_example
+
+    d = hoffmann_example(seed=0)
+    fit = sf.fit("chinchilla", {"N": d["N"], "D": d["D"]}, y=d["loss"])
+    fig = sf.plot(sf.bootstrap(fit, n_resamples=200, seed=0), "pairs")
+    for ax in (a for a in fig.axes if a.get_visible()):
+        lo, hi = sorted(ax.get_xlim())
+        assert sum(lo <= t <= hi for t in ax.get_xticks()) <= 4
+
+
+def test_n_jobs_is_an_alias_of_n_threads():
+    from scalingfit.datasets import hoffmann_example
+
+    d = hoffmann_example(seed=0)
+    X = {"N": d["N"], "D": d["D"]}
+    a = sf.fit("chinchilla", X, y=d["loss"], n_threads=1)
+    b = sf.fit("chinchilla", X, y=d["loss"], n_jobs=1)
+    c = sf.fit("chinchilla", X, y=d["loss"], n_jobs=-1)
+    assert np.array_equal(a.x, b.x) and np.array_equal(a.x, c.x)
+    s1 = sf.bootstrap(a, n_resamples=50, seed=0, n_jobs=1)
+    s2 = sf.bootstrap(a, n_resamples=50, seed=0, n_threads=2)
+    assert s1.n_threads == 1 and np.array_equal(s1.samples, s2.samples)
+    with pytest.raises(TypeError, match="n_threads or its alias n_jobs, not both"):
+        sf.fit("chinchilla", X, y=d["loss"], n_threads=1, n_jobs=1)
+    with pytest.raises(ValueError, match="n_jobs must be"):
+        sf.bootstrap(a, n_resamples=5, seed=0, n_jobs=-3)

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _core
 from ._compat import BootstrapCompat, DistributionCompat
-from ._data import check_level, check_seed, fmt, jsonable, norm_cdf, norm_ppf, refuse_over_memory, resolve_threads
+from ._data import check_level, check_seed, fmt, jsonable, norm_cdf, norm_ppf, refuse_over_memory, resolve_threads, threads_or_jobs
 from ._diagnostics import bootstrap_warnings, emit
 from ._distributed import make_bootstrapper, run_on_executor
 from ._fit import _CONVERGED, TERMINATIONS, FitResult, Problem
@@ -477,6 +477,7 @@ def bootstrap(
     chunk_size: int | None = None,
     edges: dict[str, Any] | None = None,
     executor: Any = None,
+    n_jobs: int | None = None,
     **fit_kwargs: Any,
 ) -> BootstrapResult:
     """Bootstrap a scaling-law fit: ``n_resamples`` refits in Rust, in parallel.
@@ -520,8 +521,10 @@ def bootstrap(
         problem by value and runs on 1 thread; a failed task is resubmitted (3 tries). The
         result is bit-identical to the in-process call.
     progress : show a tqdm progress bar. Ctrl-C stops within about a second (KeyboardInterrupt).
-    n_threads : threads (default: all cores; with ``executor``, used only for the pilot).
+    n_threads : threads (default: all cores; with ``executor``, used only for the pilot);
+        ``n_jobs`` is an alias (scikit-learn's name; -1: all cores).
     """
+    n_threads = threads_or_jobs(n_threads, n_jobs)
     if isinstance(form_or_fit, FitResult):
         if data is not None or y is not None or fit_kwargs:
             raise TypeError("bootstrap(fit, ...): data, y and fit options come from the fit; pass only bootstrap options")

@@ -202,6 +202,17 @@ def as_columns(
     return out
 
 
+def threads_or_jobs(n_threads: int | None, n_jobs: int | None) -> int | None:
+    """``n_jobs`` (scikit-learn's name; -1 means all cores) as an alias of ``n_threads``."""
+    if n_jobs is None:
+        return n_threads
+    if n_threads is not None:
+        raise TypeError("give n_threads or its alias n_jobs, not both")
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < -1:
+        raise ValueError(f"n_jobs must be a positive integer, or -1 / None for all cores; got {n_jobs!r}")
+    return None if n_jobs == -1 else int(n_jobs)
+
+
 def resolve_threads(n_threads: int | None) -> int:
     if n_threads is None or (n_threads == 0 and not isinstance(n_threads, bool)):
         return 0  # all cores

@@ -28,6 +28,7 @@ from ._data import (
     require_columns,
     resolve_threads,
     table_columns,
+    threads_or_jobs,
 )
 from ._diagnostics import ScalingFitWarning, emit, fit_warnings
 
@@ -648,6 +649,7 @@ def fit(
     n_threads: int | None = None,
     check_names: bool = True,
     nan_policy: str = "raise",
+    n_jobs: int | None = None,
 ) -> FitResult:
     """Fit a scaling law.
 
@@ -668,7 +670,8 @@ def fit(
         automatic starts by variable projection, keeping ``n_starts`` of them for LM (half the best,
         half the best spread over the grid).
     max_iter, ftol, xtol, gtol : Levenberg-Marquardt limits per start.
-    n_threads : threads for the parallel starts (default: all cores).
+    n_threads : threads for the parallel starts (default: all cores); ``n_jobs`` is an alias
+        (scikit-learn's name; -1: all cores).
     check_names : with a formula, a parameter whose name is close to a data column the formula
         does not use (``Np`` and column ``N``: differing case, a prefix within 2 characters or
         one edit) is taken for a typo and raises a ValueError, as does a column of a data dict that
@@ -686,7 +689,7 @@ def fit(
     if not isinstance(n_starts, (int, np.integer)) or isinstance(n_starts, bool) or not 1 <= n_starts < 2**63:
         raise ValueError(f"n_starts must be a positive integer, got {n_starts!r}")
     st = starts_array(prob, starts, grid)
-    res = _run_fit(prob, st, int(n_starts), resolve_threads(n_threads))
+    res = _run_fit(prob, st, int(n_starts), resolve_threads(threads_or_jobs(n_threads, n_jobs)))
     yn = getattr(y, "name", y)  # a column name, a Series' name or an integer column label
     res.y_name = str(yn) if isinstance(yn, (str, int, np.integer)) and not isinstance(yn, bool) else None
     if prob.n_omitted:

@@ -511,6 +511,8 @@ def plot_pairs(fit_or_bs: BootstrapResult, *, title: str | None = None, max_poin
         if not isinstance(fit_or_bs, FitResult):
             _split(fit_or_bs)  # the TypeError naming fit_or_bs
         raise ValueError("the parameter-pairs plot needs a BootstrapResult (sf.bootstrap(fit, ...)); a single fit has no samples")
+    from matplotlib.ticker import MaxNLocator
+
     bs = fit_or_bs
     s = bs._used()
     if len(s) > max_points:
@@ -543,7 +545,13 @@ def plot_pairs(fit_or_bs: BootstrapResult, *, title: str | None = None, max_poin
                 ax.set_ylabel(labels[i])
             elif j > 0:
                 ax.set_yticklabels([])
+            # at most 3 ticks a panel, the bottom row's labels slanted: readable at the report's size
+            ax.xaxis.set_major_locator(MaxNLocator(3))
+            if i != j:
+                ax.yaxis.set_major_locator(MaxNLocator(3))
             ax.tick_params(labelsize=7)
+            if i == p - 1:
+                ax.tick_params(axis="x", labelrotation=35)
     fig.suptitle(title or f"Bootstrap parameter pairs: {len(s)} of {bs.n_converged} converged resamples (red star: full-data fit)")
     return fig
 
