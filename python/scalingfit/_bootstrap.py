@@ -268,7 +268,22 @@ class BootstrapResult(BootstrapCompat):
         return self._jack
 
     def ci(self, level: float = 0.95, method: str = "percentile") -> dict[str, tuple[float, float]]:
-        """Confidence intervals per parameter: ``method`` is "percentile", "basic" or "bca"."""
+        """Confidence intervals per parameter: ``method`` is "percentile", "basic" or "bca".
+
+        Returns
+        -------
+        dict
+            ``parameter -> (low, high)``.
+
+        Examples
+        --------
+        >>> import scalingfit as sf
+        >>> from scalingfit.datasets import hoffmann_example
+        >>> fit = sf.fit("chinchilla", hoffmann_example(seed=0), "loss")
+        >>> lo, hi = sf.bootstrap(fit, n_resamples=50, seed=0).ci(level=0.9)["alpha"]
+        >>> bool(lo < fit.params["alpha"] < hi)
+        True
+        """
         level = _check_level(level)
         if method not in _METHODS:
             raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
@@ -523,6 +538,20 @@ def bootstrap(
     progress : show a tqdm progress bar. Ctrl-C stops within about a second (KeyboardInterrupt).
     n_threads : threads (default: all cores; with ``executor``, used only for the pilot);
         ``n_jobs`` is an alias (scikit-learn's name; -1: all cores).
+
+    Returns
+    -------
+    BootstrapResult
+        The resampled parameters: ``ci()``, ``stderr``, ``cov``, ``summary()``, ``derived()``.
+
+    Examples
+    --------
+    >>> import scalingfit as sf
+    >>> from scalingfit.datasets import hoffmann_example
+    >>> fit = sf.fit("chinchilla", hoffmann_example(seed=0), "loss")
+    >>> bs = sf.bootstrap(fit, n_resamples=50, seed=0)
+    >>> bs.n_converged, bs.samples.shape  # resamples x parameters
+    (50, (50, 5))
     """
     n_threads = threads_or_jobs(n_threads, n_jobs)
     if isinstance(form_or_fit, FitResult):

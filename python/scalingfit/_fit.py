@@ -44,7 +44,13 @@ _TARGETS = ("log", "linear")
 
 
 def forms() -> list[dict[str, Any]]:
-    """The built-in named forms: name, formula, variables, parameters fitted in log space, description."""
+    """The built-in named forms: name, formula, variables, parameters fitted in log space, description.
+
+    Examples
+    --------
+    >>> [f["formula"] for f in sf.forms() if f["name"] == "chinchilla"]
+    ['E + A * N^-alpha + B * D^-beta']
+    """
     out = []
     for name, (formula, vars_, pos, desc) in _FORMS.items():
         params = _compile(formula, tuple(vars_)).param_names
@@ -202,7 +208,14 @@ class FitResult(FitCompat):
         """Model values at new points: ``fit.predict({"N": 7e10, "D": 1.4e12})`` or ``fit.predict(N=..., D=...)``.
         Points beyond the fitted data's range of any variable are extrapolations: a
         ScalingFitWarning says how many (``extrapolated(data)`` gives the mask). A pandas
-        DataFrame gives a pandas Series on its index, named ``y_name``; numpy in, numpy out."""
+        DataFrame gives a pandas Series on its index, named ``y_name``; numpy in, numpy out.
+
+        Examples
+        --------
+        >>> fit = sf.fit("chinchilla", sf.datasets.hoffmann_example(seed=0), "loss")
+        >>> fit.predict(N=[1e8, 1e9], D=[2e10, 2e10]).round(2).tolist()
+        [3.0, 2.59]
+        """
         if data is None:
             data = columns
         elif columns:
@@ -680,6 +693,18 @@ def fit(
     nan_policy : ``"raise"`` (default: a ValueError naming the column and, for a DataFrame, the
         index label of the first NaN) or ``"omit"`` (drop the rows with NaN in a used column, y or
         weights; ``warnings`` says how many).
+
+    Returns
+    -------
+    FitResult : parameters, standard errors, status, ``predict()``, ``summary()``.
+
+    Examples
+    --------
+    >>> import scalingfit as sf
+    >>> from scalingfit.datasets import hoffmann_example
+    >>> fit = sf.fit("chinchilla", hoffmann_example(seed=0), "loss")  # N, D, C, loss columns
+    >>> fit.converged, round(fit.params["alpha"], 2), round(fit.params["beta"], 2)
+    (True, 0.33, 0.27)
     """
     prob = prepare(
         form, data, y, columns=columns, loss=loss, delta=delta, target=target, positive=positive,

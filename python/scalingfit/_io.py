@@ -37,7 +37,22 @@ def load(path: str | Any) -> FitResult | BootstrapResult:
     """Read a result written by :func:`save`: a FitResult or BootstrapResult equal to the saved
     one (every float bit for bit). A missing file is a FileNotFoundError; a file that is not a
     scalingfit file, is damaged, or was written in a newer format version (then: upgrade
-    scalingfit) is a ValueError naming the path."""
+    scalingfit) is a ValueError naming the path.
+
+    Returns
+    -------
+    FitResult or BootstrapResult
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import scalingfit as sf
+    >>> from scalingfit.datasets import hoffmann_example
+    >>> fit = sf.fit("chinchilla", hoffmann_example(seed=0), "loss")
+    >>> path = os.path.join(tempfile.mkdtemp(), "fit.npz")
+    >>> sf.load(fit.save(path)).params == fit.params
+    True
+    """
     _, obj = _codec.load_tree(path, _rebuild)
     return obj  # type: ignore[no-any-return]
 

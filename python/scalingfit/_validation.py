@@ -58,6 +58,20 @@ def extrapolate(
     FitResult and ``n_resamples > 0`` the fit is bootstrapped first with ``scheme``/``groups``
     (see :func:`scalingfit.bootstrap`; use ``scheme="groups"`` for correlated rows such as the
     checkpoints of one run).
+
+    Returns
+    -------
+    Extrapolation
+        ``y`` (predictions) and, with a BootstrapResult or ``n_resamples``, intervals; ``summary()``.
+
+    Examples
+    --------
+    >>> import scalingfit as sf
+    >>> from scalingfit.datasets import hoffmann_example
+    >>> fit = sf.fit("chinchilla", hoffmann_example(seed=0), "loss")
+    >>> ex = sf.extrapolate(fit, N=[1e9], D=[2e10])
+    >>> ex.y.round(2).tolist()
+    [2.59]
     """
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 0:
         raise ValueError(f"n_resamples must be a non-negative integer, got {n_resamples!r}")
@@ -218,6 +232,20 @@ def backtest(
         rows. With correlated rows (several checkpoints per run) use ``scheme="groups"``:
         "pairs" treats them as independent and its intervals are too narrow.
     interval : "prediction" (law + residual noise; default) or "confidence" (law only).
+
+    Returns
+    -------
+    Backtest
+        Errors on the held-out runs (``mape``, ``max_abs_rel_error``, ``rmse_log``) and the coverage
+        of their intervals (``covered``); ``summary()``.
+
+    Examples
+    --------
+    >>> import scalingfit as sf
+    >>> from scalingfit.datasets import hoffmann_example
+    >>> bt = sf.backtest("chinchilla", hoffmann_example(seed=0), "loss", n_resamples=20)
+    >>> bool(bt.mape < 0.05)
+    True
     """
     level = _check_level(level)
     k = _positive_scalar(k, "k")

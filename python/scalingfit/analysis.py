@@ -176,6 +176,21 @@ def compute_optimal(
     Numerical: for each budget, a 96-point grid over ln N in [0, ln(C/k)] then 60 golden-section
     steps; ``a`` is the least-squares slope of ln N* against ln C over the requested range (a
     decade either side for a single budget) and ``b = 1 - a``.
+
+    Returns
+    -------
+    ComputeOptimal
+        ``N``, ``D``, ``tokens_per_param``, ``loss`` at each budget, the exponents ``a``, ``b``
+        (with intervals from a BootstrapResult: ``interval("N")``), ``summary()``.
+
+    Examples
+    --------
+    >>> import scalingfit as sf
+    >>> from scalingfit.datasets import hoffmann_example
+    >>> fit = sf.fit("chinchilla", hoffmann_example(seed=0), "loss")
+    >>> opt = sf.compute_optimal(fit, [1e21, 1e22])
+    >>> round(float(opt.a), 2), opt.N.shape
+    (0.45, (2,))
     """
     src = _Source(fit_or_bs, "compute_optimal")
     level = _check_level(level)
@@ -311,6 +326,20 @@ def required(
     for which the target is unreachable give ``inf`` (reported as ``unreachable``).
     ``method``: "auto" (closed form for chinchilla / power laws) or "numerical" (bisection on the
     compute-optimal loss, for any law).
+
+    Returns
+    -------
+    Required
+        ``C``, ``N``, ``D`` needed for each target loss (with intervals from a BootstrapResult).
+
+    Examples
+    --------
+    >>> import scalingfit as sf
+    >>> from scalingfit.datasets import hoffmann_example
+    >>> fit = sf.fit("chinchilla", hoffmann_example(seed=0), "loss")
+    >>> req = sf.required(fit, 2.3)
+    >>> bool(1e20 < float(req.C[0]) < 1e22)
+    True
     """
     if method not in ("auto", "numerical"):
         raise ValueError(f"method must be 'auto' or 'numerical', got {method!r}")
@@ -457,6 +486,15 @@ def returns(fit_or_bs: FitResult | BootstrapResult, factor: float = 2.0, *, leve
     the optimal allocation with ``gamma = alpha beta / (alpha + beta)``. For power laws in one
     variable: alpha. ``multiplier_X = factor^(1/exponent)`` is how many times more of X divides
     the reducible loss by ``factor`` (default 2: halve it).
+
+    Examples
+    --------
+    >>> import scalingfit as sf
+    >>> from scalingfit.datasets import hoffmann_example
+    >>> fit = sf.fit("chinchilla", hoffmann_example(seed=0), "loss")
+    >>> r = sf.returns(fit, factor=2.0)
+    >>> round(float(r.exponent_N), 2), round(float(r.exponent_D), 2)
+    (0.33, 0.27)
     """
     src = _Source(fit_or_bs, "returns")
     level = _check_level(level)
@@ -548,6 +586,20 @@ def optimize_budget(
     that reaches it. ``prices`` maps both resource variables (e.g. ``{"N": 1e-9, "D": 2e-12}``) to
     positive per-unit prices. Numerical (grid + golden section over ln N), vectorised over
     bootstrap samples. ``C = k N D`` reports the implied training FLOPs.
+
+    Returns
+    -------
+    Budget
+        The cheapest ``N``, ``D`` (and ``cost``, ``loss``, ``share_N``, ``tokens_per_param``).
+
+    Examples
+    --------
+    >>> import scalingfit as sf
+    >>> from scalingfit.datasets import hoffmann_example
+    >>> fit = sf.fit("chinchilla", hoffmann_example(seed=0), "loss")
+    >>> b = sf.optimize_budget(fit, {"N": 1.0, "D": 0.01}, budget=1e10)
+    >>> round(float(b.cost) / 1e10, 6)
+    1.0
     """
     src = _Source(fit_or_bs, "optimize_budget")
     level = _check_level(level)

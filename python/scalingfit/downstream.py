@@ -56,7 +56,25 @@ def two_step(loss_law: FitResult | BootstrapResult, accuracy_law: FitResult | Bo
     and ``accuracy_law`` (a one-variable law of the loss, e.g. the ``accuracy_from_loss`` form
     fitted with ``target="linear"``) maps that loss to accuracy. With BootstrapResults, resample
     i of one is paired with resample i of the other (independent bootstraps), and the intervals
-    carry both laws' uncertainty. Points beyond either law's data are marked as extrapolated."""
+    carry both laws' uncertainty. Points beyond either law's data are marked as extrapolated.
+
+    Returns
+    -------
+    TwoStep
+        ``loss``, ``accuracy`` (with intervals from BootstrapResults), ``extrapolated``; ``summary()``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scalingfit as sf
+    >>> C = np.geomspace(1e18, 1e22, 30)
+    >>> loss_law = sf.fit("power_law_plus_constant", {"x": C}, y=1.7 + 2e3 * C**-0.15)
+    >>> L = np.linspace(1.8, 5.0, 30)
+    >>> acc = 0.25 + 0.65 / (1 + np.exp(-4 * (2.5 - L)))
+    >>> acc_law = sf.fit("accuracy_from_loss", {"L": L}, y=acc, target="linear", loss="l2")
+    >>> sf.two_step(loss_law, acc_law, {"x": [1e20, 1e21]}).accuracy.round(2).tolist()
+    [0.26, 0.3]
+    """
     level = _check_level(level)
     s1 = _Source(loss_law, "two_step")
     s2 = _Source(accuracy_law, "two_step")

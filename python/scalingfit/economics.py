@@ -417,6 +417,21 @@ def economics(
     its irreducible term (so the differences are not lost next to E). Inputs outside the data's
     range of N, D or compute are flagged (``extrapolated``, ``dual_extrapolated``,
     ``budget_extrapolated``, a line in ``summary()``, ``to_dict()["extrapolation"]``).
+
+    Returns
+    -------
+    Economics
+        Elasticities, marginal products, MRTS, substitution elasticity, the dual (least compute for
+        the loss) and the expansion path; ``summary()``, ``to_dict()``.
+
+    Examples
+    --------
+    >>> import scalingfit as sf
+    >>> from scalingfit.datasets import hoffmann_example
+    >>> fit = sf.fit("chinchilla", hoffmann_example(seed=0), "loss")
+    >>> e = sf.economics(fit, {"N": 1e9, "D": 2e10})
+    >>> bool((e.elasticity_N < 0).all() and (e.elasticity_D < 0).all())
+    True
     """
     src = _Source(fit_or_bs, "economics")
     level = _check_level(level)

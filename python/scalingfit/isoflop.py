@@ -261,6 +261,20 @@ def isoflop(
     groups : labels of independent units (e.g. a run id for checkpoints of one run); the
         bootstrap resamples them whole within budgets. Default: each row is a run.
     n_resamples : bootstrap resamples for the intervals (0: none).
+
+    Returns
+    -------
+    IsoFlop
+        Per-budget optima ``C``, ``N_opt``, ``D_opt``, ``L_opt`` and the exponents ``a``, ``b`` (with
+        bootstrap intervals: ``interval("a")``); ``summary()``, ``plot()``.
+
+    Examples
+    --------
+    >>> import scalingfit as sf
+    >>> from scalingfit.datasets import hoffmann_example
+    >>> iso = sf.isoflop(hoffmann_example(seed=0), n_resamples=50)
+    >>> len(iso.C), round(float(iso.a), 1)
+    (9, 0.5)
     """
     level, seed = _common_args(level, seed, n_resamples, k)
     if isinstance(min_runs, bool) or not isinstance(min_runs, (int, np.integer)) or min_runs < 4:
@@ -439,7 +453,23 @@ def envelope(
     run, ``N`` its parameters, ``D`` the tokens seen so far, ``y`` the loss). Each run's loss is
     interpolated in ln C (C = k N D) between its checkpoints; on ``n_grid`` compute values where
     at least two runs have checkpoints, the run with the lowest loss gives N*(C); then
-    N* = G C^a and D* = C / (k N*) = H C^b by least squares. Intervals: whole runs resampled."""
+    N* = G C^a and D* = C / (k N*) = H C^b by least squares. Intervals: whole runs resampled.
+
+    Returns
+    -------
+    Envelope
+        The exponents ``a``, ``b`` of the lower envelope's optimal N and D (with intervals); ``summary()``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scalingfit as sf
+    >>> N = np.repeat([1e7, 3e7, 1e8, 3e8, 1e9, 3e9], 30)  # six runs ...
+    >>> D = np.tile(np.logspace(8, 12, 30), 6)  # ... each logged at 30 token counts
+    >>> env = sf.envelope({"run": N, "N": N, "D": D, "loss": 1.69 + 406.4 * N**-0.34 + 410.7 * D**-0.28}, n_resamples=50)
+    >>> round(float(env.a + env.b), 6)
+    1.0
+    """
     level, seed = _common_args(level, seed, n_resamples, k)
     if isinstance(n_grid, bool) or not isinstance(n_grid, (int, np.integer)) or n_grid < 3:
         raise ValueError(f"n_grid must be an integer >= 3, got {n_grid!r}")
@@ -514,7 +544,22 @@ def compare_approaches(iso: IsoFlop, law: FitResult | BootstrapResult, *, approa
                        level: float | None = None) -> Approaches:
     """Approach 2 (an :func:`isoflop` result) beside approach 3 (a fitted chinchilla law, or its
     bootstrap for intervals: a = beta/(alpha+beta), b = alpha/(alpha+beta)) and, when given,
-    approach 1 (an :func:`envelope` result)."""
+    approach 1 (an :func:`envelope` result).
+
+    Returns
+    -------
+    Approaches
+        The exponents of each approach side by side; ``summary()``.
+
+    Examples
+    --------
+    >>> import scalingfit as sf
+    >>> from scalingfit.datasets import hoffmann_example
+    >>> d = hoffmann_example(seed=0)
+    >>> cmp = sf.compare_approaches(sf.isoflop(d, n_resamples=50), sf.fit("chinchilla", d, "loss"))
+    >>> "parametric fit" in cmp.summary()
+    True
+    """
     if approach1 is not None and not isinstance(approach1, Envelope):
         raise TypeError(f"compare_approaches: approach1 must be the result of sf.envelope, got {type(approach1).__name__}")
     if not isinstance(iso, IsoFlop):
