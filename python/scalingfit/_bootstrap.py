@@ -78,17 +78,21 @@ class Distribution(DistributionCompat):
 
     @property
     def stderr(self) -> float:
+        """Bootstrap standard deviation of the quantity (converged resamples)."""
         return float(np.std(self.samples, ddof=1)) if len(self.samples) > 1 else math.nan
 
     @property
     def mean(self) -> float:
+        """Mean of the quantity over the converged resamples."""
         return float(np.mean(self.samples))
 
     def ci(self, level: float = 0.95, method: str = "percentile") -> tuple[float, float]:
+        """Confidence interval ``(low, high)`` at ``level``; ``method`` as in :meth:`BootstrapResult.ci`."""
         level = _check_level(level)
         return _interval(self.samples, self.estimate, level, method, self.jackknife)
 
     def summary(self, level: float = 0.95) -> str:
+        """A one-line report: the estimate, its bootstrap standard error and interval."""
         lo, hi = self.ci(level)
         return (
             f"{self.name}: {fmt(self.estimate)}  (bootstrap sd {fmt(self.stderr)}, "
@@ -96,6 +100,7 @@ class Distribution(DistributionCompat):
         )
 
     def to_dict(self, level: float = 0.95) -> dict[str, Any]:
+        """Strict-JSON-ready dictionary: estimate, stderr, mean, interval and counts."""
         lo, hi = self.ci(level)
         return jsonable({"name": self.name, "estimate": self.estimate, "stderr": self.stderr, "ci": [lo, hi], "level": level, "n_used": self.n_used})
 
@@ -204,18 +209,22 @@ class BootstrapResult(BootstrapCompat):
 
     @property
     def n_converged(self) -> int:
+        """Number of resamples whose fit converged."""
         return int(self.converged.sum())
 
     @property
     def n_failed(self) -> int:
+        """Number of resamples whose fit failed (no usable optimum)."""
         return int((self.status == _FAILED).sum())
 
     @property
     def n_max_iter(self) -> int:
+        """Number of resamples that stopped at ``max_iter`` before converging."""
         return int((self.status == _MAXITER).sum())
 
     @property
     def estimate(self) -> dict[str, float]:
+        """The point estimate: the parameters of the fit to the full data."""
         return dict(self.fit.params)
 
     def _used(self) -> np.ndarray:
@@ -253,6 +262,7 @@ class BootstrapResult(BootstrapCompat):
 
     @property
     def mean(self) -> dict[str, float]:
+        """Mean of each parameter over the converged resamples."""
         if self._moments is not None:
             return dict(zip(self.param_names, self._summary_moments()["mean"]))
         return {n: float(v) for n, v in zip(self.param_names, self._used().mean(axis=0))}
@@ -357,6 +367,7 @@ class BootstrapResult(BootstrapCompat):
 
     # -- reports -------------------------------------------------------------------------------
     def summary(self, level: float = 0.95) -> str:
+        """A readable table: estimate, bootstrap standard error and interval per parameter."""
         try:
             ci, se = self.ci(level), self.stderr
         except ValueError:  # fewer than 2 converged resamples: report counts only

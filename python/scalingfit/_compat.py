@@ -156,6 +156,7 @@ class BootstrapCompat:
 
     @property
     def n_converged(self) -> int:
+        """Number of resamples whose fit converged."""
         raise NotImplementedError  # pragma: no cover - BootstrapResult's
 
     @property

@@ -98,18 +98,22 @@ class Problem:
 
     @property
     def param_names(self) -> list[str]:
+        """Names of the fitted parameters, in order."""
         return list(_names(self.formula)[0])
 
     @property
     def variables(self) -> list[str]:
+        """Names of the formula's variables, in order."""
         return list(_names(self.formula)[1])
 
     @property
     def n(self) -> int:
+        """Number of data points used."""
         return int(self.y.shape[0])
 
     @property
     def n_omitted(self) -> int:
+        """Number of rows left out (``nan_policy='omit'``)."""
         return 0 if self.kept is None else int(len(self.kept) - self.kept.sum())
 
     @classmethod

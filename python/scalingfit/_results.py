@@ -275,6 +275,7 @@ class _Result(ResultCompat):
 
     @property
     def stderr(self) -> dict[str, Any] | None:
+        """Bootstrap standard error of each quantity (None without bootstrap samples)."""
         if self.samples is None:
             return None
         out = {}
@@ -286,6 +287,7 @@ class _Result(ResultCompat):
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary of the result."""
         d = {"kind": type(self).__name__, **self.meta, "values": self.values, "level": self.level, "n_samples": self.n_samples,
              "warnings": list(self.warnings)}
         ci = self.ci
@@ -311,6 +313,7 @@ class _Result(ResultCompat):
         return self.summary()
 
     def summary(self) -> str:  # pragma: no cover - overridden
+        """A readable report of the result, with its intervals and warnings."""
         return repr(self)
 
 

@@ -159,6 +159,7 @@ class Summary:
 
     # -- state for merge and save ----------------------------------------------------------------
     def state(self) -> dict[str, Any]:
+        """The accumulator's state, for merging partial results and saving."""
         ids = sorted(self.blocks)
         p = self.p
         pids = sorted(self.partial)

@@ -31,6 +31,7 @@ class Extrapolation(_Result):
     interval_kind: str
 
     def summary(self) -> str:
+        """A readable report of the result, with its intervals and warnings."""
         lines = [f"extrapolation of {self.form} ({self.interval_kind} intervals" + (f", {self.level:.0%}, {self.n_samples} bootstrap fits)" if self.samples is not None else "; none without a bootstrap)")]
         for i, v in enumerate(self.y):
             pt = ", ".join(f"{n}={fmt(float(c[i]))}" for n, c in self.points.items())
@@ -137,18 +138,22 @@ class Backtest:
 
     @property
     def mape(self) -> float:
+        """Mean absolute relative error of the predictions of the held-out runs."""
         return float(np.mean(np.abs(self.rel_error)))
 
     @property
     def max_abs_rel_error(self) -> float:
+        """Largest absolute relative error of the predictions of the held-out runs."""
         return float(np.max(np.abs(self.rel_error)))
 
     @property
     def rmse_log(self) -> float:
+        """Root mean square of the log errors on the held-out runs."""
         return float(np.sqrt(np.mean(np.log(self.y_pred / self.y_true) ** 2)))
 
     @property
     def covered(self) -> np.ndarray | None:
+        """Boolean mask of the held-out runs inside their interval (None without intervals)."""
         if self.lower is None:
             return None
         return (self.lower <= self.y_true) & (self.y_true <= self.upper)
@@ -160,6 +165,7 @@ class Backtest:
         return None if c is None else float(c.mean())
 
     def summary(self) -> str:
+        """A readable report of the result, with its intervals and warnings."""
         lines = [
             f"backtest: {self.form}, hold out {self.holdout}" + (f" (frac={self.frac:g})" if self.frac is not None else "")
             + f": fit {self.n_train} runs, predict {self.n_test}",
@@ -185,6 +191,7 @@ class Backtest:
         return self.summary()
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary of the result."""
         return _jsonable({
             "form": self.form, "holdout": self.holdout, "frac": self.frac, "n_train": self.n_train, "n_test": self.n_test,
             "test_index": self.test_index, "points": self.points, "y_true": self.y_true, "y_pred": self.y_pred,

@@ -77,6 +77,7 @@ class ComputeOptimal(_Result):
     n_invalid: int
 
     def summary(self) -> str:
+        """A readable report of the result, with its intervals and warnings."""
         rN, rD = self.resources
         lines = [
             f"compute-optimal allocation ({self.method}; C = {self.k:g} {rN} {rD} FLOP)",
@@ -299,6 +300,7 @@ class Required(_Result):
     names: list[str]
 
     def summary(self) -> str:
+        """A readable report of the result, with its intervals and warnings."""
         names = [n for n in self.values if n != "loss_target"]
         lines = [f"required to reach a target loss ({self.method}" + (f"; C = {self.k:g} N D" if "C" in self.values else "") + ")"]
         if self.samples is not None:
@@ -457,6 +459,7 @@ class Returns(_Result):
     n_invalid: int
 
     def summary(self) -> str:
+        """A readable report of the result, with its intervals and warnings."""
         lines = [
             f"returns to scale: reducible loss ~ resource^-exponent; multiplier to divide it by {self.factor:g}",
             f"  {'resource':<28}{'exponent':>10}{'':>24}{'multiplier':>12}{'':>24}",
@@ -472,10 +475,12 @@ class Returns(_Result):
 
     @property
     def exponents(self) -> dict[str, float]:
+        """The exponents of the reducible loss by resource (``N``, ``D``, ``C``)."""
         return {r: self.values["exponent_" + r] for r in self.resources}
 
     @property
     def multipliers(self) -> dict[str, float]:
+        """The multiplier of each resource that divides the reducible loss by ``factor``."""
         return {r: self.values["multiplier_" + r] for r in self.resources}
 
 
@@ -560,6 +565,7 @@ class Budget(_Result):
     loss_target: float | None
 
     def summary(self) -> str:
+        """A readable report of the result, with its intervals and warnings."""
         rN, rD = self.resources
         goal = f"minimise loss within budget {fmt(self.budget)}" if self.budget is not None else f"minimise cost to reach loss {self.loss_target:g}"
         lines = [f"budget optimisation ({goal}); prices {rN}: {self.prices[rN]:g}, {rD}: {self.prices[rD]:g} per unit"]

@@ -1,10 +1,8 @@
 """Model comparison: which law fits and, above all, which one extrapolates.
 
-:func:`compare_forms` fits several candidate laws on the same rows and scores each by K-fold cross-validation,
-by a leave-largest-out backtest (fit on the smaller runs, predict the largest), and by AIC/BIC.
-:func:`local_exponent` asks whether a law (or the data itself) is a single power law or bends.
-:func:`broken_power_law` writes the formula of a smoothly broken power law with any number of breaks (the
-built-in ``bnsl`` form has exactly one).
+:func:`compare_forms` fits several candidate laws on the same rows and scores each by K-fold cross-validation, by a leave-largest-out backtest (fit on
+the smaller runs, predict the largest), and by AIC/BIC. :func:`local_exponent` asks whether a law (or the data itself) is a single power law or bends.
+:func:`broken_power_law` writes the formula of a smoothly broken power law with any number of breaks (the built-in ``bnsl`` form has exactly one).
 """
 
 from __future__ import annotations
@@ -107,6 +105,7 @@ class FormComparison(_Result):
     residuals: dict[str, dict[str, np.ndarray]]
 
     def summary(self) -> str:
+        """A readable report of the result, with its intervals and warnings."""
         tgt = "log y" if self.target == "log" else "y"
         lines = [f"model comparison: {len(self.table)} forms on {self.n} rows (errors are RMSE of {tgt}; loss={self.loss})"]
         unit = f"{self.n_groups} groups" if self.n_groups else "rows"
@@ -531,6 +530,7 @@ class LocalExponent(_Result):
     n_invalid: int
 
     def summary(self) -> str:
+        """A readable report of the result, with its intervals and warnings."""
         law = self.mode == "law"
         what = f"the law {self.form}" if law else "the data (least squares of the logs in overlapping windows)"
         lines = [f"local exponent along {self.var}: {self.quantity} of {what}"]
@@ -769,13 +769,11 @@ def local_exponent(
     slope and the ``change`` from the data's smallest to largest ``var`` get percentile
     intervals, and the verdict is whether the interval of ``change`` excludes 0.
 
-    Model-free (``local_exponent(data=..., y=..., x=...)``, columns or arrays): ordinary least
-    squares slopes of ``ln y`` (``ln(y - irreducible)`` for a given number) on ``ln x`` in
-    ``n_windows`` (4) windows of equal log-width overlapping by half and spanning the data, with
-    ``n_resamples`` (200) bootstrap resamples of the rows (of whole ``groups`` when given) drawn
-    from ``seed``; the verdict compares the first and the last window (the interval of their
-    difference). Other variables are not held fixed: use rows along one axis (e.g. the
-    compute-optimal frontier). An irreducible loss in ``y`` itself flattens ``ln y``.
+    Model-free (``local_exponent(data=..., y=..., x=...)``, columns or arrays): ordinary least squares slopes of ``ln y`` (``ln(y
+    - irreducible)`` for a given number) on ``ln x`` in ``n_windows`` (4) windows of equal log-width overlapping by half and
+    spanning the data, with ``n_resamples`` (200) bootstrap resamples of the rows (of whole ``groups`` when given) drawn from
+    ``seed``; the verdict compares the first and the last window (the interval of their difference). Other variables are not held
+    fixed: use rows along one axis (e.g. the compute-optimal frontier). An irreducible loss in ``y`` itself flattens ``ln y``.
 
     >>> sf.local_exponent(sf.fit("power_law", {"x": [1, 2, 4, 8]}, y=[8, 4, 2, 1]), "x").slope.round(3)[:2].tolist()
     [-1.0, -1.0]

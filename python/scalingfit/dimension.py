@@ -255,6 +255,7 @@ class TileEstimate(_Estimate):
 
     @property
     def spacing(self) -> np.ndarray:
+        """The estimated spacing: ``exp`` of the mean log nearest-neighbour distance."""
         return np.exp(self.mean_log)
 
     def _interval(self, level: float) -> Tuple[float, float]:
@@ -266,11 +267,13 @@ class TileEstimate(_Estimate):
         return float(lo), float(hi)
 
     def to_dict(self) -> dict:
+        """JSON-ready dictionary of the result."""
         out = super().to_dict()
         out["spacing"] = jsonable(self.spacing)
         return out
 
     def summary(self) -> str:
+        """A readable report of the result, with its intervals and warnings."""
         lines = [f"tile estimator: d = {self.d:.4g}"]
         if self.boot_d.size:
             lo, hi = self.ci(0.95)
@@ -381,6 +384,7 @@ class TwoNNEstimate(_Estimate):
     log_mu: np.ndarray = field(repr=False)
 
     def summary(self) -> str:
+        """A readable report of the result, with its intervals and warnings."""
         lo, hi = self.ci(0.95)
         return (
             f"TwoNN ({self.method}): d = {self.d:.4g}  (95% asymptotic [{lo:.4g}, {hi:.4g}])\n"
@@ -442,6 +446,7 @@ class MLEEstimate(_Estimate):
     pointwise: np.ndarray = field(repr=False)
 
     def summary(self) -> str:
+        """A readable report of the result, with its intervals and warnings."""
         lo, hi = self.ci(0.95)
         return (
             f"MLE (Levina-Bickel, k = {self.k}{', unbiased k-2' if self.unbiased else ''}, "
@@ -507,6 +512,7 @@ class Comparison:
         return jsonable(out)
 
     def summary(self) -> str:
+        """A readable report of the result, with its intervals and warnings."""
         pct = f"{self.level:.0%}"
         lo, hi = self.predicted_interval
         s = [

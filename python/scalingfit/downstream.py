@@ -35,6 +35,7 @@ class TwoStep(_Result):
     reasons: list[str]
 
     def summary(self) -> str:
+        """A readable report of the result, with its intervals and warnings."""
         names = list(self.at)
         lines = ["two-step prediction: inputs -> loss (first law) -> accuracy (second law)",
                  "  " + "".join(f"{n:>12}" for n in names) + f"{'loss':>10}{'':<24}{'accuracy':>10}{'':<24}"]

@@ -108,6 +108,7 @@ class Economics(_Result):
     n_invalid: int
 
     def summary(self) -> str:
+        """A readable report of the result, with its intervals and warnings."""
         rN, rD = self.resources
         lines = [
             f"economics of scale: {self.form} ({self.method}); {self.reducible_definition}; C = {self.k:g} {rN} {rD} FLOP",
@@ -167,6 +168,7 @@ class Economics(_Result):
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary of the result."""
         d = super().to_dict()
         d["extrapolation"] = {
             "points": np.asarray(self.extrapolated).tolist(),

@@ -144,6 +144,7 @@ class IsoFlop(_Exponents):
     grouping: str
 
     def summary(self) -> str:
+        """A readable report of the result, with its intervals and warnings."""
         lines = [
             f"IsoFLOP, Hoffmann et al.'s approach 2: a parabola in ln N and in ln D per compute budget "
             f"({len(self.C)} budgets, {self.grouping}; {self.n_runs} runs)",
@@ -167,6 +168,7 @@ class IsoFlop(_Exponents):
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary of the result."""
         d = super().to_dict()
         d.pop("_data", None)
         return d
@@ -403,6 +405,7 @@ class Envelope(_Exponents):
     n_winners: int
 
     def summary(self) -> str:
+        """A readable report of the result, with its intervals and warnings."""
         lines = [
             f"IsoFLOP, Hoffmann et al.'s approach 1: the lower envelope of {self.n_runs} training curves on "
             f"{len(self.C)} compute values ({fmt(self.C[0])} .. {fmt(self.C[-1])}); {self.n_winners} runs are on it",
@@ -531,6 +534,7 @@ class Approaches(_Result):
     rows: list[dict[str, Any]]
 
     def summary(self) -> str:
+        """A readable report of the result, with its intervals and warnings."""
         lines = ["compute-optimal exponents by approach (N* ~ C^a, D* ~ C^b)",
                  f"  {'approach':<38}{'a':>8}{'':<22}{'b':>8}{'':<22}"]
         for r in self.rows:
