@@ -17,7 +17,7 @@ import scalingfit.datasets  # noqa: F401  (sf.datasets in the examples)
 
 ROOT = Path(__file__).resolve().parents[1]
 # at least this many doctest examples must run (so the test cannot pass on no examples)
-MIN_EXAMPLES = 80
+MIN_EXAMPLES = 90
 
 
 def _script(name: str):

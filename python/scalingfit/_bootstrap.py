@@ -318,7 +318,23 @@ class BootstrapResult(BootstrapCompat):
         """Bootstrap distribution of ``func(params)``; ``func`` gets a dict of parameter arrays
         (vectorised, e.g. ``lambda p: p["beta"] / (p["alpha"] + p["beta"])``) or, when it
         cannot take arrays, is called once per resample with floats. It must return a real
-        number per resample; resamples where it is not finite are left out (``n_used``)."""
+        number per resample; resamples where it is not finite are left out (``n_used``).
+
+        Returns
+        -------
+        Distribution
+            ``estimate`` (``func`` at the point estimate), ``samples``, ``stderr``, ``ci()``.
+
+        Examples
+        --------
+        >>> import scalingfit as sf
+        >>> from scalingfit.datasets import hoffmann_example
+        >>> fit = sf.fit("chinchilla", hoffmann_example(seed=0), "loss")
+        >>> bs = sf.bootstrap(fit, n_resamples=50, seed=0)
+        >>> a = bs.derived(lambda p: p["beta"] / (p["alpha"] + p["beta"]), name="a")
+        >>> round(float(a.estimate), 2), a.samples.shape
+        (0.45, (50,))
+        """
         if not callable(func):
             raise TypeError("derived: func must be callable, taking a dict of parameter arrays")
         if not isinstance(name, str):

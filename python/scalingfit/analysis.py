@@ -492,6 +492,12 @@ def returns(fit_or_bs: FitResult | BootstrapResult, factor: float = 2.0, *, leve
     variable: alpha. ``multiplier_X = factor^(1/exponent)`` is how many times more of X divides
     the reducible loss by ``factor`` (default 2: halve it).
 
+    Returns
+    -------
+    Returns
+        ``exponent_X`` and ``multiplier_X`` per resource X (``exponents``, ``multipliers``), with
+        intervals from a BootstrapResult; ``summary()``.
+
     Examples
     --------
     >>> import scalingfit as sf

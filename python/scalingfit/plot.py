@@ -212,6 +212,21 @@ def plot(fit_or_bs: FitResult | BootstrapResult, kind: str = "law", *, ax: Any =
     path : file to save to; its extension picks the format (.png, .pdf, .svg, ...). title : str.
     dpi : resolution when saving (default 130). C : budgets for "isoflop" / "optimal" (positive
     FLOP counts, scalar or 1-D). max_points : samples drawn by "pairs".
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")  # no window
+    >>> import scalingfit as sf
+    >>> from scalingfit.datasets import hoffmann_example
+    >>> fit = sf.fit("chinchilla", hoffmann_example(seed=0), "loss")
+    >>> fig = sf.plot(fit, "residuals")
+    >>> len(fig.axes) >= 1
+    True
     """
     if not isinstance(kind, str):
         raise TypeError(f"kind must be one of {', '.join(map(repr, KINDS))} (a str), got {type(kind).__name__} {kind!r}")
