@@ -2,8 +2,8 @@
 """Generate docs/API.md, the API reference, from scalingfit's docstrings.
 
 Each public function (``scalingfit.__all__``, and the functions of the ``scalingfit.dimension``
-module) appears with its signature and docstring; each result class with its docstring (which
-lists its attributes) and its public methods and properties. The output depends only on the
+module) appears with its signature and docstring; each result class with its docstring, its
+annotated attributes (name and type) and its public methods and properties. The output depends only on the
 docstrings and signatures, so it is deterministic; tests/test_docs.py checks that docs/API.md is
 current.
 
@@ -86,6 +86,27 @@ def _function(name: str, fn: Any, level: str = "###") -> list[str]:
     return [f"{level} `{name}`", "", f"```python\n{name}{_signature(fn)}\n```", "", *_block(_doc(fn))]
 
 
+def _annotations(cls: type) -> dict[str, str]:
+    """The public annotated attributes of ``cls`` and its bases (base classes first)."""
+    out: dict[str, str] = {}
+    for c in reversed(cls.__mro__):
+        if c is object:
+            continue
+        ann = inspect.get_annotations(c) if hasattr(inspect, "get_annotations") else c.__dict__.get("__annotations__", {})
+        for name, t in ann.items():
+            if not name.startswith("_") and not isinstance(inspect.getattr_static(cls, name, None), property):
+                out[name] = t if isinstance(t, str) else inspect.formatannotation(t)
+    return out
+
+
+def _attributes(cls: type) -> list[str]:
+    ann = _annotations(cls)
+    if not ann:
+        return []
+    return [f"Attributes of `{cls.__name__}` (see its docstring for their meaning):", "",
+            *[f"- `{n}`: `{t}`" for n, t in ann.items()], ""]
+
+
 def _members(cls: type) -> list[str]:
     out: list[str] = []
     for name in sorted(n for n in dir(cls) if not n.startswith("_")):
@@ -127,7 +148,7 @@ def render() -> str:
     lines += ["## Result classes", ""]
     for mod, name in RESULT_CLASSES:
         cls = getattr(importlib.import_module(mod), name)
-        lines += [f"### `{name}`", "", *_block(_doc(cls)), *_members(cls)]
+        lines += [f"### `{name}`", "", *_block(_doc(cls)), *_attributes(cls), *_members(cls)]
     lines += ["## Other classes", ""]
     for n in classes:
         if n in {c for _, c in RESULT_CLASSES}:
