@@ -9,6 +9,7 @@ Quick tour::
 """
 
 from . import _core, dimension
+from . import datasets as datasets  # sf.datasets without a separate import
 from ._bootstrap import BootstrapResult, Distribution, bootstrap
 from ._diagnostics import ScalingFitWarning
 from ._fit import FitResult, fit, forms
