@@ -211,3 +211,15 @@ def test_n_jobs_is_an_alias_of_n_threads():
         sf.fit("chinchilla", X, y=d["loss"], n_threads=1, n_jobs=1)
     with pytest.raises(ValueError, match="n_jobs must be"):
         sf.bootstrap(a, n_resamples=5, seed=0, n_jobs=-3)
+
+
+def test_law_plot_labels_a_narrow_loss_axis_densely():
+    mpl = pytest.importorskip("matplotlib")
+    mpl.use("Agg")
+    d = sf.datasets.hoffmann_example(seed=0)  # losses 2.2-3.4: one or two whole numbers only
+    fig = sf.plot(sf.fit("chinchilla", {"N": d["N"], "D": d["D"]}, y=d["loss"]))
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    lo, hi = ax.get_ylim()
+    shown = [t for t in ax.get_yticklabels(minor=True) + ax.get_yticklabels() if t.get_text() and lo <= t.get_position()[1] <= hi]
+    assert len(shown) >= 5

@@ -369,7 +369,20 @@ def _loss_axis(ax: Any) -> None:
     ax.yaxis.set_major_locator(LogLocator(base=10, subs=[float(v) for v in range(1, 10)], numticks=20))
     ax.yaxis.set_minor_locator(LogLocator(base=10, subs=[v / 10.0 for v in range(10, 100)], numticks=200))
     ax.yaxis.set_major_formatter(f)
-    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+
+    def minor(v: float, _: Any) -> str:
+        # a narrow loss range (less than 4x) has only one or two majors: label every second
+        # minor tick (every 0.1 of the leading digit below 1.6x: 2.2, 2.4, ... or 2.1, 2.2, ...)
+        lo, hi = sorted(ax.get_ylim())
+        if not (v > 0 and lo > 0 and hi / lo < 4):
+            return ""
+        d = 10.0 ** math.floor(math.log10(v))
+        t = round(v / d * 10)
+        if abs(v / d * 10 - t) > 1e-6 or t % 10 == 0:
+            return ""
+        return f"{v:.3g}" if t % (2 if hi / lo > 1.6 else 1) == 0 else ""
+
+    ax.yaxis.set_minor_formatter(FuncFormatter(minor))
 
 
 def plot_isoflop(fit_or_bs: FitResult | BootstrapResult, *, ax: Any = None, level: float = 0.95, k: float = 6.0,
