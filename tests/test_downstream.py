@@ -223,3 +223,17 @@ def test_law_plot_labels_a_narrow_loss_axis_densely():
     lo, hi = ax.get_ylim()
     shown = [t for t in ax.get_yticklabels(minor=True) + ax.get_yticklabels() if t.get_text() and lo <= t.get_position()[1] <= hi]
     assert len(shown) >= 5
+
+
+def test_residuals_against_a_variable_or_the_fitted_values():
+    mpl = pytest.importorskip("matplotlib")
+    mpl.use("Agg")
+    d = sf.datasets.hoffmann_example(seed=0)
+    fit = sf.fit("chinchilla", {"N": d["N"], "D": d["D"]}, y=d["loss"])
+    for against, xs in (("N", d["N"]), ("D", d["D"]), ("C", 6 * d["N"] * d["D"]), ("fitted", fit.predict({"N": d["N"], "D": d["D"]}))):
+        ax = sf.plot(fit, "residuals", against=against).axes[0]
+        assert np.allclose(ax.collections[0].get_offsets()[:, 0], xs)
+    with pytest.raises(ValueError, match=r"against must be one of \['fitted', 'N', 'D', 'C'\]"):
+        sf.plot(fit, "residuals", against="x")
+    with pytest.raises(TypeError, match="against"):
+        sf.plot(fit, "law", against="N")

@@ -34,7 +34,7 @@ KINDS = ("law", "isoflop", "optimal", "residuals", "pairs")
 _UNITS = {"N": "parameters", "D": "tokens", "C": "FLOP"}
 _BAND_MAX = 2000  # bootstrap laws used for bands
 _MAX_ISOFLOP = 24  # budgets (curves) in one IsoFLOP view
-_EXTRA = {"isoflop": ("C",), "optimal": ("C",), "pairs": ("max_points",)}  # keywords beyond the common ones
+_EXTRA = {"isoflop": ("C",), "optimal": ("C",), "pairs": ("max_points",), "residuals": ("against",)}  # keywords beyond the common ones
 
 
 def _plt():
@@ -250,7 +250,7 @@ def plot(fit_or_bs: FitResult | BootstrapResult, kind: str = "law", *, ax: Any =
     if kind == "pairs":
         fig = func(fit_or_bs, title=title, **kwargs)
     elif kind == "residuals":
-        fig = func(fit_or_bs, k=k, title=title)
+        fig = func(fit_or_bs, k=k, title=title, **kwargs)
     else:
         fig = func(fit_or_bs, ax=ax, level=level, k=k, title=title, **kwargs)
     if target is not None:
@@ -496,25 +496,39 @@ def plot_optimal(fit_or_bs: FitResult | BootstrapResult, *, ax: Any = None, leve
     return fig
 
 
-def plot_residuals(fit_or_bs: FitResult | BootstrapResult, *, k: float = 6.0, title: str | None = None, **_: Any):
-    """Residuals (on the fit's target scale) against compute or x, and their histogram."""
+def plot_residuals(fit_or_bs: FitResult | BootstrapResult, *, k: float = 6.0, title: str | None = None,
+                   against: str | None = None, **_: Any):
+    """Residuals (observed - fitted, on the fit's target scale) against compute (two-resource
+    laws), x, any variable of the law (``against="N"``) or the fitted values
+    (``against="fitted"``), and their histogram."""
     _level, k = _common(0.5, k, title)
     plt = _plt()
     fit, _bs = _split(fit_or_bs)
     prob = fit._data_problem("plot")
     r = -np.asarray(fit.residuals)  # observed - fitted, the usual sign (fit.residuals is fitted - observed)
-    x = _compute_of_data(prob, k, 1.0) if _two(fit) else prob.columns[0]
+    choices = ["fitted"] + list(fit.variables) + (["C"] if _two(fit) else [])
+    if against is not None and against not in choices:
+        raise ValueError(f"against must be one of {choices} (a variable of the law, 'C' or 'fitted'), got {against!r}")
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained", gridspec_kw={"width_ratios": [2.2, 1]})
-    if _two(fit):
+    if against == "fitted":
+        x = np.asarray(fit._predict({v: prob.columns[i] for i, v in enumerate(fit.variables)}, warn=False))
+        a1.set_xlabel("fitted value")
+    elif against in fit.variables:
+        x = prob.columns[list(fit.variables).index(against)]
+        a1.set_xlabel(_label(against, prob.column_map))
+    elif _two(fit):
+        x = _compute_of_data(prob, k, 1.0)
         a1.set_xlabel(f"training compute C = {k:g}·{fit.variables[0]}·{fit.variables[1]}, FLOP")
     else:
+        x = prob.columns[0]
         a1.set_xlabel(_label(fit.variables[0], prob.column_map))
     rl = "residual ln(observed) − ln(fit)" if fit.target == "log" else "residual observed − fit"
     a1.scatter(x, r, s=14, alpha=0.8, edgecolors="none", label="runs")
     a1.axhline(0, color="k", lw=1)
     if fit.delta is not None:
         a1.axhspan(-fit.delta, fit.delta, color="C1", alpha=0.15, label=f"Huber delta = {fit.delta:g}")
-    a1.set_xscale("log")
+    if np.all(np.asarray(x) > 0):
+        a1.set_xscale("log")
     a1.set_ylabel(rl)
     a1.grid(True, alpha=0.25)
     a1.legend(fontsize=9)
