@@ -348,3 +348,37 @@ def test_distribution_to_frame(boot):
     assert df.loc["a", "estimate"] == dist.estimate and df.loc["a", "stderr"] == dist.stderr
     assert (df.loc["a", "ci_lo"], df.loc["a", "ci_hi"]) == (lo, hi) and df.loc["a", "n_used"] == dist.n_used
     assert len(repr(dist)) < 300
+
+
+def test_sigma_and_absolute_sigma_match_scipy_curve_fit():
+    from scipy.optimize import curve_fit
+
+    rng = np.random.default_rng(0)
+    C = np.geomspace(1e18, 1e22, 30)
+    sig = 0.01 + 0.03 * rng.random(30)
+    y = 1.8 + 2e3 * C**-0.17 + rng.normal(0, sig)
+
+    def f(c, E, A, alpha):
+        return E + A * c**-alpha
+
+    for absolute in (False, True):
+        popt, pcov = curve_fit(f, C, y, p0=[1.8, 2e3, 0.17], sigma=sig, absolute_sigma=absolute, maxfev=20000)
+        fit = sf.fit("E + A*C^-alpha", {"C": C}, y, loss="l2", target="linear", sigma=sig, absolute_sigma=absolute)
+        assert np.allclose(fit.x, popt, rtol=1e-6)
+        assert np.allclose(fit.cov, pcov, rtol=1e-4)
+    # one scalar sigma: the relative covariance does not depend on it, the absolute one does
+    rel = sf.fit("E + A*C^-alpha", {"C": C}, y, loss="l2", target="linear", sigma=0.02)
+    plain = sf.fit("E + A*C^-alpha", {"C": C}, y, loss="l2", target="linear")
+    assert np.allclose(rel.cov, plain.cov, rtol=1e-6)
+    ab1 = sf.fit("E + A*C^-alpha", {"C": C}, y, loss="l2", target="linear", sigma=0.02, absolute_sigma=True)
+    ab2 = sf.fit("E + A*C^-alpha", {"C": C}, y, loss="l2", target="linear", sigma=0.04, absolute_sigma=True)
+    assert np.allclose(ab2.cov, 4 * ab1.cov, rtol=1e-9)
+    assert ab1.stderr["alpha"] == pytest.approx(np.sqrt(ab1.cov[2, 2]))
+    with pytest.raises(ValueError, match="only for loss='l2'"):
+        sf.fit("E + A*C^-alpha", {"C": C}, y, sigma=sig)
+    with pytest.raises(TypeError, match="sigma or weights, not both"):
+        sf.fit("E + A*C^-alpha", {"C": C}, y, loss="l2", sigma=sig, weights=np.ones(30))
+    with pytest.raises(ValueError, match="needs sigma="):
+        sf.fit("E + A*C^-alpha", {"C": C}, y, loss="l2", absolute_sigma=True)
+    with pytest.raises(ValueError, match="finite and positive"):
+        sf.fit("E + A*C^-alpha", {"C": C}, y, loss="l2", sigma=-sig)

@@ -47,12 +47,56 @@ def _params_short(names: list[str], params: dict[str, float]) -> str:
     return s + (", ..." if len(names) > 8 else "")
 
 
+def sigma_weights(sigma: Any, weights: Any, absolute_sigma: Any, loss: str | None) -> Any:
+    """Weights 1/sigma^2 from ``sigma`` (scipy's ``curve_fit``), None for one scalar sigma (the
+    fit does not depend on it; the covariance does, see :func:`sigma_covariance`)."""
+    if not isinstance(absolute_sigma, (bool, np.bool_)):
+        raise TypeError(f"absolute_sigma must be True or False, got {absolute_sigma!r}")
+    if sigma is None:
+        if absolute_sigma:
+            raise ValueError("absolute_sigma=True needs sigma= (the standard deviations of the target)")
+        return weights
+    if weights is not None:
+        raise TypeError("give sigma or weights, not both (sigma means weights = 1/sigma^2)")
+    if loss != "l2":
+        raise ValueError("sigma= has scipy curve_fit's meaning only for loss='l2' (least squares); with the Huber loss give weights=")
+    try:
+        s = np.asarray(sigma, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"sigma must be a positive number or a 1-D array of them, got {type(sigma).__name__}") from None
+    if s.ndim > 1:
+        raise ValueError(f"sigma must be a number or 1-D (one standard deviation per point); got shape {s.shape} (a covariance matrix is not supported)")
+    if s.size == 0 or not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise ValueError("sigma must be finite and positive")
+    return None if s.ndim == 0 else 1.0 / (s * s)
+
+
+def sigma_covariance(res: Any, w: np.ndarray, absolute_sigma: bool) -> None:
+    """curve_fit's covariance for weights w = 1/sigma^2: ``(J' W J)^-1``, times the reduced
+    chi-square ``sum w r^2 / (n - p)`` unless ``absolute_sigma``; sets ``cov`` and ``stderr``."""
+    J = res.jac
+    n, p = J.shape
+    r = np.asarray(res.residuals)
+    A = J.T @ (J * w[:, None])
+    try:
+        inv = np.linalg.inv(A) if np.linalg.cond(A) < 1e15 else None
+    except np.linalg.LinAlgError:
+        inv = None
+    if inv is None or (not absolute_sigma and n <= p):
+        res.cov, res.stderr = None, None
+        return
+    res.cov = inv if absolute_sigma else inv * float(np.sum(w * r * r)) / (n - p)
+    d = np.diag(res.cov)
+    res.stderr = {k: float(np.sqrt(v)) if v >= 0 else float("nan") for k, v in zip(res.param_names, d)}
+
+
 class FitCompat:
     """scipy-style aliases (``success``, ``fun``, ``cost``, ``nfev``, ``nit``, ``jac``), a table
     (``to_frame``), a short repr and notebook HTML for :class:`FitResult`."""
 
     # provided by FitResult
     form: str
+    variables: list[str]
     param_names: list[str]
     params: dict[str, float]
     x: np.ndarray
@@ -107,6 +151,18 @@ class FitCompat:
         values, jac = prob.formula.eval(np.asarray(self.x, dtype=np.float64), prob.columns, True)
         jac = np.asarray(jac, dtype=np.float64)
         return jac / np.asarray(values)[:, None] if self.target == "log" else jac
+
+    def extrapolated(self, data: Any = None, **columns: Any) -> np.ndarray:
+        """Boolean mask of the points that lie beyond the fitted data's range in some variable."""
+        from ._data import as_columns
+
+        if data is None:
+            data = columns
+        prob = self._data_problem("extrapolated")  # type: ignore[attr-defined]
+        cols = as_columns(data, self.variables, prob.column_map, arg="data")
+        mat = np.vstack([np.atleast_1d(cols[v]) for v in self.variables])
+        lo, hi = prob.columns.min(axis=1), prob.columns.max(axis=1)
+        return np.asarray(np.any((mat < lo[:, None]) | (mat > hi[:, None]), axis=0))
 
     def to_frame(self, level: float | None = None) -> Any:
         """A pandas DataFrame with one row per parameter (index ``parameter``): ``estimate``,

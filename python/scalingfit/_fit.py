@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._compat import FitCompat, keep_index
+from ._compat import FitCompat, keep_index, sigma_covariance, sigma_weights
 from ._data import (
     align_to,
     as_columns,
@@ -225,16 +225,6 @@ class FitResult(FitCompat):
         elif columns:
             raise TypeError("predict: give either a data mapping or keyword columns, not both")
         return keep_index(data, self._predict(data, warn=True), self.y_name)
-
-    def extrapolated(self, data: Any = None, **columns: Any) -> np.ndarray:
-        """Boolean mask of the points that lie beyond the fitted data's range in some variable."""
-        if data is None:
-            data = columns
-        prob = self._data_problem("extrapolated")
-        cols = as_columns(data, self.variables, prob.column_map, arg="data")
-        mat = np.vstack([np.atleast_1d(cols[v]) for v in self.variables])
-        lo, hi = prob.columns.min(axis=1), prob.columns.max(axis=1)
-        return np.asarray(np.any((mat < lo[:, None]) | (mat > hi[:, None]), axis=0))
 
     def _predict(self, data: Any, warn: bool) -> np.ndarray:
         prob = self._data_problem("predict")
@@ -667,6 +657,8 @@ def fit(
     check_names: bool = True,
     nan_policy: str = "raise",
     n_jobs: int | None = None,
+    sigma: Any = None,
+    absolute_sigma: bool = False,
 ) -> FitResult:
     """Fit a scaling law.
 
@@ -681,7 +673,9 @@ def fit(
     target : ``"log"`` (default; residuals ``ln f - ln y``) or ``"linear"``.
     positive : parameters fitted in log space (default: the form's, none for formulas).
     bounds : ``{name: (lower, upper)}`` box bounds on natural parameters (None for open).
-    weights : per-point non-negative weights.
+    weights : per-point non-negative weights. ``sigma`` (with ``loss="l2"``): per-point (or one)
+        standard deviations of the target on the fit's scale, as scipy's ``curve_fit``: weights
+        1/sigma^2 and, with ``absolute_sigma``, the covariance ``(J' W J)^-1`` unscaled.
     starts, grid : explicit starts (dict / list of dicts / array) or a grid ``{name: values}``.
         Default: the form's grid (Chinchilla: the 4500-start grid of Besiroglu et al. 2024) or
         automatic starts by variable projection, keeping ``n_starts`` of them for LM (half the best,
@@ -710,6 +704,7 @@ def fit(
     >>> fit.converged, round(fit.params["alpha"], 2), round(fit.params["beta"], 2)
     (True, 0.33, 0.27)
     """
+    weights = sigma_weights(sigma, weights, absolute_sigma, loss)
     prob = prepare(
         form, data, y, columns=columns, loss=loss, delta=delta, target=target, positive=positive,
         bounds=bounds, weights=weights, max_iter=max_iter, ftol=ftol, xtol=xtol, gtol=gtol, check_values=False,
@@ -719,6 +714,8 @@ def fit(
         raise ValueError(f"n_starts must be a positive integer, got {n_starts!r}")
     st = starts_array(prob, starts, grid)
     res = _run_fit(prob, st, int(n_starts), resolve_threads(threads_or_jobs(n_threads, n_jobs)))
+    if sigma is not None:
+        sigma_covariance(res, np.full(prob.n, float(sigma) ** -2) if prob.weights is None else prob.weights, absolute_sigma)
     yn = getattr(y, "name", y)  # a column name, a Series' name or an integer column label
     res.y_name = str(yn) if isinstance(yn, (str, int, np.integer)) and not isinstance(yn, bool) else None
     if prob.n_omitted:
