@@ -59,6 +59,29 @@ fn logistic_deriv(x: f64) -> f64 {
     e / (d * d)
 }
 
+/// One loop per function: `per_func!(f, m)` expands `m!(Variant)` in the arm of each variant,
+/// so every function gets its own monomorphised loop (the list of variants stands here once).
+macro_rules! per_func {
+    ($f:expr, $m:ident) => {
+        match $f {
+            Func::Exp => $m!(Exp),
+            Func::Ln => $m!(Ln),
+            Func::Sqrt => $m!(Sqrt),
+            Func::Sin => $m!(Sin),
+            Func::Cos => $m!(Cos),
+            Func::Tan => $m!(Tan),
+            Func::Atan => $m!(Atan),
+            Func::Tanh => $m!(Tanh),
+            Func::Abs => $m!(Abs),
+            Func::Log10 => $m!(Log10),
+            Func::Log1p => $m!(Log1p),
+            Func::Expm1 => $m!(Expm1),
+            Func::Logistic => $m!(Logistic),
+            Func::Softplus => $m!(Softplus),
+        }
+    };
+}
+
 impl Func {
     /// The function's value at `x`.
     #[inline(always)]
@@ -129,22 +152,7 @@ impl Func {
                 }
             };
         }
-        match self {
-            Func::Exp => each!(Exp),
-            Func::Ln => each!(Ln),
-            Func::Sqrt => each!(Sqrt),
-            Func::Sin => each!(Sin),
-            Func::Cos => each!(Cos),
-            Func::Tan => each!(Tan),
-            Func::Atan => each!(Atan),
-            Func::Tanh => each!(Tanh),
-            Func::Abs => each!(Abs),
-            Func::Log10 => each!(Log10),
-            Func::Log1p => each!(Log1p),
-            Func::Expm1 => each!(Expm1),
-            Func::Logistic => each!(Logistic),
-            Func::Softplus => each!(Softplus),
-        }
+        per_func!(self, each)
     }
 
     /// `d[t] += g[t] * f'(x[t])` given the values `y[t] = f(x[t])` (one loop per function).
@@ -157,21 +165,6 @@ impl Func {
                 }
             };
         }
-        match self {
-            Func::Exp => each!(Exp),
-            Func::Ln => each!(Ln),
-            Func::Sqrt => each!(Sqrt),
-            Func::Sin => each!(Sin),
-            Func::Cos => each!(Cos),
-            Func::Tan => each!(Tan),
-            Func::Atan => each!(Atan),
-            Func::Tanh => each!(Tanh),
-            Func::Abs => each!(Abs),
-            Func::Log10 => each!(Log10),
-            Func::Log1p => each!(Log1p),
-            Func::Expm1 => each!(Expm1),
-            Func::Logistic => each!(Logistic),
-            Func::Softplus => each!(Softplus),
-        }
+        per_func!(self, each)
     }
 }
