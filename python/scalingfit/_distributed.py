@@ -34,7 +34,6 @@ def make_bootstrapper(prob: Any, args: dict[str, Any]) -> Any:
 def run_range(payload: dict[str, Any], start: int, n: int) -> dict[str, Any]:
     """One task: resamples start..start+n-1 on one thread (runs on a worker)."""
     boot = make_bootstrapper(payload["problem"], payload["boot_args"])
-    t0 = time.thread_time()
     r = boot.run(int(start), int(n), 1)
     out: dict[str, Any] = {"start": int(start), "n": int(n), "status": np.asarray(r.status)}
     if payload["keep"] == "samples":
@@ -43,15 +42,10 @@ def run_range(payload: dict[str, Any], start: int, n: int) -> dict[str, Any]:
         summ = Summary(start, start + n, payload["edges"])
         summ.add(int(start), r.samples, _CONVERGED[r.status])
         out["state"] = summ.state()
-    out["cpu_s"] = time.thread_time() - t0
     return out
 
 
 def _submit(executor: Any, *args: Any) -> Any:
-    if not callable(getattr(executor, "submit", None)):
-        raise TypeError(
-            f"executor must have a submit(fn, *args) method returning futures (a distributed.Client, a "
-            f"concurrent.futures executor, or an adapter: see the README), got {type(executor).__name__}")
     if type(executor).__module__.startswith("distributed"):
         # a Dask client: a fresh key per submission, so a resubmitted range is run again
         return executor.submit(run_range, *args, pure=False)
@@ -74,7 +68,9 @@ def run_on_executor(executor: Any, prob: Any, boot: Any, boot_args: dict[str, An
     """Run [start, start+n) on the executor; the fields of the BootstrapResult that differ
     from the in-process call's inputs (samples, status, elapsed, summary state, moments)."""
     if not callable(getattr(executor, "submit", None)):
-        _submit(executor)  # raises the TypeError
+        raise TypeError(
+            f"executor must have a submit(fn, *args) method returning futures (a distributed.Client, a "
+            f"concurrent.futures executor, or an adapter: see the README), got {type(executor).__name__}")
     t0 = time.perf_counter()
     # size the tasks: time a few resamples here on one thread
     # (doubling batches up to PROBE resamples or ~0.1 s: cold starts make one resample slow)
