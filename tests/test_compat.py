@@ -382,3 +382,5 @@ def test_sigma_and_absolute_sigma_match_scipy_curve_fit():
         sf.fit("E + A*C^-alpha", {"C": C}, y, loss="l2", absolute_sigma=True)
     with pytest.raises(ValueError, match="finite and positive"):
         sf.fit("E + A*C^-alpha", {"C": C}, y, loss="l2", sigma=-sig)
+    with pytest.raises(ValueError, match="^sigma has length 2 but the data has 30 rows"):
+        sf.fit("E + A*C^-alpha", {"C": C}, y, loss="l2", sigma=[1.0, 2.0])

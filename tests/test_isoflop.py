@@ -187,3 +187,11 @@ def test_bad_input_is_named():
         sf.isoflop({"N": d["N"], "C": d["C"][:3], "loss": d["loss"]})
     with pytest.raises(TypeError, match="sf.isoflop"):
         sf.compare_approaches("x", None)  # type: ignore[arg-type]
+
+
+def test_sizes_beyond_memory_are_refused_naming_the_argument():
+    d = design()
+    with pytest.raises(ValueError, match=r"isoflop with n_resamples=1000000000000 .* use fewer resamples"):
+        sf.isoflop(d, n_resamples=10**12)
+    with pytest.raises(ValueError, match=r"envelope with n_grid=1000000000000 .* use a smaller n_grid"):
+        sf.envelope(training_curves(), n_grid=10**12, n_resamples=0)

@@ -6,6 +6,7 @@ imported only when a table is asked for)."""
 
 from __future__ import annotations
 
+import contextlib
 import html
 from typing import Any
 
@@ -69,6 +70,17 @@ def sigma_weights(sigma: Any, weights: Any, absolute_sigma: Any, loss: str | Non
     if s.size == 0 or not np.all(np.isfinite(s)) or np.any(s <= 0):
         raise ValueError("sigma must be finite and positive")
     return None if s.ndim == 0 else 1.0 / (s * s)
+
+
+@contextlib.contextmanager
+def sigma_named(sigma: Any) -> Any:
+    """Errors about the weights made from ``sigma`` name ``sigma`` (its length, its NaN rows)."""
+    try:
+        yield
+    except ValueError as e:
+        if sigma is None or not str(e).startswith("weights"):
+            raise
+        raise ValueError("sigma" + str(e)[len("weights"):]) from None
 
 
 def sigma_covariance(res: Any, w: np.ndarray, absolute_sigma: bool) -> None:

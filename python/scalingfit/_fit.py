@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._compat import FitCompat, keep_index, sigma_covariance, sigma_weights
+from ._compat import FitCompat, keep_index, sigma_covariance, sigma_named, sigma_weights
 from ._data import (
     align_to,
     as_columns,
@@ -705,11 +705,12 @@ def fit(
     (True, 0.33, 0.27)
     """
     weights = sigma_weights(sigma, weights, absolute_sigma, loss)
-    prob = prepare(
-        form, data, y, columns=columns, loss=loss, delta=delta, target=target, positive=positive,
-        bounds=bounds, weights=weights, max_iter=max_iter, ftol=ftol, xtol=xtol, gtol=gtol, check_values=False,
-        check_names=check_names, nan_policy=nan_policy,
-    )
+    with sigma_named(sigma):
+        prob = prepare(
+            form, data, y, columns=columns, loss=loss, delta=delta, target=target, positive=positive,
+            bounds=bounds, weights=weights, max_iter=max_iter, ftol=ftol, xtol=xtol, gtol=gtol, check_values=False,
+            check_names=check_names, nan_policy=nan_policy,
+        )
     if not isinstance(n_starts, (int, np.integer)) or isinstance(n_starts, bool) or not 1 <= n_starts < 2**63:
         raise ValueError(f"n_starts must be a positive integer, got {n_starts!r}")
     st = starts_array(prob, starts, grid)

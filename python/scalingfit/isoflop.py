@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ._bootstrap import BootstrapResult, _check_level
-from ._data import as_float_array, check_seed, fmt
+from ._data import as_float_array, check_seed, fmt, refuse_over_memory
 from ._fit import FitResult
 from ._results import _pct, _Result
 
@@ -366,6 +366,9 @@ def isoflop(
     samples = None
     n_invalid = 0
     if n_resamples:
+        # the resample weights (B, n) and each budget's batched normal equations (B, 5, n)
+        refuse_over_memory(f"isoflop with n_resamples={n_resamples} on {n} runs", 8.0 * n_resamples * n * 7,
+                           "use fewer resamples (1000 give 95% intervals)")
         rng = np.random.default_rng(seed)
         ug = np.unique(g)
         # resample groups within budgets (a group's budget: that of its first row)
@@ -505,6 +508,9 @@ def envelope(
     lo, hi = starts[1], ends[-2]  # two runs have begun by lo and two have not yet ended at hi
     if not hi > lo:
         raise ValueError("the runs' compute ranges do not overlap: no compute value has two runs to compare")
+    # the interpolated curves on the grid, per resample (B, runs, n_grid), twice
+    refuse_over_memory(f"envelope with n_grid={n_grid} and n_resamples={n_resamples} on {len(curves)} runs",
+                       16.0 * (int(n_resamples) + 1) * len(curves) * int(n_grid), "use a smaller n_grid or fewer resamples")
     grid = np.linspace(lo, hi, int(n_grid))
     one = np.ones((1, len(curves)))
     pe = _envelope(lnN_a, curves, grid, k, one)
