@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -197,17 +198,38 @@ def test_a_parameter_running_off_to_infinity_is_named_not_converged():
 
 
 def test_a_parameter_still_running_off_at_the_iteration_limit_is_named():
-    # powerlaw-12 of the hard-problem suite: E + A*x^-alpha on 26 points whose optimum lies at
-    # A ~ 1.8e33, alpha ~ 3.5; from automatic starts LM walks up the valley with the objective
-    # still falling (so not "diverged") and reaches the iteration limit; the fit names A
+    # powerlaw-12 of the hard-problem suite: E + A*x^-alpha on 26 points whose (L2) optimum lies
+    # at A ~ 1.8e33, alpha ~ 3.5. With the Huber loss (no continuation by variable projection)
+    # LM walks up the valley with the objective still falling (so not "diverged") and reaches
+    # the iteration limit; the fit names A
     import hard_problems as hp
 
     p = next(q for q in hp.synthetic_problems() if q.name == "powerlaw-12")
     with pytest.warns(sf.ScalingFitWarning, match="A still running off"):
-        f = sf.fit(p.formula, p.data, p.y, loss="l2", target="linear")
+        f = sf.fit(p.formula, p.data, p.y, loss="huber", target="linear")
     assert not f.converged and f.status == int(sf._core.Termination.MaxIter)
     assert f.params["A"] > 1e12 and "A still running off" in f.message and "poorly identified" in f.message
     assert any("raise max_iter, bound A" in w for w in f.warnings) and "A still running off" in f.summary()
+
+
+def test_a_crawl_to_the_iteration_limit_is_continued_by_variable_projection():
+    # the same problem under the squared loss: the run that reaches max_iter is continued on
+    # alpha alone (E and A solved by least squares at every alpha) and polished, and ends at the
+    # certified optimum, converged, with the iterations of all three parts counted
+    import hard_problems as hp
+
+    p = next(q for q in hp.synthetic_problems() if q.name == "powerlaw-12")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sf.ScalingFitWarning)
+        f = sf.fit(p.formula, p.data, p.y, loss="l2", target="linear", starts={"E": 2.0, "A": 10.0, "alpha": 0.5})
+    assert f.converged and f.n_iter > 500
+    assert p.solved(p.rss_at(dict(f.params)))
+    for k in p.names:
+        assert f.params[k] == pytest.approx(p.certified[k], rel=1e-6)
+    # a deliberately short run is left as it is
+    with pytest.warns(sf.ScalingFitWarning, match="iteration limit"):
+        short = sf.fit(p.formula, p.data, p.y, loss="l2", target="linear", starts={"E": 2.0, "A": 10.0, "alpha": 0.5}, max_iter=10)
+    assert short.n_iter == 10 and not short.converged
 
 
 def test_large_data_screens_starts_on_a_subsample_and_finds_the_same_optimum():

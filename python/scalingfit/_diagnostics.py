@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from . import _core
+
 # Exponents of the built-in forms that are positive for a law that improves with scale (each
 # is written as x^-exponent, or as the outer power of kaplan_nd).
 POSITIVE_EXPONENTS = {
@@ -85,6 +87,28 @@ def fit_warnings(prob: Any, x: np.ndarray, cov: np.ndarray | None, stderr: dict[
                 out.append(f"{n}: standard error {se:.3g} is {('more than ' + format(HUGE_RELATIVE_SE, 'g') + 'x ') if math.isfinite(se) else ''}"
                            f"its value {x[k]:.4g}: the covariance is nearly singular and {n} is not identified")
     return out, converged
+
+
+def termination_message(r: Any, found: list[str]) -> str:
+    """The message of a fit's termination (``r``: the core's ``FitOutput``) naming the parameters
+    still running off at the iteration limit or diverging; the warning for those, or for a
+    plain iteration limit (a point that is not an optimum), goes first in ``found``."""
+    message: str = r.termination.message
+    if r.diverging:
+        names_ = ", ".join(r.diverging)
+        if r.termination == _core.Termination.MaxIter:
+            message = (f"not converged: iteration limit (max_iter) reached with {names_} still running off along a valley "
+                       "(the objective falls ever more slowly): the law is poorly identified by these data")
+            found.insert(0, message[len("not converged: "):] + f"; raise max_iter, bound {names_}, or fit a simpler law")
+        else:
+            message = (f"not converged: {names_} diverge{'s' if len(r.diverging) == 1 else ''} (run off towards "
+                       "infinity, or 0 in log space, while the objective hardly changes): the law is not identified by these data")
+            found.insert(0, message[len("not converged: "):] + "; fix or bound those parameters, or fit a simpler law")
+    elif r.termination == _core.Termination.MaxIter:
+        # a plain iteration limit is a result a user could take for an answer: said too
+        found.insert(0, "iteration limit (max_iter) reached before convergence: the parameters are not at an optimum; "
+                        "raise max_iter or give starts= closer to the optimum")
+    return message
 
 
 def bootstrap_warnings(bs: Any, level: float = 0.95) -> list[str]:

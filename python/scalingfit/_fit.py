@@ -30,7 +30,7 @@ from ._data import (
     table_columns,
     threads_or_jobs,
 )
-from ._diagnostics import ScalingFitWarning, emit, fit_warnings
+from ._diagnostics import ScalingFitWarning, emit, fit_warnings, termination_message
 
 _FORMS = {name: (formula, vars_, pos, desc) for name, formula, vars_, pos, desc in _core.forms()}
 _LOSSES = ("huber", "l2")
@@ -680,7 +680,9 @@ def fit(
         Default: the form's grid (Chinchilla: the 4500-start grid of Besiroglu et al. 2024) or
         automatic starts by variable projection, keeping ``n_starts`` of them for LM (half the best,
         half the best spread over the grid).
-    max_iter, ftol, xtol, gtol : Levenberg-Marquardt limits per start.
+    max_iter, ftol, xtol, gtol : Levenberg-Marquardt limits per start. A run that reaches
+        ``max_iter`` (20 or more) on a law with linear parameters (``loss="l2"``, ``target="linear"``)
+        is continued by variable projection and polished, up to ``max_iter`` each (``n_iter`` counts all).
     n_threads : threads for the parallel starts (default: all cores); ``n_jobs`` is an alias
         (scikit-learn's name; -1: all cores).
     check_names : with a formula, a parameter whose name is close to a data column the formula
@@ -751,17 +753,7 @@ def _result(prob: Problem, r: Any) -> FitResult:
         else:
             cov = None
     found, converged = fit_warnings(prob, x, cov, stderr, r.termination.converged, r.sensitivity, r.model_max)
-    message = r.termination.message
-    if r.diverging:
-        names_ = ", ".join(r.diverging)
-        if r.termination == _core.Termination.MaxIter:
-            message = (f"not converged: iteration limit (max_iter) reached with {names_} still running off along a valley "
-                       "(the objective falls ever more slowly): the law is poorly identified by these data")
-            found.insert(0, message[len("not converged: "):] + f"; raise max_iter, bound {names_}, or fit a simpler law")
-        else:
-            message = (f"not converged: {names_} diverge{'s' if len(r.diverging) == 1 else ''} (run off towards "
-                       "infinity, or 0 in log space, while the objective hardly changes): the law is not identified by these data")
-            found.insert(0, message[len("not converged: "):] + "; fix or bound those parameters, or fit a simpler law")
+    message = termination_message(r, found)
     if converged != r.termination.converged:
         message = "not converged: the model is 0 at every data point (zero gradient from underflow)"
     # the values from Rust are already Python floats, ints, bools and strings

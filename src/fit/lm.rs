@@ -3,6 +3,7 @@
 use super::linalg::{build_model, chol_solve};
 use super::problem::{LmResult, Loss, Problem, Termination, Workspace};
 use super::residuals::{residual_jacobian, residual_values, residuals};
+use super::varpro;
 use crate::expr::Data;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -124,9 +125,87 @@ pub fn lm(
     lm_with(s, data, y, c, start, ws, None)
 }
 
+/// A run shorter than this many iterations (`max_iter`) is not continued by variable
+/// projection: so short a limit is deliberate.
+const RESCUE_MIN_ITER: usize = 20;
+
 /// [`lm`] that also stops (status `Failed`) as soon as `abort` is set: the flag is read before
 /// every trial step, so even a run with a huge `max_iter` stops within one step.
+///
+/// A run that reaches `max_iter` (or stops as diverging) on a law with linear parameters, under
+/// the squared loss on a linear target, is continued by variable projection
+/// ([`super::varpro`]: up to `max_iter` iterations on the nonlinear parameters alone, from the
+/// point reached and, failing that, from the start) and polished by a full run from there
+/// (up to `max_iter` again); the continuation is kept when it ends lower, with the iterations
+/// of all three counted.
 pub fn lm_with(
+    s: &Problem,
+    data: &Data,
+    y: &[f64],
+    c: Option<&[f64]>,
+    start: &[f64],
+    ws: &mut Workspace,
+    abort: Option<&AtomicBool>,
+) -> LmResult {
+    let first = lm_run(s, data, y, c, start, ws, abort);
+    rescue(s, data, y, c, start, first, ws, abort)
+}
+
+/// Whether [`rescue`] would continue the run `r`.
+pub(crate) fn rescuable(s: &Problem, r: &LmResult) -> bool {
+    matches!(r.status, Termination::MaxIter | Termination::Diverged)
+        && s.opts.max_iter >= RESCUE_MIN_ITER
+        && varpro::split(s).is_some()
+}
+
+/// The continuation of [`lm_with`]: `first` is the run from `start` (its Jacobian in `ws`);
+/// returns it unchanged unless it is [`rescuable`] and the continuation ends lower, in which
+/// case `ws` holds the continuation's state.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn rescue(
+    s: &Problem,
+    data: &Data,
+    y: &[f64],
+    c: Option<&[f64]>,
+    start: &[f64],
+    first: LmResult,
+    ws: &mut Workspace,
+    abort: Option<&AtomicBool>,
+) -> LmResult {
+    if !rescuable(s, &first) || abort.is_some_and(|a| a.load(Ordering::Relaxed)) {
+        return first;
+    }
+    let mut best = first;
+    let mut spent = (best.n_iter, best.n_eval);
+    let from_end = best.params.clone();
+    for from in [&from_end[..], start] {
+        let Some(red) = varpro::reduced_lm(s, data, y, c, from, abort) else {
+            continue;
+        };
+        spent.0 += red.n_iter;
+        spent.1 += red.n_eval;
+        if !(red.objective < best.objective) {
+            continue;
+        }
+        let mut ws2 = Workspace::default();
+        let polished = lm_run(s, data, y, c, &red.params, &mut ws2, abort);
+        spent.0 += polished.n_iter;
+        spent.1 += polished.n_eval;
+        if polished.objective < best.objective {
+            std::mem::swap(ws, &mut ws2);
+            best = polished;
+            if best.status.converged() {
+                break;
+            }
+        }
+    }
+    best.n_iter = spent.0;
+    best.n_eval = spent.1;
+    best
+}
+
+/// One Levenberg-Marquardt run, without the continuation of [`lm_with`].
+pub(crate) fn lm_run(
     s: &Problem,
     data: &Data,
     y: &[f64],

@@ -23,6 +23,7 @@ mod starts;
 mod subsample;
 #[cfg(test)]
 mod tests;
+mod varpro;
 
 pub use covariance::{covariance, covariance_and_residuals};
 pub use linalg::spd_inverse;

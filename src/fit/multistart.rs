@@ -1,7 +1,7 @@
 //! Multi-start LM: every start in parallel (screened at a loose tolerance above
 //! [`SCREEN_MIN_STARTS`] starts, the best polished), best by objective.
 
-use super::lm::lm_with;
+use super::lm::{lm_run, lm_with, rescuable, rescue};
 use super::problem::{LmResult, Problem, Termination, Workspace};
 use super::subsample::{Subsample, POLISH_FULL};
 use crate::error::{Error, Result};
@@ -99,7 +99,9 @@ pub(crate) fn multistart_in(
                 if aborted() {
                     return LmResult::failed(p);
                 }
-                lm_with(loose, d1, y1, c1, st, ws, abort)
+                // without the continuation by variable projection: that is for the runs
+                // still in the race at the end (below, or the polish)
+                lm_run(loose, d1, y1, c1, st, ws, abort)
             })
             .collect()
     };
@@ -119,6 +121,8 @@ pub(crate) fn multistart_in(
                 results[i] = r;
             }
         }
+    } else if results.len() > 1 {
+        continue_crawling(s, data, y, c, starts, &mut results, abort);
     }
     if aborted() {
         return Err(Error::Interrupted);
@@ -190,6 +194,42 @@ fn polish_on_full(
         results[i] = r;
     }
     chosen
+}
+
+/// The runs that reached the iteration limit (or stopped as diverging) while lower than every
+/// converged run, best first and at most [`POLISH`] of them, continued by variable projection
+/// (see [`lm_with`]); the others lost to a converged run already.
+fn continue_crawling(
+    s: &Problem,
+    data: &Data,
+    y: &[f64],
+    c: Option<&[f64]>,
+    starts: &[Vec<f64>],
+    results: &mut [LmResult],
+    abort: Option<&AtomicBool>,
+) {
+    let best_converged = results
+        .iter()
+        .filter(|r| r.status.converged())
+        .map(|r| r.objective)
+        .fold(f64::INFINITY, f64::min);
+    let mut which: Vec<usize> = ranked(results)
+        .into_iter()
+        .filter(|&i| rescuable(s, &results[i]) && results[i].objective < best_converged)
+        .collect();
+    which.truncate(POLISH);
+    let done: Vec<(usize, LmResult)> = which
+        .par_iter()
+        .map_init(Workspace::default, |ws, &i| {
+            (
+                i,
+                rescue(s, data, y, c, &starts[i], results[i].clone(), ws, abort),
+            )
+        })
+        .collect();
+    for (i, r) in done {
+        results[i] = r;
+    }
 }
 
 /// Indices of the starts with a finite objective, best first (ties by start order).

@@ -317,3 +317,79 @@ fn sensitivity_is_the_relative_effect_of_each_parameter() {
     w[0] = 0.0;
     assert_eq!(sensitivity(&s0, &data, Some(&w), &[1.0]).0.len(), 1);
 }
+
+/// NIST MGH10 (`b1 exp(b2 / (x + b3))`) from its far start 1: LM alone walks b1 towards 0 along
+/// a valley to the iteration limit; the continuation by variable projection (b1 solved, LM on
+/// b2 and b3) reaches the certified optimum, as MINPACK does.
+#[test]
+fn iteration_limit_is_continued_by_variable_projection() {
+    let mut s = setup(
+        "b1 * exp(b2 / (x + b3))",
+        &["x"],
+        Loss::L2,
+        Target::Linear,
+        &[],
+    );
+    s.opts.max_iter = 5000;
+    let xs: Vec<f64> = (0..16).map(|i| 50.0 + 5.0 * i as f64).collect();
+    let y = [
+        34780.0, 28610.0, 23650.0, 19630.0, 16370.0, 13720.0, 11540.0, 9744.0, 8261.0, 7030.0,
+        6005.0, 5147.0, 4427.0, 3820.0, 3307.0, 2872.0,
+    ];
+    let data = Data::new(&s.formula, vec![xs]).unwrap();
+    let start = [2.0, 400000.0, 25000.0];
+    let mut ws = Workspace::default();
+    let alone = lm::lm_run(&s, &data, &y, None, &start, &mut ws, None);
+    assert_eq!(alone.status, Termination::MaxIter);
+    let r = lm(&s, &data, &y, None, &start, &mut ws);
+    let cert = [5.6096364710e-03, 6.1813463463e+03, 3.4522363462e+02];
+    assert!(r.status.converged(), "{r:?}");
+    assert!(
+        (2.0 * r.objective / 8.7945855171e+01 - 1.0).abs() < 1e-9,
+        "{r:?}"
+    );
+    for k in 0..3 {
+        assert!((r.params[k] / cert[k] - 1.0).abs() < 1e-7, "{r:?}");
+    }
+    assert!(r.n_iter > alone.n_iter);
+    // the workspace holds the residuals at the returned point (the covariance uses them)
+    let rss: f64 = ws.r.iter().map(|v| v * v).sum();
+    assert!((rss / 8.7945855171e+01 - 1.0).abs() < 1e-9);
+    // a deliberately short run is not continued
+    s.opts.max_iter = 10;
+    let short = lm(&s, &data, &y, None, &start, &mut ws);
+    assert_eq!(short.status, Termination::MaxIter);
+    assert_eq!(short.n_iter, 10);
+}
+
+/// The reduced problem with point weights reaches the weighted optimum that the full LM finds
+/// from the truth; a positive linear parameter whose least-squares value is negative makes the
+/// point infeasible.
+#[test]
+fn variable_projection_respects_weights_and_positivity() {
+    let s = setup("E + A*x^-alpha", &["x"], Loss::L2, Target::Linear, &[]);
+    let xs: Vec<f64> = (0..25).map(|i| 1.0 + 0.5 * i as f64).collect();
+    let y: Vec<f64> = xs
+        .iter()
+        .enumerate()
+        .map(|(i, x)| 1.5 + 4.0 * x.powf(-0.7) + 0.01 * ((i * 7 % 5) as f64 - 2.0))
+        .collect();
+    let w: Vec<f64> = (0..25).map(|i| 0.5 + (i % 3) as f64).collect();
+    let data = Data::new(&s.formula, vec![xs]).unwrap();
+    let mut ws = Workspace::default();
+    let full = lm(&s, &data, &y, Some(&w), &[1.5, 4.0, 0.7], &mut ws);
+    assert!(full.status.converged());
+    let red = varpro::reduced_lm(&s, &data, &y, Some(&w), &[0.0, 1.0, 3.0], None).unwrap();
+    assert!((red.objective / full.objective - 1.0).abs() < 1e-10);
+    for k in 0..3 {
+        assert!(
+            (red.params[k] / full.params[k] - 1.0).abs() < 1e-6,
+            "{:?}",
+            red.params
+        );
+    }
+    // decreasing data: A must be negative for E + A*x^alpha with alpha > 0 fixed near 1
+    let s = setup("E + A*x^alpha", &["x"], Loss::L2, Target::Linear, &["A"]);
+    let yd: Vec<f64> = (0..25).map(|i| 10.0 - 0.3 * i as f64).collect();
+    assert!(varpro::reduced_lm(&s, &data, &yd, None, &[0.0, 1.0, 1.0], None).is_none());
+}
