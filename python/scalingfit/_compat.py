@@ -1,8 +1,8 @@
-"""pandas in and out, scipy-like aliases, short reprs and notebook HTML for the result classes.
+"""pandas and polars in and out, scipy-like aliases, short reprs and notebook HTML for the result classes.
 
 The classes here are mixins: :class:`scalingfit.FitResult`, :class:`scalingfit.BootstrapResult`
 and the analysis results derive from them, so this module imports no result class (pandas is
-imported only when a table is asked for)."""
+imported only when a table is asked for, polars only for ``to_polars``)."""
 
 from __future__ import annotations
 
@@ -24,12 +24,50 @@ def pandas() -> Any:
     return pd
 
 
+def polars() -> Any:
+    """The polars module, or an ImportError saying how to install it."""
+    try:
+        import polars as pl
+    except ImportError:
+        raise ImportError("this needs polars, which is not installed: pip install polars") from None
+    return pl
+
+
 def keep_index(data: Any, values: np.ndarray, name: str | None) -> Any:
     """``values`` as a pandas Series on ``data``'s index (named ``name``) when ``data`` is a pandas
-    DataFrame, else unchanged (numpy in, numpy out)."""
-    if type(data).__module__.split(".")[0] != "pandas" or not hasattr(data, "index") or not hasattr(data, "columns"):
+    DataFrame, as a polars Series (named ``name``) when it is a polars DataFrame, else unchanged
+    (numpy in, numpy out)."""
+    lib = type(data).__module__.split(".")[0]
+    if lib == "polars" and hasattr(data, "get_column"):
+        return polars().Series(name or "predicted", values)
+    if lib != "pandas" or not hasattr(data, "index") or not hasattr(data, "columns"):
         return values
     return pandas().Series(values, index=data.index, name=name)
+
+
+class Table:
+    """A result table before it becomes a pandas or polars DataFrame: ordered columns, an
+    optional named index (pandas' index; polars, which has none, gets it as the first column) and
+    ``attrs`` (pandas' ``DataFrame.attrs``; polars has no such field)."""
+
+    def __init__(self, columns: dict[str, Any], index: tuple[str, Any] | None = None, attrs: dict[str, Any] | None = None):
+        self.columns, self.index, self.attrs = columns, index, attrs or {}
+
+    def to_pandas(self) -> Any:
+        pd = pandas()
+        idx = None
+        if self.index is not None:
+            name, values = self.index
+            idx = pd.RangeIndex(values.start, values.stop, name=name) if isinstance(values, range) else pd.Index(list(values), name=name)
+        df = pd.DataFrame(self.columns, index=idx)
+        df.attrs.update(self.attrs)
+        return df
+
+    def to_polars(self) -> Any:
+        pl = polars()
+        cols: dict[str, Any] = {} if self.index is None else {self.index[0]: list(self.index[1])}
+        cols.update({k: (np.asarray(v) if not isinstance(v, list) else v) for k, v in self.columns.items()})
+        return pl.DataFrame(cols)
 
 
 def _html_table(caption: str, head: list[str], rows: list[list[Any]], notes: list[str]) -> str:
@@ -181,7 +219,13 @@ class FitCompat:
         ``stderr`` (NaN when the covariance is singular) and ``fitted_as`` ("log"/"linear");
         with ``level`` (e.g. 0.95) also asymptotic Wald bounds ``ci_lo``/``ci_hi`` = estimate
         -/+ z * stderr (prefer :func:`scalingfit.bootstrap` and its ``to_frame`` for intervals)."""
-        pd = pandas()
+        return self._table(level).to_pandas()
+
+    def to_polars(self, level: float | None = None) -> Any:
+        """:meth:`to_frame` as a polars DataFrame (``parameter`` is its first column)."""
+        return self._table(level).to_polars()
+
+    def _table(self, level: float | None) -> Table:
         names = list(self.param_names)
         se = [np.nan if self.stderr is None else self.stderr[n] for n in names]
         d: dict[str, Any] = {"estimate": [self.params[n] for n in names], "stderr": se}
@@ -192,10 +236,7 @@ class FitCompat:
             d["ci_lo"] = [self.params[n] - z * s for n, s in zip(names, se)]
             d["ci_hi"] = [self.params[n] + z * s for n, s in zip(names, se)]
         d["fitted_as"] = ["log" if n in self.positive else "linear" for n in names]
-        df = pd.DataFrame(d, index=pd.Index(names, name="parameter"))
-        if level is not None:
-            df.attrs["level"] = float(level)
-        return df
+        return Table(d, ("parameter", names), {} if level is None else {"level": float(level)})
 
     def __repr__(self) -> str:
         w = f", {len(self.warnings)} warning{'s' if len(self.warnings) != 1 else ''}" if self.warnings else ""
@@ -242,9 +283,14 @@ class BootstrapCompat:
         ``estimate``, bootstrap ``mean`` and ``stderr``, and the ``ci_lo``/``ci_hi`` interval at
         ``level`` by ``method`` (NaN with fewer than 2 converged resamples); ``attrs`` records
         level, method and the resample counts. ``samples=True`` returns :meth:`samples_frame`."""
-        if samples:
-            return self.samples_frame()
-        pd = pandas()
+        return self.samples_frame() if samples else self._table(level, method).to_pandas()
+
+    def to_polars(self, level: float = 0.95, method: str = "percentile", samples: bool = False) -> Any:
+        """:meth:`to_frame` (or with ``samples=True`` :meth:`samples_frame`) as a polars DataFrame,
+        the index (``parameter``, ``resample``) as its first column."""
+        return (self._samples_table() if samples else self._table(level, method)).to_polars()
+
+    def _table(self, level: float, method: str) -> Table:
         names = list(self.param_names)
         try:
             ci = self.ci(level, method)
@@ -254,24 +300,25 @@ class BootstrapCompat:
                 raise
             ci = {n: (np.nan, np.nan) for n in names}
             se = mean = {n: np.nan for n in names}
-        df = pd.DataFrame(
+        return Table(
             {"estimate": [self.fit.params[n] for n in names], "mean": [float(mean[n]) for n in names],
              "stderr": [float(se[n]) for n in names], "ci_lo": [ci[n][0] for n in names], "ci_hi": [ci[n][1] for n in names]},
-            index=pd.Index(names, name="parameter"),
+            ("parameter", names),
+            {"level": float(level), "method": method, "n_resamples": int(self.n_resamples), "n_converged": int(self.n_converged)},
         )
-        df.attrs.update({"level": float(level), "method": method, "n_resamples": int(self.n_resamples), "n_converged": int(self.n_converged)})
-        return df
 
     def samples_frame(self) -> Any:
         """The resamples as a pandas DataFrame: one row per resample (index ``resample``, from
         ``start``), one column per parameter (NaN for failed resamples), plus ``converged``."""
+        return self._samples_table().to_pandas()
+
+    def _samples_table(self) -> Table:
         if self.samples is None:
             raise ValueError("this bootstrap was run with keep='summary': per-resample samples were not stored")
-        pd = pandas()
-        df = pd.DataFrame(np.asarray(self.samples), columns=list(self.param_names),
-                          index=pd.RangeIndex(self.start, self.start + len(self.samples), name="resample"))
-        df["converged"] = np.asarray(self.converged, dtype=bool)
-        return df
+        a = np.asarray(self.samples)
+        cols: dict[str, Any] = {n: a[:, j] for j, n in enumerate(self.param_names)}
+        cols["converged"] = np.asarray(self.converged, dtype=bool)
+        return Table(cols, ("resample", range(self.start, self.start + len(a))))
 
     def __repr__(self) -> str:
         w = f", {len(self.warnings)} warning{'s' if len(self.warnings) != 1 else ''}" if self.warnings else ""
@@ -302,10 +349,16 @@ class DistributionCompat:
     def to_frame(self, level: float = 0.95, method: str = "percentile") -> Any:
         """One row (index: the quantity's ``name``): ``estimate``, bootstrap ``mean`` and
         ``stderr``, ``ci_lo``/``ci_hi`` at ``level`` by ``method``, and ``n_used``."""
-        pd = pandas()
+        return self._table(level, method).to_pandas()
+
+    def to_polars(self, level: float = 0.95, method: str = "percentile") -> Any:
+        """:meth:`to_frame` as a polars DataFrame (``quantity`` is its first column)."""
+        return self._table(level, method).to_polars()
+
+    def _table(self, level: float, method: str) -> Table:
         lo, hi = self.ci(level, method)
-        return pd.DataFrame({"estimate": [self.estimate], "mean": [self.mean], "stderr": [self.stderr], "ci_lo": [lo], "ci_hi": [hi],
-                             "n_used": [self.n_used]}, index=pd.Index([self.name], name="quantity"))
+        return Table({"estimate": [self.estimate], "mean": [self.mean], "stderr": [self.stderr], "ci_lo": [lo], "ci_hi": [hi],
+                      "n_used": [self.n_used]}, ("quantity", [self.name]))
 
 
 class ResultCompat:
@@ -325,7 +378,13 @@ class ResultCompat:
         ``quantity``, ``index`` (the element's position in an array value; 0 for scalars) and
         ``value``; when built from a bootstrap also ``stderr``, ``ci_lo`` and ``ci_hi`` (at
         ``level``, in ``attrs``) for the sampled quantities (NaN for the others)."""
-        pd = pandas()
+        return self._table().to_pandas()
+
+    def to_polars(self) -> Any:
+        """:meth:`to_frame` as a polars DataFrame."""
+        return self._table().to_polars()
+
+    def _table(self) -> Table:
         se = self.stderr if self.samples is not None else None
         rows: list[dict[str, Any]] = []
         for k, v in self.values.items():
@@ -345,7 +404,4 @@ class ResultCompat:
                     row["ci_hi"] = np.nan if hi is None else float(hi[idx])
                 rows.append(row)
         cols = ["quantity", "index", "value"] + (["stderr", "ci_lo", "ci_hi"] if self.samples is not None else [])
-        df = pd.DataFrame(rows, columns=cols)
-        if self.samples is not None:
-            df.attrs["level"] = float(self.level)
-        return df
+        return Table({c: [r[c] for r in rows] for c in cols}, None, {} if self.samples is None else {"level": float(self.level)})
