@@ -90,3 +90,13 @@ def no_fit(monkeypatch):
 
     monkeypatch.setattr(scalingfit, "fit", refuse)
     monkeypatch.setattr(scalingfit, "bootstrap", refuse)
+
+
+@pytest.fixture(scope="session")
+def hoffmann_nd():
+    """The bundled Hoffmann-style example's N, D and loss columns (no C), as a dict of arrays."""
+    from scalingfit.datasets import hoffmann_example
+
+    d = hoffmann_example()
+    d.pop("C")
+    return d

@@ -6,17 +6,14 @@ import warnings
 import numpy as np
 import pytest
 import scalingfit as sf
-from scalingfit.datasets import hoffmann_example
 
 pl = pytest.importorskip("polars")
 pd = pytest.importorskip("pandas")
 
 
 @pytest.fixture(scope="module")
-def data():
-    d = hoffmann_example()
-    d.pop("C")
-    return d
+def data(hoffmann_nd):
+    return hoffmann_nd
 
 
 @pytest.fixture(scope="module")
