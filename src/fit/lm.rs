@@ -175,6 +175,12 @@ pub(crate) fn rescue(
     if !rescuable(s, &first) || abort.is_some_and(|a| a.load(Ordering::Relaxed)) {
         return first;
     }
+    // the continuation's buffers (the reduced problem's and a second workspace): when they do
+    // not fit in the memory budget, the run stays as it ended (its message says so)
+    let per_point = 2 * s.formula.n_nodes() + 4 * s.n_params() + 16;
+    if crate::mem::check("max_iter", "", data.n, per_point * 8, "").is_err() {
+        return first;
+    }
     let mut best = first;
     let mut spent = (best.n_iter, best.n_eval);
     let from_end = best.params.clone();
