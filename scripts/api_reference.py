@@ -38,7 +38,7 @@ RESULT_CLASSES = [
     ("scalingfit.economics", "Economics"),
     ("scalingfit.downstream", "TwoStep"),
     ("scalingfit.compare", "FormComparison"),
-    ("scalingfit.compare", "LocalExponent"),
+    ("scalingfit.exponent", "LocalExponent"),
     ("scalingfit.dimension", "TileEstimate"),
     ("scalingfit.dimension", "TwoNNEstimate"),
     ("scalingfit.dimension", "MLEEstimate"),

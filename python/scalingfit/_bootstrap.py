@@ -68,7 +68,15 @@ def _interval(samples: np.ndarray, estimate: float, level: float, method: str, j
 
 @dataclass
 class Distribution(DistributionCompat):
-    """Bootstrap distribution of one derived quantity (see :meth:`BootstrapResult.derived`)."""
+    """Bootstrap distribution of one derived quantity (see :meth:`BootstrapResult.derived`).
+
+    Attributes
+    ----------
+    name : the quantity's name; estimate : its value at the full-data fit.
+    samples : its value in every converged resample where it is finite (``n_used`` of them).
+    jackknife : its leave-one-out values (for BCa), when the bootstrap had computed its jackknife.
+    ``stderr``, ``mean``, ``ci(level, method)``, ``summary()``, ``to_frame()``, ``to_polars()``.
+    """
 
     name: str
     estimate: float

@@ -335,3 +335,42 @@ def nan_rows(data: Any, mat: np.ndarray, y: np.ndarray, w: np.ndarray | None, co
             raise ValueError(f"{arg} contains a non-finite value ({a[pos[0]]}) at index label {index[pos[0]]!r} (row {pos[0]}){more}; "
                              "drop or impute NaN/inf first, or pass nan_policy='omit' to drop rows with NaN")
     return mat, y, w, None
+
+
+def int_or_none(v: Any, arg: str, lo: int) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{arg} must be an integer >= {lo} (or None to skip), got {type(v).__name__} {v!r:.40}")
+    if v < lo:
+        raise ValueError(f"{arg} must be an integer >= {lo} (or None to skip), got {v!r}")
+    return int(v)
+
+
+def row_values(data: Any, names: list[str], v: Any, arg: str, n: int | None, numeric: bool) -> np.ndarray:
+    """A per-row array given as a column name of data or as values (pandas Series aligned on its index)."""
+    if isinstance(v, str):
+        if data is None or v not in names:
+            raise ValueError(f"{arg}: data has no column {v!r}; columns: {', '.join(names) or 'no data given'}")
+        v = get_column(data, v)
+    elif data is not None:
+        v = align_to(data, v, arg)
+    a = as_float_array(v, arg) if numeric else np.asarray(v.to_numpy() if hasattr(v, "to_numpy") else v)
+    if a.ndim != 1 or (n is not None and len(a) != n):
+        raise ValueError(f"{arg} must have one value per row of data ({n}), got shape {a.shape}")
+    if numeric:
+        check_finite(a, arg)
+    return a
+
+
+def units(g: np.ndarray | None, n: int) -> tuple[np.ndarray, int]:
+    """(unit index of every row, number of units): rows, or groups when given."""
+    inv = np.arange(n) if g is None else np.unique(g, return_inverse=True)[1].reshape(-1)
+    return inv, int(inv.max()) + 1
+
+
+def finite_number(v: Any, arg: str) -> float:
+    """``v`` as a float; a TypeError naming ``arg`` unless it is a finite real number."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
+        raise TypeError(f"{arg} must be a finite number, got {type(v).__name__} {v!r:.40}")
+    return float(v)

@@ -46,6 +46,12 @@ _TARGETS = ("log", "linear")
 def forms() -> list[dict[str, Any]]:
     """The built-in named forms: name, formula, variables, parameters fitted in log space, description.
 
+    Returns
+    -------
+    list of dict
+        One per form, with keys ``name``, ``formula``, ``variables``, ``params``, ``positive``
+        (the parameters fitted in log space) and ``description``.
+
     Examples
     --------
     >>> [f["formula"] for f in sf.forms() if f["name"] == "chinchilla"]
@@ -169,13 +175,16 @@ class FitResult(FitCompat):
         form that is not positive, a singular or nearly singular covariance, a model that
         underflowed to 0 everywhere (then ``converged`` is False).
     y_name : the name of the data column fitted as ``y`` (pandas Series name), else None.
+    starts : the starts that were run (natural scale; automatic ones when ``auto_starts``).
+    problem : the prepared problem (formula, data, settings) that :func:`scalingfit.bootstrap`
+        and ``jac`` use; None for a result rebuilt from ``to_dict()``.
 
     scipy-compatible aliases (as ``scipy.optimize.least_squares``): ``success`` (= converged),
     ``fun`` (the residual vector at the optimum on the target scale), ``cost`` (= objective:
     ``0.5 sum w fun^2`` for l2), ``nfev`` (= n_eval), ``nit`` (= n_iter), ``jac`` (Jacobian of
     ``fun`` in the natural parameters at the optimum, from the core) and ``message``.
-    ``to_frame()`` gives the parameters as a pandas DataFrame; ``predict`` on a DataFrame returns
-    a Series on its index.
+    ``to_frame()`` / ``to_polars()`` give the parameters as a pandas / polars DataFrame;
+    ``predict`` on a pandas DataFrame returns a Series on its index, on a polars one a polars Series.
     """
 
     form: str
