@@ -93,6 +93,14 @@ def no_fit(monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def hoffmann_example_full():
+    """The bundled Hoffmann-style example (N, D, C, loss), as a dict of arrays."""
+    from scalingfit.datasets import hoffmann_example
+
+    return hoffmann_example()
+
+
+@pytest.fixture(scope="session")
 def hoffmann_nd():
     """The bundled Hoffmann-style example's N, D and loss columns (no C), as a dict of arrays."""
     from scalingfit.datasets import hoffmann_example

@@ -213,6 +213,22 @@ def test_integer_column_labels(data):
         sf.fit("chinchilla", df, 2, columns={"N": 7, "D": 1})
 
 
+def test_integer_column_labels_in_the_analysis_functions(hoffmann_example_full):
+    # isoflop, envelope-style column arguments and local_exponent's x/y take integer labels as
+    # columns (they were a "no column '2'" error, and x=0 the number 0)
+    d = hoffmann_example_full
+    df = pd.DataFrame({0: d["N"], 1: d["D"], 2: d["loss"], 3: d["C"]})
+    ref = sf.isoflop(d, n_resamples=20, seed=0)
+    assert sf.isoflop(df, N=0, D=1, C=3, y=2, n_resamples=20, seed=0).a == ref.a
+    assert sf.isoflop(df, N="0", D="1", C="3", y="2", n_resamples=20, seed=0).a == ref.a
+    with pytest.raises(ValueError, match=r"y: data has no column 9; columns: 0, 1, 2, 3 \(a scalar y names a column"):
+        sf.isoflop(df, N=0, C=3, y=9)
+    le = sf.local_exponent(data=df, y=2, x=0, n_resamples=20, seed=0)
+    assert le.slope.tolist() == sf.local_exponent(data=d, y="loss", x="N", n_resamples=20, seed=0).slope.tolist()
+    with pytest.raises(ValueError, match="x: data has no column 7"):
+        sf.local_exponent(data=df, y=2, x=7)
+
+
 def test_polars_lazyframe_says_collect():
     LazyFrame = type("LazyFrame", (), {"__module__": "polars.lazyframe.frame", "columns": ["N", "D", "loss"]})
     with pytest.raises(TypeError, match=r"call \.collect\(\) first"):

@@ -347,14 +347,22 @@ def int_or_none(v: Any, arg: str, lo: int) -> int | None:
     return int(v)
 
 
+def column_or_values(data: Any, v: Any, arg: str) -> Any:
+    """A per-row argument given as a column label of ``data`` (a string, or any scalar label such
+    as the integer 0 of a DataFrame without column names) or as values (a pandas Series aligned
+    on data's index); a ValueError naming ``arg`` and the columns for a label data lacks."""
+    if isinstance(v, str) or (np.ndim(v) == 0 and not isinstance(v, (bool, np.bool_))):
+        names = [] if data is None else column_names(data)
+        if str(v) not in names:
+            raise ValueError(f"{arg}: data has no column {v!r}; columns: {', '.join(names) or 'no data given'}"
+                             + ("" if isinstance(v, str) else f" (a scalar {arg} names a column; give one value per row otherwise)"))
+        return get_column(data, str(v))
+    return v if data is None else align_to(data, v, arg)
+
+
 def row_values(data: Any, names: list[str], v: Any, arg: str, n: int | None, numeric: bool) -> np.ndarray:
     """A per-row array given as a column name of data or as values (pandas Series aligned on its index)."""
-    if isinstance(v, str):
-        if data is None or v not in names:
-            raise ValueError(f"{arg}: data has no column {v!r}; columns: {', '.join(names) or 'no data given'}")
-        v = get_column(data, v)
-    elif data is not None:
-        v = align_to(data, v, arg)
+    v = column_or_values(data, v, arg)
     a = as_float_array(v, arg) if numeric else np.asarray(v.to_numpy() if hasattr(v, "to_numpy") else v)
     if a.ndim != 1 or (n is not None and len(a) != n):
         raise ValueError(f"{arg} must have one value per row of data ({n}), got shape {a.shape}")

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ._bootstrap import BootstrapResult, _check_level
-from ._data import as_float_array, check_seed, fmt, refuse_over_memory
+from ._data import as_float_array, check_seed, column_or_values, fmt, refuse_over_memory
 from ._fit import FitResult
 from ._results import _pct, _Result
 
@@ -30,16 +30,9 @@ def _column(data: Any, spec: Any, arg: str, n: int | None) -> np.ndarray | None:
     """A column given by name (in ``data``) or as an array."""
     if spec is None:
         return None
-    if isinstance(spec, str):
-        if data is None:
-            raise ValueError(f"{arg}={spec!r} names a column, but no data was given; pass data= (a DataFrame or dict) or an array")
-        try:
-            v = data[spec]
-        except (KeyError, IndexError, TypeError):
-            cols = list(data.keys()) if hasattr(data, "keys") else []
-            raise ValueError(f"{arg}: no column {spec!r} in the data (columns: {', '.join(map(str, cols))})") from None
-    else:
-        v = spec
+    if isinstance(spec, str) and data is None:
+        raise ValueError(f"{arg}={spec!r} names a column, but no data was given; pass data= (a DataFrame or dict) or an array")
+    v = column_or_values(data, spec, arg)
     a = as_float_array(np.asarray(v, dtype=float) if not isinstance(v, np.ndarray) else v, arg)
     if n is not None and len(a) != n:
         raise ValueError(f"{arg} has {len(a)} values but the other columns have {n}")
