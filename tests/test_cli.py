@@ -469,7 +469,7 @@ def test_unconverged_finite_fit_is_a_warning(small_csv, tmp_path, capsys, monkey
         ("C,loss\n1e18,3\n", ["--form", "E + A*C^-a", "--x", ","], "--x expects distinct comma-separated column names"),
         ("C,loss\n1e18,3\n", ["--form", "E + A*C^-a"], "--x is required with a formula"),
         ("C,loss\n1e18,3\n", ["--form", "chinchila"], "--form: unknown form 'chinchila'"),
-        ("C,loss\n1e18,3\n", [*FORMULA, "--derive", "X=C/"], "--derive 'X=C/': formula syntax error at position 3"),
+        ("C,loss\n1e18,3\n", [*FORMULA, "--derive", "X=C/"], "--derive 'X=C/': formula syntax error at position 2: unexpected end of formula"),
         ("C,loss\n1e18,3\n", [*FORMULA, "--derive", "X=C*Q"], "--derive 'X=C*Q': unknown column(s) Q"),
         ("C,loss\n1e18,3\n", [*FORMULA, "--derive", "1X=C"], "--derive: '1X' is not a valid column name"),
         ("C,loss\n1e18,3\n", ["--form", "E+A*X^-a", "--x", "X", "--derive", "X=log(-C)"], "column(s) 'X' have no numeric values"),

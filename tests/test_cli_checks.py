@@ -184,14 +184,24 @@ def test_unreachable_target_loss_is_refused_after_the_fit_before_the_bootstrap(s
     assert not (tmp_path / "o" / "results.json").exists()
 
 
-def test_progress_without_tqdm_is_refused_before_reading(small_csv, tmp_path, capsys, monkeypatch, no_fit):
-    import importlib.util
+@pytest.mark.parametrize("broken", [False, True], ids=["absent", "broken-install"])
+def test_progress_without_tqdm_is_refused_before_reading(small_csv, tmp_path, capsys, monkeypatch, no_fit, broken):
+    # tqdm missing (an import that fails), or installed but failing to import: refused before any work
+    import sys
 
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tqdm" else real(name, *a))
+    monkeypatch.delitem(sys.modules, "tqdm", raising=False)
+    monkeypatch.delitem(sys.modules, "tqdm.auto", raising=False)
+    if broken:
+        bad = tmp_path / "shadow" / "tqdm"
+        bad.mkdir(parents=True)
+        (bad / "__init__.py").write_text("raise ImportError('broken tqdm')\n")
+        monkeypatch.syspath_prepend(str(tmp_path / "shadow"))
+    else:
+        monkeypatch.setitem(sys.modules, "tqdm", None)
     code, _, err = _run(["fit", small_csv, *FORMULA, "--bootstrap", "50", "--progress", "--out", tmp_path / "o"], capsys)
     assert code == 2
-    _one_line(err, "scalingfit: error: --progress needs tqdm: pip install tqdm (or scalingfit[progress])")
+    _one_line(err, "scalingfit: error: --progress needs tqdm, which cannot be imported (",
+              "): pip install tqdm (or scalingfit[progress])")
     assert not (tmp_path / "o").exists()
 
 
@@ -249,3 +259,20 @@ def test_rerun_finds_a_moved_input_with_input_option(small_csv, tmp_path, capsys
     code, _, err = _run(["rerun", out / "results.json", "--input", moved, "--out", tmp_path / "r"], capsys)
     assert code == 0, err
     assert json.loads((tmp_path / "r" / "results.json").read_text())["fit"]["params"] == first["fit"]["params"]
+
+
+def test_derive_syntax_error_points_into_the_expression_as_written(small_csv, tmp_path, capsys, no_fit):
+    # the expression is compiled inside a wrapper; its error positions must be those of the text given
+    code, _, err = _run(["fit", small_csv, *FORMULA, "--derive", "D=C*", "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    _one_line(err, "scalingfit: error: --derive 'D=C*': formula syntax error at position 2: unexpected end of formula")
+    assert "')'" not in err
+
+
+def test_semicolon_separated_file_gets_a_hint(tmp_path, capsys, no_fit):
+    p = tmp_path / "semi.csv"
+    p.write_text("C;loss\n1e18;2,9\n1e19;2,5\n")
+    code, _, err = _run(["fit", p, *FORMULA, "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    _one_line(err, "line 2: 2 field(s), but the header has 1; the header looks ';'-separated, but the input must be comma-separated CSV",
+              "pandas.read_csv(path, sep=';', decimal=',')")

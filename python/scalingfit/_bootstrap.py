@@ -66,7 +66,7 @@ def _interval(samples: np.ndarray, estimate: float, level: float, method: str, j
     return float(lo), float(hi)
 
 
-@dataclass
+@dataclass(repr=False)
 class Distribution(DistributionCompat):
     """Bootstrap distribution of one derived quantity (see :meth:`BootstrapResult.derived`).
 

@@ -156,7 +156,7 @@ def _read_table(path: str) -> tuple[dict[str, np.ndarray], list[int] | None]:
                 if not header:
                     header = r
                 elif len(r) != len(header):
-                    raise CLIError(f"{path}, line {reader.line_num}: {len(r)} field(s), but the header has {len(header)}")
+                    raise CLIError(f"{path}, line {reader.line_num}: {len(r)} field(s), but the header has {len(header)}{_separator_hint(header)}")
                 else:
                     rows.append(r)
                     lines.append(reader.line_num)
@@ -262,6 +262,16 @@ def _parse_map(items: list[str]) -> dict[str, str]:
     return out
 
 
+def _separator_hint(header: list[str]) -> str:
+    """A hint when a one-field header holds another separator (a ';' or tab-separated file)."""
+    seps = [s for s in (";", "\t", "|") if len(header) == 1 and s in header[0]]
+    if not seps:
+        return ""
+    name = {";": "';'", "\t": "tab", "|": "'|'"}[seps[0]]
+    return (f"; the header looks {name}-separated, but the input must be comma-separated CSV (convert it, e.g. "
+            f"pandas.read_csv(path, sep={seps[0]!r}, decimal=',').to_csv(new_path, index=False))")
+
+
 def _derive(table: dict[str, np.ndarray], spec: str, lines: list[int] | None = None) -> None:
     from scalingfit import _core
 
@@ -276,7 +286,12 @@ def _derive(table: dict[str, np.ndarray], spec: str, lines: list[int] | None = N
     try:
         f = _core.Formula(f"({expr}) * sf_unit__", cols)
     except ValueError as exc:
-        raise CLIError(f"--derive {_short(spec)!r}: {_first_line(exc)}") from None
+        msg = _first_line(exc)
+        try:  # a syntax error is reported on the expression as written (positions in it)
+            _core.Formula(expr, cols)
+        except ValueError as own:
+            msg = _first_line(own)
+        raise CLIError(f"--derive {_short(spec)!r}: {msg}") from None
     unknown = [p for p in f.param_names if p != "sf_unit__"]
     if unknown:
         raise CLIError(f"--derive {_short(spec)!r}: unknown column(s) {', '.join(unknown)}; columns usable by name are {', '.join(cols)} "

@@ -45,6 +45,15 @@ def keep_index(data: Any, values: np.ndarray, name: str | None) -> Any:
     return pandas().Series(values, index=data.index, name=name)
 
 
+def interval_note(result: Any) -> str:
+    """``", 95% [lo, hi]"`` from ``result.ci(0.95)`` for a repr, or "" when it has none."""
+    try:
+        lo, hi = result.ci(0.95)
+    except ValueError:
+        return ""
+    return f", 95% [{fmt(float(lo))}, {fmt(float(hi))}]"
+
+
 class Table:
     """A result table before it becomes a pandas or polars DataFrame: ordered columns, an
     optional named index (pandas' index; polars, which has none, gets it as the first column) and
@@ -140,7 +149,53 @@ def sigma_covariance(res: Any, w: np.ndarray, absolute_sigma: bool) -> None:
     res.stderr = {k: float(np.sqrt(v)) if v >= 0 else float("nan") for k, v in zip(res.param_names, d)}
 
 
-class FitCompat:
+class Tabular:
+    """``to_pandas`` (pandas' name for :meth:`to_frame`) and notebook HTML from ``summary()``
+    for every result class."""
+
+    def to_frame(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError  # pragma: no cover - each result's
+
+    def summary(self, *args: Any, **kwargs: Any) -> str:
+        raise NotImplementedError  # pragma: no cover - each result's
+
+    def to_pandas(self, *args: Any, **kwargs: Any) -> Any:
+        """The same pandas DataFrame as :meth:`to_frame` (pandas' and polars' name for it)."""
+        return self.to_frame(*args, **kwargs)
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(self.summary())}</pre>"
+
+
+class RecordCompat(Tabular):
+    """A one-row table of a result's scalar fields (a pair of numbers, such as an interval, as
+    ``name_lo``/``name_hi``) for the dataclass results of :mod:`scalingfit.dimension`; others
+    override ``_table``."""
+
+    def _record(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def _table(self) -> Table:
+        row: dict[str, Any] = {}
+        num = (bool, int, float, np.integer, np.floating, np.bool_)
+        for k, v in self._record().items():
+            if isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(x, num) for x in v):
+                row[k + "_lo"], row[k + "_hi"] = float(v[0]), float(v[1])
+            elif isinstance(v, num + (str,)) or v is None:
+                row[k] = v.item() if isinstance(v, np.generic) else v
+        return Table({k: [v] for k, v in row.items()})
+
+    def to_frame(self) -> Any:
+        """The result's scalar fields as a one-row pandas DataFrame (intervals as ``_lo``/``_hi``
+        columns)."""
+        return self._table().to_pandas()
+
+    def to_polars(self) -> Any:
+        """:meth:`to_frame` as a polars DataFrame."""
+        return self._table().to_polars()
+
+
+class FitCompat(Tabular):
     """scipy-style aliases (``success``, ``fun``, ``cost``, ``nfev``, ``nit``, ``jac``), a table
     (``to_frame``), a short repr and notebook HTML for :class:`FitResult`."""
 
@@ -202,8 +257,9 @@ class FitCompat:
         jac = np.asarray(jac, dtype=np.float64)
         return jac / np.asarray(values)[:, None] if self.target == "log" else jac
 
-    def extrapolated(self, data: Any = None, **columns: Any) -> np.ndarray:
-        """Boolean mask of the points that lie beyond the fitted data's range in some variable."""
+    def extrapolated(self, data: Any = None, **columns: Any) -> Any:
+        """Boolean mask of the points that lie beyond the fitted data's range in some variable (a
+        Series on the index of a pandas DataFrame, a polars Series for a polars one)."""
         from ._data import as_columns
 
         if data is None:
@@ -212,7 +268,7 @@ class FitCompat:
         cols = as_columns(data, self.variables, prob.column_map, arg="data")
         mat = np.vstack([np.atleast_1d(cols[v]) for v in self.variables])
         lo, hi = prob.columns.min(axis=1), prob.columns.max(axis=1)
-        return np.asarray(np.any((mat < lo[:, None]) | (mat > hi[:, None]), axis=0))
+        return keep_index(data, np.asarray(np.any((mat < lo[:, None]) | (mat > hi[:, None]), axis=0)), "extrapolated")
 
     def to_frame(self, level: float | None = None) -> Any:
         """A pandas DataFrame with one row per parameter (index ``parameter``): ``estimate``,
@@ -249,7 +305,7 @@ class FitCompat:
         return _html_table(f"scalingfit fit: {self.form}", ["parameter", "estimate", "stderr"], rows, notes)
 
 
-class BootstrapCompat:
+class BootstrapCompat(Tabular):
     """Tables (``to_frame``, ``samples_frame``), a short repr and notebook HTML for
     :class:`BootstrapResult`."""
 
@@ -334,7 +390,7 @@ class BootstrapCompat:
                            rows, notes)
 
 
-class DistributionCompat:
+class DistributionCompat(Tabular):
     """A one-row table (``to_frame``) for :class:`scalingfit.Distribution`."""
 
     name: str
@@ -355,13 +411,16 @@ class DistributionCompat:
         """:meth:`to_frame` as a polars DataFrame (``quantity`` is its first column)."""
         return self._table(level, method).to_polars()
 
+    def __repr__(self) -> str:
+        return f"Distribution({self.name!r}, estimate={fmt(float(self.estimate))}{interval_note(self)}, n_used={self.n_used})"
+
     def _table(self, level: float, method: str) -> Table:
         lo, hi = self.ci(level, method)
         return Table({"estimate": [self.estimate], "mean": [self.mean], "stderr": [self.stderr], "ci_lo": [lo], "ci_hi": [hi],
                       "n_used": [self.n_used]}, ("quantity", [self.name]))
 
 
-class ResultCompat:
+class ResultCompat(Tabular):
     """A tidy table (``to_frame``) for the analysis results (:class:`scalingfit._results._Result`)."""
 
     values: dict[str, Any]

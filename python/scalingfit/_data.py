@@ -208,7 +208,7 @@ def threads_or_jobs(n_threads: int | None, n_jobs: int | None) -> int | None:
         return n_threads
     if n_threads is not None:
         raise TypeError("give n_threads or its alias n_jobs, not both")
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < -1:
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < -1 or n_jobs == 0:
         raise ValueError(f"n_jobs must be a positive integer, or -1 / None for all cores; got {n_jobs!r}")
     return None if n_jobs == -1 else int(n_jobs)
 

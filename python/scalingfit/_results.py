@@ -180,8 +180,10 @@ def _short(v: Any) -> str:
         if v.size <= 4:
             return "[" + ", ".join(fmt(float(x)) for x in v.ravel()) + "]"
         return f"array(shape={v.shape})"
-    if isinstance(v, float):
-        return fmt(v)
+    if isinstance(v, (float, np.floating)):
+        return fmt(float(v))
+    if isinstance(v, (list, tuple, dict)) and len(repr(v)) > 40:
+        return f"{type(v).__name__}(len={len(v)})"
     return repr(v)
 
 
@@ -306,6 +308,8 @@ class _Result(ResultCompat):
 
     def __repr__(self) -> str:
         vals = ", ".join(f"{k}={_short(v)}" for k, v in self.values.items())
+        if len(vals) > 200:
+            vals = vals[:200].rsplit(", ", 1)[0] + ", ..."
         boot = f", bootstrap={self.n_samples} samples" if self.samples is not None else ""
         return f"{type(self).__name__}({vals}{boot})"
 

@@ -10,10 +10,11 @@ from typing import Any
 import numpy as np
 
 from ._bootstrap import BootstrapResult, _check_level, bootstrap
+from ._compat import RecordCompat, Table
 from ._data import align_to, as_columns, as_float_array, check_seed, fmt
 from ._fit import FitResult
 from ._fit import fit as _fit
-from ._results import _jsonable, _positive_scalar, _Result, _Source
+from ._results import _beyond, _jsonable, _positive_scalar, _Result, _Source
 
 __all__ = ["extrapolate", "backtest", "Extrapolation", "Backtest"]
 
@@ -23,12 +24,40 @@ __all__ = ["extrapolate", "backtest", "Extrapolation", "Backtest"]
 
 class Extrapolation(_Result):
     """Predicted loss ``y`` at new points, with bootstrap intervals (``interval="prediction"``
-    adds resampled residual noise to each bootstrap law; ``"confidence"`` is the law alone)."""
+    adds resampled residual noise to each bootstrap law; ``"confidence"`` is the law alone).
+
+    ``beyond_data`` marks the points beyond the fitted data's range in some variable.
+    ``to_frame()`` / ``to_polars()``: one row per point (on the pandas index of the points when
+    they came as a DataFrame): the variables, ``y``, ``extrapolated`` and, with a bootstrap,
+    ``stderr``, ``ci_lo`` and ``ci_hi``."""
 
     y: np.ndarray
     points: dict[str, np.ndarray]
     form: str
     interval_kind: str
+    beyond_data: np.ndarray
+    data_range: str
+    row_labels: list[Any] | None
+
+    def _table(self) -> Table:
+        cols: dict[str, Any] = {n: np.asarray(v) for n, v in self.points.items()}
+        cols["y"] = np.asarray(self.y)
+        cols["extrapolated"] = np.asarray(self.beyond_data, dtype=bool)
+        if self.samples is not None:
+            lo, hi = self.interval("y")
+            cols.update(stderr=np.asarray(self.stderr["y"]), ci_lo=np.asarray(lo), ci_hi=np.asarray(hi))  # type: ignore[index]
+        index = ("point", self.row_labels if self.row_labels is not None else range(len(cols["y"])))
+        return Table(cols, index, {} if self.samples is None else {"level": float(self.level)})
+
+    def to_frame(self) -> Any:
+        """One row per point: the variables, ``y``, ``extrapolated`` and, with a bootstrap,
+        ``stderr``/``ci_lo``/``ci_hi`` at ``level`` (index: the points' DataFrame index, else
+        ``point`` 0, 1, ...)."""
+        return self._table().to_pandas()
+
+    def to_polars(self) -> Any:
+        """:meth:`to_frame` as a polars DataFrame (``point`` is its first column)."""
+        return self._table().to_polars()
 
     def summary(self) -> str:
         """A readable report of the result, with its intervals and warnings."""
@@ -108,12 +137,18 @@ def extrapolate(
             r = rng.choice(fit.residuals, size=ys.shape)
             ys = ys * np.exp(-r) if fit.target == "log" else ys - r
         samples = {"y": np.where(np.isfinite(ys), ys, np.nan)}
-    return Extrapolation({"y": est}, samples, level, {"points": X, "form": fit.form, "interval_kind": interval})
+    labels = list(data.index) if type(data).__module__.split(".")[0] == "pandas" and hasattr(data, "index") else None
+    meta = {"points": X, "form": fit.form, "interval_kind": interval, **_beyond(src, X), "row_labels": labels}
+    return Extrapolation({"y": est}, samples, level, meta)
 
 
-@dataclass
-class Backtest:
-    """Result of :func:`backtest`: a law fitted on the smaller runs, checked on the held-out largest."""
+@dataclass(repr=False)
+class Backtest(RecordCompat):
+    """Result of :func:`backtest`: a law fitted on the smaller runs, checked on the held-out largest.
+
+    ``to_frame()`` / ``to_polars()``: one row per held-out run (index ``row``, its position in
+    the data): the variables, ``observed``, ``predicted``, ``rel_error`` and, with intervals,
+    ``lower``, ``upper`` and ``covered``."""
 
     form: str
     holdout: str
@@ -189,6 +224,18 @@ class Backtest:
 
     def __str__(self) -> str:
         return self.summary()
+
+    def __repr__(self) -> str:
+        cov = "" if self.coverage is None else f", coverage={self.coverage:.0%}"
+        return (f"Backtest({self.form!r}, hold out {self.holdout}: fit {self.n_train}, predict {self.n_test}; "
+                f"mean |rel error| {self.mape:.2%}{cov})")
+
+    def _table(self) -> Table:
+        cols: dict[str, Any] = {n: np.asarray(v) for n, v in self.points.items()}
+        cols.update(observed=self.y_true, predicted=self.y_pred, rel_error=self.rel_error)
+        if self.lower is not None and self.upper is not None:
+            cols.update(lower=self.lower, upper=self.upper, covered=self.covered)
+        return Table(cols, ("row", [int(i) for i in self.test_index]), {"level": self.level, "interval": self.interval})
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary of the result."""

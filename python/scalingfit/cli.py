@@ -164,8 +164,11 @@ def _fit(args: argparse.Namespace) -> int:
 def _run_fit(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> int:
     import scalingfit as sf
 
-    if args.progress and importlib.util.find_spec("tqdm") is None:
-        raise CLIError("--progress needs tqdm: pip install tqdm (or scalingfit[progress])")
+    if args.progress:
+        try:  # imported, not just found: a broken install must fail here too, before the fit
+            importlib.import_module("tqdm.auto")
+        except ImportError as e:
+            raise CLIError(f"--progress needs tqdm, which cannot be imported ({e}): pip install tqdm (or scalingfit[progress])") from None
     if not args.bootstrap:
         given = [o for o, v in (("--start", args.start), ("--save-bootstrap", args.save_bootstrap), ("--executor", args.executor)) if v]
         if given:

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ._data import check_seed, column_names, finite_number, fmt, int_or_none, resolve_threads, row_values, units
+from ._compat import Table
+from ._data import check_seed, column_names, finite_number, fmt, int_or_none, resolve_threads, row_values, threads_or_jobs, units
 from ._fit import FitResult, Problem, _run_fit, prepare, starts_array
 from ._results import _Result
 from .exponent import LocalExponent, local_exponent
@@ -139,6 +140,25 @@ class FormComparison(_Result):
         for r in self.table:
             lines.extend(f"  note ({r['form']}): {n}" for n in r["notes"])
         return "\n".join(lines)
+
+    def _table(self) -> Table:
+        """One row per candidate, best first (index ``form``); the per-fold errors and notes of
+        ``table`` are left out (``notes`` becomes a count)."""
+        rows = self.table
+        skip = {"form", "cv_fold_rmse", "notes"}
+        cols: dict[str, Any] = {k: [r[k] for r in rows] for k in rows[0] if k not in skip}
+        cols["notes"] = [len(r["notes"]) for r in rows]
+        return Table(cols, ("form", [r["form"] for r in rows]), {"verdict": self.verdict})
+
+    def to_frame(self) -> Any:
+        """The ranking as a pandas DataFrame: one row per candidate, best first (index ``form``),
+        the columns of ``table`` but the per-fold errors (``notes`` as a count); ``attrs``
+        holds the verdict."""
+        return self._table().to_pandas()
+
+    def to_polars(self) -> Any:
+        """:meth:`to_frame` as a polars DataFrame (``form`` is its first column)."""
+        return self._table().to_polars()
 
     def _diagnose(self) -> list[str]:
         best = self.table[0]
@@ -363,6 +383,7 @@ def compare_forms(
     loss: str | None = None,
     target: str | None = None,
     n_threads: int | None = None,
+    n_jobs: int | None = None,
     **fit_kwargs: Any,
 ) -> FormComparison:
     """Fit several candidate laws on the same rows and rank them by how well they predict.
@@ -393,6 +414,8 @@ def compare_forms(
         target), weighted when ``weights`` are given. AIC, AICc and BIC (Gaussian likelihood of
         those residuals, k = parameters + 1) are given only for ``loss="l2"``, the fit that
         maximises that likelihood; with Huber they are None.
+    n_threads : threads for each candidate's starts (default: all cores); ``n_jobs`` is an alias
+        (scikit-learn's name; -1: all cores).
     fit_kwargs : further :func:`scalingfit.fit` settings for every candidate (``weights``,
         ``n_starts``, ``bounds``, ...); a candidate's own settings take precedence.
 
@@ -423,7 +446,7 @@ def compare_forms(
         raise ValueError("cv and holdout_frac are both None: nothing to score")
     if (bad := sorted(set(fit_kwargs) - set(_SHARED_KW))):
         raise TypeError(f"compare_forms got unexpected keyword argument(s) {bad}; fit settings are {', '.join(_SHARED_KW)}")
-    threads = resolve_threads(n_threads)
+    threads = resolve_threads(threads_or_jobs(n_threads, n_jobs))
     specs = _candidates(forms)
     if data is None:
         raise ValueError("data is required: a dict of arrays or a DataFrame with the candidates' variables")

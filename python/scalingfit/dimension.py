@@ -24,7 +24,7 @@ type is a ``TypeError`` and one out of range a ``ValueError``, each naming the a
 method (identical results; see :func:`knn`), and long calls stop on Ctrl-C. Exact duplicate rows make neighbour distances zero; the
 estimators remove them (keeping the first copy) and emit a ``UserWarning`` with the count
 (``knn`` keeps them and returns zero distances). Computations are float64 and reproducible:
-results do not depend on ``n_threads`` (0 or None = all cores).
+results do not depend on ``n_threads`` (0 or None = all cores; ``n_jobs`` is scikit-learn's alias, -1 = all).
 
 Deliberate differences from scikit-dimension (skdim 0.5): duplicates are removed as rows
 before the neighbour search (skdim's TwoNN drops the points whose first neighbour is at
@@ -42,7 +42,8 @@ from typing import Any, Optional, Sequence, Tuple
 import numpy as np
 
 from . import _core
-from ._data import check_level, jsonable, norm_ppf, refuse_over_memory, resolve_threads
+from ._compat import RecordCompat, interval_note
+from ._data import check_level, check_seed, jsonable, norm_ppf, refuse_over_memory, resolve_threads, threads_or_jobs
 
 __all__ = [
     "knn",
@@ -137,7 +138,7 @@ def _algorithm(algorithm: Any) -> str:
     return algorithm
 
 
-def knn(X: Any, k: int, *, algorithm: str = "auto", n_threads: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+def knn(X: Any, k: int, *, algorithm: str = "auto", n_threads: int = 0, n_jobs: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
     """Exact k nearest neighbours of every row of ``X`` (the point itself excluded).
 
     Returns ``(distances, indices)``, both ``(n, k)``, sorted by (distance, index). Distances
@@ -152,14 +153,42 @@ def knn(X: Any, k: int, *, algorithm: str = "auto", n_threads: int = 0) -> Tuple
     structure) or ``'auto'`` (the k-d tree for ambient dimension <= 5, ``'projected'`` from
     dimension 96 and 2000 points, brute force otherwise). All give identical results, ties
     included. A long call stops on Ctrl-C (``KeyboardInterrupt``).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        ``distances`` (float64) and ``indices`` (int64), each of shape ``(n, k)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scalingfit as sf
+    >>> X = np.random.default_rng(0).uniform(size=(2000, 2)) @ np.array([[1.0, 0.0, 1.0], [0.0, 1.0, -1.0]])  # a plane in 3-D
+    >>> dist, idx = sf.dimension.knn(X, 3)
+    >>> dist.shape, bool((np.diff(dist, axis=1) >= 0).all())
+    ((2000, 3), True)
     """
     X = _points(X)
     k = _int(k, "k", 1)
-    return _core.knn(X, k, resolve_threads(n_threads), _algorithm(algorithm))
+    return _core.knn(X, k, _threads(n_threads, n_jobs), _algorithm(algorithm))
 
 
-class _Estimate:
-    """Shared helpers: ``ci``, ``predicted_alpha``, ``to_dict``."""
+def _threads(n_threads: Any, n_jobs: Any) -> int:
+    """``n_threads`` (0 or None: all cores) or its alias ``n_jobs`` (scikit-learn's; -1: all)."""
+    return resolve_threads(threads_or_jobs(None if n_threads == 0 else n_threads, n_jobs))
+
+
+class _Estimate(RecordCompat):
+    """Shared helpers: ``ci``, ``predicted_alpha``, ``to_dict``, ``to_frame``/``to_polars`` (one
+    row: the scalar fields and the 95% interval for d as ``ci95_lo``/``ci95_hi``)."""
+
+    def _record(self) -> dict:
+        out = dict(self.__dict__)
+        try:
+            out["ci95"] = self.ci(0.95)
+        except ValueError:
+            pass
+        return out
 
     d: float
     stderr: float
@@ -199,16 +228,11 @@ class _Estimate:
         )
 
     def __repr__(self) -> str:
-        try:
-            lo, hi = self.ci(0.95)
-            iv = f", 95% interval [{lo:.4g}, {hi:.4g}]"
-        except ValueError:
-            iv = ""
-        return f"{type(self).__name__}(d={self.d:.4g}{iv}, n_points={self.n_points})"
+        return f"{type(self).__name__}(d={self.d:.4g}{interval_note(self)}, n_points={self.n_points})"
 
 
 @dataclass(repr=False)
-class Predicted:
+class Predicted(RecordCompat):
     """A predicted exponent ``factor / d`` with its interval."""
 
     value: float
@@ -219,6 +243,10 @@ class Predicted:
 
     def __repr__(self) -> str:
         return f"Predicted(alpha={self.value:.4g}, {self.level:.0%} interval [{self.lower:.4g}, {self.upper:.4g}], factor={self.factor:g})"
+
+    def summary(self) -> str:
+        """One line: the predicted exponent with its interval."""
+        return f"predicted exponent {self.factor:g}/d = {self.value:.4g}  ({self.level:.0%} [{self.lower:.4g}, {self.upper:.4g}])"
 
     def to_dict(self) -> dict:
         """Strict JSON (NaN -> None, inf -> "inf")."""
@@ -310,11 +338,12 @@ def tile(
     n_sizes: int = 6,
     n_draws: int = 10,
     k: int = 1,
-    seed: int = 0,
+    seed: Any = 0,
     n_boot: int = 1000,
     abscissa: str = "log",
     algorithm: str = "auto",
     n_threads: int = 0,
+    n_jobs: Optional[int] = None,
 ) -> TileEstimate:
     """Tile estimator: scaling of the k-th neighbour distance with subsample size.
 
@@ -328,19 +357,32 @@ def tile(
     E ln r_k = (psi(k) - psi(D) - ln c)/d) and removes the O(1/D) bias of ln(D-1). Curvature and
     boundaries (all estimators run low on e.g. the 10-cube) are not corrected; see ``local_d``.
     References: Pettis et al. 1979 (IEEE TPAMI 1:25); Costa & Hero 2004 (IEEE TSP 52:2210).
+
+    Returns
+    -------
+    TileEstimate
+        ``d``, ``stderr``, ``ci(level)`` (bootstrap over draws), the per-size means and the
+        regression, ``predicted_alpha()``, ``summary()``, ``to_frame()``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scalingfit as sf
+    >>> X = np.random.default_rng(0).uniform(size=(2000, 2)) @ np.array([[1.0, 0.0, 1.0], [0.0, 1.0, -1.0]])  # a plane in 3-D
+    >>> round(sf.dimension.tile(X, seed=0).d, 1)
+    2.0
     """
     X = _points(X)
     abscissa = _choice(abscissa, "abscissa", ("log", "digamma"), "'log' (ln(D-1)) or 'digamma'")
     sizes = None if sizes is None else _sizes(sizes)
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed: expected an integer in [0, 2**64), got {type(seed).__name__} {seed!r}")
-    if not 0 <= seed < 2**64:
-        raise ValueError(f"seed: must be an integer in [0, 2**64), got {seed!r}")
+    if not isinstance(seed, (int, np.integer, np.random.Generator, np.random.SeedSequence)) or isinstance(seed, bool):
+        raise TypeError(f"seed: expected an integer in [0, 2**64), a numpy Generator or a SeedSequence; got {type(seed).__name__} {seed!r}")
+    seed = check_seed(seed)
     n_sizes = _int(n_sizes, "n_sizes", 3)
     n_draws = _int(n_draws, "n_draws", 1)
     k = _int(k, "k", 1)
     n_boot = _int(n_boot, "n_boot", 0)
-    n_threads = resolve_threads(n_threads)
+    n_threads = _threads(n_threads, n_jobs)
     algorithm = _algorithm(algorithm)
     # what the core allocates per draw (a permutation of the points and per-size results) and
     # per bootstrap replicate; refused up front instead of an allocator abort
@@ -400,6 +442,7 @@ def twonn(
     method: str = "linear",
     algorithm: str = "auto",
     n_threads: int = 0,
+    n_jobs: Optional[int] = None,
 ) -> TwoNNEstimate:
     """TwoNN (Facco et al. 2017). ``mu = r2/r1``; with the N ratios sorted and
     ``n_keep = floor(N (1 - discard_fraction))`` smallest kept, ``F_i = i/N``:
@@ -410,6 +453,20 @@ def twonn(
       ``discard_fraction=0`` this is ``(N - 1) / sum ln mu`` (not ``N / sum``).
 
     Both match scikit-dimension's ``TwoNN(discard_fraction, method=...)``.
+
+    Returns
+    -------
+    TwoNNEstimate
+        ``d``, ``stderr`` (asymptotic), ``ci(level)``, ``predicted_alpha()``, ``summary()``,
+        ``to_frame()``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scalingfit as sf
+    >>> X = np.random.default_rng(0).uniform(size=(2000, 2)) @ np.array([[1.0, 0.0, 1.0], [0.0, 1.0, -1.0]])  # a plane in 3-D
+    >>> round(sf.dimension.twonn(X).d, 1)
+    2.0
     """
     X = _points(X)
     method = _choice(method, "method", ("linear", "ml", "mle"), "'linear' or 'ml'")
@@ -417,7 +474,7 @@ def twonn(
     f = _real(discard_fraction, "discard_fraction", "a number in [0, 1) such as 0.1")
     if not 0.0 <= f < 1.0:
         raise ValueError(f"discard_fraction: must be in [0, 1) (the fraction of the largest ratios r2/r1 dropped, e.g. 0.1), got {discard_fraction!r}")
-    r = _core.twonn(X, f, method, resolve_threads(n_threads), _algorithm(algorithm))
+    r = _core.twonn(X, f, method, _threads(n_threads, n_jobs), _algorithm(algorithm))
     _warn_dups(r.n_duplicates)
     return TwoNNEstimate(
         d=r.d,
@@ -455,16 +512,31 @@ class MLEEstimate(_Estimate):
         )
 
 
-def mle(X: Any, k: int = 20, *, unbiased: bool = False, algorithm: str = "auto", n_threads: int = 0) -> MLEEstimate:
+def mle(X: Any, k: int = 20, *, unbiased: bool = False, algorithm: str = "auto", n_threads: int = 0,
+        n_jobs: Optional[int] = None) -> MLEEstimate:
     """Levina-Bickel (2004) maximum-likelihood dimension with k neighbours:
     ``m_i = (k - 1) / sum_{j<=k} ln(T_k / T_j)`` per point (``k - 2`` with ``unbiased=True``),
     combined as ``d = 1 / mean(1 / m_i)`` (MacKay & Ghahramani 2005). Matches
     scikit-dimension's ``MLE(unbiased=...).fit(X, n_neighbors=k, comb='mle')``.
+
+    Returns
+    -------
+    MLEEstimate
+        ``d``, ``stderr`` (asymptotic), ``ci(level)``, ``predicted_alpha()``, ``summary()``,
+        ``to_frame()``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scalingfit as sf
+    >>> X = np.random.default_rng(0).uniform(size=(2000, 2)) @ np.array([[1.0, 0.0, 1.0], [0.0, 1.0, -1.0]])  # a plane in 3-D
+    >>> round(sf.dimension.mle(X).d, 1)
+    1.9
     """
     X = _points(X)
     unbiased = _bool(unbiased, "unbiased")
     k = _int(k, "k", 3 if unbiased else 2)
-    r = _core.mle(X, k, unbiased, resolve_threads(n_threads), _algorithm(algorithm))
+    r = _core.mle(X, k, unbiased, _threads(n_threads, n_jobs), _algorithm(algorithm))
     _warn_dups(r.n_duplicates)
     return MLEEstimate(
         d=r.d,
@@ -478,7 +550,7 @@ def mle(X: Any, k: int = 20, *, unbiased: bool = False, algorithm: str = "auto",
 
 
 @dataclass(repr=False)
-class Comparison:
+class Comparison(RecordCompat):
     """Predicted (factor/d) vs fitted exponent, both with intervals at ``level``."""
 
     name: str
@@ -504,12 +576,12 @@ class Comparison:
             return None
         return self.fitted_interval[0] <= self.predicted_interval[1] and self.predicted_interval[0] <= self.fitted_interval[1]
 
+    def _record(self) -> dict:
+        return {**self.__dict__, "ratio": self.ratio, "overlap": self.overlap}
+
     def to_dict(self) -> dict:
         """The fields plus ``ratio`` and ``overlap`` as strict JSON (NaN -> None, inf -> "inf")."""
-        out = dict(self.__dict__)
-        out["ratio"] = self.ratio
-        out["overlap"] = self.overlap
-        return jsonable(out)
+        return jsonable(self._record())
 
     def summary(self) -> str:
         """A readable report of the result, with its intervals and warnings."""
@@ -581,6 +653,22 @@ def compare(
     deviation and its percentile interval at ``level``), a plain number, or a ``(value, stderr)``
     tuple (stderr may be None). Otherwise the fitted interval is ``value +- z stderr`` (normal
     approximation; for a Huber fit the asymptotic sandwich errors); it must be finite.
+
+    Returns
+    -------
+    Comparison
+        ``d`` and ``d_interval``, ``predicted`` and ``predicted_interval`` (``factor / d``),
+        ``fitted`` with ``fitted_stderr``/``fitted_interval``, ``ratio``, ``overlap``,
+        ``summary()``, ``to_frame()``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scalingfit as sf
+    >>> X = np.random.default_rng(0).uniform(size=(2000, 2)) @ np.array([[1.0, 0.0, 1.0], [0.0, 1.0, -1.0]])  # a plane in 3-D
+    >>> c = sf.dimension.compare(sf.dimension.twonn(X), (2.1, 0.05))  # a fitted exponent 2.1 +- 0.05
+    >>> round(c.predicted, 2), c.overlap
+    (2.02, True)
     """
     if not isinstance(est, _Estimate):
         raise TypeError(f"est: expected a result of tile(), twonn() or mle(), got {type(est).__name__}")

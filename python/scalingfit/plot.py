@@ -7,7 +7,8 @@
   compute-optimal frontier L*(C).
 - ``"isoflop"``: loss against model size at fixed compute budgets, with the optima N*(C).
 - ``"optimal"``: N*(C) and D*(C) with bootstrap bands.
-- ``"residuals"``: residuals against compute (or x) and their histogram.
+- ``"residuals"``: residuals (observed - fitted) against compute (or x), a variable of the law
+  or the fitted values (``against=``), and their histogram.
 - ``"pairs"``: bootstrap samples of each pair of parameters (needs a BootstrapResult).
 
 Every argument is checked before anything is drawn: a wrong type is a ``TypeError`` and a bad
@@ -211,7 +212,9 @@ def plot(fit_or_bs: FitResult | BootstrapResult, kind: str = "law", *, ax: Any =
     ax : matplotlib Axes to draw into ("law", "isoflop", "optimal"; the others make their own figure).
     path : file to save to; its extension picks the format (.png, .pdf, .svg, ...). title : str.
     dpi : resolution when saving (default 130). C : budgets for "isoflop" / "optimal" (positive
-    FLOP counts, scalar or 1-D). max_points : samples drawn by "pairs".
+    FLOP counts, scalar or 1-D). max_points : samples drawn by "pairs". against : for
+    "residuals", the x axis: a variable of the law (``"N"``), ``"fitted"`` (the fitted values) or
+    None (compute C = k N D for two-resource laws, else the law's variable).
 
     Returns
     -------
