@@ -522,16 +522,17 @@ def mle(X: Any, k: int = 20, *, unbiased: bool = False, algorithm: str = "auto",
     Returns
     -------
     MLEEstimate
-        ``d``, ``stderr`` (asymptotic), ``ci(level)``, ``predicted_alpha()``, ``summary()``,
-        ``to_frame()``.
+        The estimate ``d`` with its asymptotic ``stderr`` and ``ci(level)``; ``predicted_alpha()``.
 
     Examples
     --------
-    >>> import numpy as np
-    >>> import scalingfit as sf
-    >>> X = np.random.default_rng(0).uniform(size=(2000, 2)) @ np.array([[1.0, 0.0, 1.0], [0.0, 1.0, -1.0]])  # a plane in 3-D
-    >>> round(sf.dimension.mle(X).d, 1)
-    1.9
+    A circle is one-dimensional:
+
+    >>> import numpy as np, scalingfit as sf
+    >>> t = np.random.default_rng(1).uniform(0, 2 * np.pi, 3000)
+    >>> est = sf.dimension.mle(np.column_stack([np.cos(t), np.sin(t)]), k=10)
+    >>> round(est.d, 1), est.n_points
+    (1.0, 3000)
     """
     X = _points(X)
     unbiased = _bool(unbiased, "unbiased")
