@@ -73,16 +73,19 @@ def test_bootstrap_samples_frame_index_starts_at_start(fit):
 
 
 def test_result_to_frame(fit, boot):
-    opt = sf.compute_optimal(fit, [1e21, 1e22])
+    opt = sf.compute_optimal(fit, [1e20, 1e21, 1e25])  # the data span C = 6e18..3e21
     df = opt.to_frame()
-    assert list(df.columns) == ["quantity", "index", "value"]
+    assert list(df.columns) == ["quantity", "index", "value", "extrapolated"]
+    # per-budget rows carry the budget's extrapolation flag; the exponents are not per budget
+    assert df[df.quantity == "N"]["extrapolated"].tolist() == list(opt.meta["beyond_data"]) == [False, False, True]
+    assert df[df.quantity == "a"]["extrapolated"].isna().all()
     n_rows = df[df.quantity == "N"]
-    assert n_rows["index"].tolist() == [0, 1]
+    assert n_rows["index"].tolist() == [0, 1, 2]
     np.testing.assert_array_equal(n_rows["value"].to_numpy(), opt.values["N"])
     assert df[df.quantity == "a"]["value"].item() == opt.values["a"]
     ob = sf.compute_optimal(boot, [1e21, 1e22], level=0.9)
     dfb = ob.to_frame()
-    assert list(dfb.columns) == ["quantity", "index", "value", "stderr", "ci_lo", "ci_hi"] and dfb.attrs["level"] == 0.9
+    assert list(dfb.columns) == ["quantity", "index", "value", "stderr", "ci_lo", "ci_hi", "extrapolated"] and dfb.attrs["level"] == 0.9
     lo, hi = ob.interval("N")
     got = dfb[dfb.quantity == "N"]
     np.testing.assert_allclose(got["ci_lo"], lo)
@@ -200,6 +203,16 @@ def test_numpy_string_array_is_a_clear_type_error(data):
     d = dict(data, N=data["N"].astype(str))
     with pytest.raises(TypeError, match=r"data\['N'\] must be numeric, but holds strings \(dtype <U\d+\); convert it first, e.g. np.asarray\(values, dtype=float\)"):
         sf.fit("chinchilla", d, "loss")
+
+
+def test_pandas_object_strings_are_refused_like_numpy_strings(frame):
+    # the issue: numpy string arrays were refused but pandas object strings silently converted
+    df = frame.copy()
+    df["N"] = df["N"].map(repr).astype(object)
+    with pytest.raises(TypeError, match=r"data\['N'\] must be numeric, but holds strings \(dtype object\); convert it first, e.g. pd.to_numeric"):
+        sf.fit("chinchilla", df, "loss")
+    df["N"] = frame["N"].astype(object)  # numbers in an object column are fine
+    assert sf.fit("chinchilla", df, "loss").params == sf.fit("chinchilla", frame, "loss").params
 
 
 def test_integer_column_labels(data):

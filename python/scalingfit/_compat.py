@@ -436,7 +436,9 @@ class ResultCompat(Tabular):
         """The ``values`` as a tidy pandas DataFrame: one row per quantity and element, columns
         ``quantity``, ``index`` (the element's position in an array value; 0 for scalars) and
         ``value``; when built from a bootstrap also ``stderr``, ``ci_lo`` and ``ci_hi`` (at
-        ``level``, in ``attrs``) for the sampled quantities (NaN for the others)."""
+        ``level``, in ``attrs``) for the sampled quantities (NaN for the others); for answers
+        that can lie beyond the fitted data, ``extrapolated`` (per answer; None for the
+        quantities that are not one per answer)."""
         return self._table().to_pandas()
 
     def to_polars(self) -> Any:
@@ -445,6 +447,10 @@ class ResultCompat(Tabular):
 
     def _table(self) -> Table:
         se = self.stderr if self.samples is not None else None
+        # the answers beyond the fitted data (compute_optimal, required, ...): a flag per row of
+        # every per-answer quantity, None for the others
+        beyond = getattr(self, "meta", {}).get("beyond_data")
+        beyond = None if beyond is None else np.atleast_1d(np.asarray(beyond, dtype=bool))
         rows: list[dict[str, Any]] = []
         for k, v in self.values.items():
             a = np.asarray(v)
@@ -457,10 +463,13 @@ class ResultCompat(Tabular):
                 s = np.broadcast_to(np.asarray(se[k], dtype=float), a.shape)
             for pos, idx in enumerate(np.ndindex(a.shape)):
                 row: dict[str, Any] = {"quantity": k, "index": pos, "value": a[idx].item()}
+                if beyond is not None:
+                    row["extrapolated"] = bool(beyond[idx[0]]) if a.ndim >= 1 and a.shape[0] == len(beyond) else None
                 if self.samples is not None:
                     row["stderr"] = np.nan if s is None else float(s[idx])
                     row["ci_lo"] = np.nan if lo is None else float(lo[idx])
                     row["ci_hi"] = np.nan if hi is None else float(hi[idx])
                 rows.append(row)
         cols = ["quantity", "index", "value"] + (["stderr", "ci_lo", "ci_hi"] if self.samples is not None else [])
+        cols += ["extrapolated"] if beyond is not None else []
         return Table({c: [r[c] for r in rows] for c in cols}, None, {} if self.samples is None else {"level": float(self.level)})

@@ -134,6 +134,11 @@ def as_float_array(values: Any, arg: str, ndim: int = 1) -> np.ndarray:
         a = np.asarray(values)
     except Exception as exc:  # pragma: no cover - exotic inputs
         raise TypeError(f"{arg}: could not convert to an array ({exc})") from None
+    if a.dtype == object and any(isinstance(x, (str, bytes)) for x in a.ravel()):
+        # strings are refused alike in a numpy string array and a pandas object column: a
+        # column read as text ("1,5e8", "n/a") is a parsing problem to fix, not to guess at
+        raise TypeError(f"{arg} must be numeric, but holds strings (dtype object); convert it first, e.g. pd.to_numeric(column) "
+                        "(or np.asarray(values, dtype=float))")
     if a.dtype == object:
         try:
             a = a.astype(np.float64)
