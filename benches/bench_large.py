@@ -53,3 +53,9 @@ class LargeFit:
 
     def peakmem_default_fit_scalingfit(self):
         sf.fit("chinchilla", self.data, y=self.y)
+
+    def peakmem_one_start_scalingfit(self):
+        sf.fit("chinchilla", self.data, y=self.y, starts=START)
+
+    def peakmem_one_start_scipy(self):
+        least_squares(self.res, _internal(START), jac=self.jac, method="trf", loss="huber", f_scale=1e-3)
