@@ -60,7 +60,7 @@ def test_predict_on_polars_returns_a_polars_series(fit, frame):
 def test_polars_nulls_are_reported_and_omitted(data):
     df = pl.DataFrame(data).with_columns(
         pl.when(pl.int_range(pl.len()) == 4).then(None).otherwise(pl.col("loss")).alias("loss"))
-    with pytest.raises(ValueError, match=r"data\['loss'\] contains a non-finite value \(nan\) at index 4; .* or pass nan_policy='omit'"):
+    with pytest.raises(ValueError, match=r"y contains a non-finite value \(nan\) at index 4; .* or pass nan_policy='omit'"):
         sf.fit("chinchilla", df, "loss")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -158,13 +158,16 @@ def as_float_array(values: Any, arg: str, ndim: int = 1) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
-def check_finite(a: np.ndarray, arg: str, index: Any = None) -> None:
+NAN_HINT = "drop or impute NaN/inf first, or pass nan_policy='omit' to drop rows with NaN"
+
+
+def check_finite(a: np.ndarray, arg: str, index: Any = None, hint: str = "drop or impute NaN/inf first") -> None:
     """A ValueError naming ``arg`` and the first non-finite value's position (and its label in
-    ``index``, a pandas index of the same length, when given)."""
+    ``index``, a pandas index of the same length, when given), ending with ``hint``."""
     if not np.isfinite(a).all():
         i = int(np.flatnonzero(~np.isfinite(a.ravel()))[0])
         at = f"index label {index[i]!r} (row {i})" if index is not None and len(index) == a.size else f"index {i}"
-        raise ValueError(f"{arg} contains a non-finite value ({a.ravel()[i]}) at {at}; drop or impute NaN/inf first")
+        raise ValueError(f"{arg} contains a non-finite value ({a.ravel()[i]}) at {at}; {hint}")
 
 
 def require_columns(names: Any, mapping: Mapping[str, str], available: Any, arg: str = "data") -> None:
@@ -310,9 +313,10 @@ def table_columns(data: Any, names: list[str], y: Any, columns: Any) -> tuple[An
 def nan_rows(data: Any, mat: np.ndarray, y: np.ndarray, w: np.ndarray | None, cols: list[str], y_name: str | None,
              policy: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Apply ``nan_policy``: "omit" drops the rows with NaN in ``mat`` (variables x rows), ``y``
-    or ``w`` and returns the mask of the kept rows (None when none is dropped); "raise" raises a
-    ValueError naming the column and the first non-finite value's index label (pandas) or
-    position (other inputs; a polars null is a NaN here), with the nan_policy hint."""
+    or ``w`` and returns the mask of the kept rows (None when none is dropped); "raise" on a
+    pandas DataFrame raises a ValueError naming the column and the index label of the first
+    non-finite value (other inputs are checked by the core, and explained by position with the
+    same hint when it refuses them: see ``_fit._check_values``)."""
     if policy not in ("raise", "omit"):
         raise ValueError(f"nan_policy must be 'raise' or 'omit', got {policy!r}")
     if policy == "omit":
@@ -327,7 +331,8 @@ def nan_rows(data: Any, mat: np.ndarray, y: np.ndarray, w: np.ndarray | None, co
         keep = ~bad
         return np.ascontiguousarray(mat[:, keep]), y[keep], None if w is None else w[keep], keep
     index = getattr(data, "index", None)
-    labelled = index is not None and hasattr(data, "columns") and len(index) == len(y)
+    if index is None or not hasattr(data, "columns") or len(index) != len(y):
+        return mat, y, w, None  # no labels: nothing to add to the core's own check (no cost)
     arrays = [(f"data['{c}']", mat[i]) for i, c in enumerate(cols)] + [(f"data['{y_name}']" if y_name else "y", y)]
     if w is not None:
         arrays.append(("weights", w))
@@ -336,9 +341,8 @@ def nan_rows(data: Any, mat: np.ndarray, y: np.ndarray, w: np.ndarray | None, co
         if bad.any():
             pos = np.flatnonzero(bad)
             more = f" (and {len(pos) - 1} more rows)" if len(pos) > 1 else ""
-            at = f"index label {index[pos[0]]!r} (row {pos[0]})" if labelled and index is not None else f"index {pos[0]}"
-            raise ValueError(f"{arg} contains a non-finite value ({a[pos[0]]}) at {at}{more}; "
-                             "drop or impute NaN/inf first, or pass nan_policy='omit' to drop rows with NaN")
+            raise ValueError(f"{arg} contains a non-finite value ({a[pos[0]]}) at index label {index[pos[0]]!r} (row {pos[0]}){more}; "
+                             f"{NAN_HINT}")
     return mat, y, w, None
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from . import _core
 from ._compat import FitCompat, keep_index, sigma_covariance, sigma_named, sigma_weights
 from ._data import (
+    NAN_HINT,
     align_to,
     as_columns,
     as_float_array,
@@ -567,11 +568,11 @@ def _check_values(prob: Problem) -> None:
     mat = prob.columns
     if not np.isfinite(mat).all():
         for i, v in enumerate(_names(prob.formula)[1]):  # name the offending column
-            check_finite(mat[i], f"data['{prob.column_map.get(v, v)}']")
+            check_finite(mat[i], f"data['{prob.column_map.get(v, v)}']", hint=NAN_HINT)
     # one pass for the common case (finite, and positive for a log target); diagnose on failure
     yarr = prob.y
     if not (np.isfinite(yarr).all() and (prob.target != "log" or yarr.min() > 0)):
-        check_finite(yarr, "y")
+        check_finite(yarr, "y", hint=NAN_HINT)
         i = int(np.flatnonzero(yarr <= 0)[0])
         raise ValueError(f"y must be positive with target='log' (got {yarr[i]} at index {i}); use target='linear' for signed responses")
 
