@@ -14,7 +14,7 @@ pub(crate) fn chol_solve(m: &mut [f64], b: &mut [f64], p: usize) -> bool {
 }
 
 /// Cholesky factor `m = L L'` in place (L in the lower triangle). False if not PD.
-fn chol_factor(m: &mut [f64], p: usize) -> bool {
+pub(crate) fn chol_factor(m: &mut [f64], p: usize) -> bool {
     for j in 0..p {
         let mut d = m[j * p + j];
         for k in 0..j {
@@ -37,7 +37,7 @@ fn chol_factor(m: &mut [f64], p: usize) -> bool {
 }
 
 /// Solve `L L' x = b` in place with the factor from [`chol_factor`].
-fn chol_subst(m: &[f64], b: &mut [f64], p: usize) {
+pub(crate) fn chol_subst(m: &[f64], b: &mut [f64], p: usize) {
     for i in 0..p {
         let mut v = b[i];
         for k in 0..i {

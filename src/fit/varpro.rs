@@ -14,7 +14,7 @@
 //! space) or bounded must come out of the linear solve strictly inside its range, otherwise the
 //! point counts as infeasible (the step is refused).
 
-use super::linalg::chol_solve;
+use super::linalg::{chol_factor, chol_solve, chol_subst};
 use super::problem::{Loss, Problem, Target};
 use super::residuals::residuals;
 use crate::expr::{Data, EvalWs};
@@ -67,12 +67,13 @@ impl Reduced<'_> {
         let (n, p) = (self.data.n, s.n_params());
         let (m, q) = (self.lin.len(), self.nonlin.len());
         // model and Jacobian with the linear parameters at 0: f = g + Phi c
-        let mut nat = vec![0.0; p];
+        self.nat.clear();
+        self.nat.resize(p, 0.0);
         for (t, &k) in self.nonlin.iter().enumerate() {
-            nat[k] = if s.positive[k] { tn[t].exp() } else { tn[t] };
+            self.nat[k] = if s.positive[k] { tn[t].exp() } else { tn[t] };
         }
         s.formula.eval(
-            &nat,
+            &self.nat,
             self.data,
             &mut self.ev,
             &mut self.f,
@@ -99,17 +100,19 @@ impl Reduced<'_> {
         if d.iter().any(|v| !(*v > 0.0) || !v.is_finite()) || !b.iter().all(|v| v.is_finite()) {
             return None;
         }
-        let mut g = a.clone();
+        // one Cholesky factor of the equilibrated Gram matrix serves the solve and every
+        // projection below
+        let mut g = a;
         for u in 0..m {
             for v in 0..m {
                 g[u * m + v] /= d[u] * d[v];
             }
             b[u] /= d[u];
         }
-        let gram = g.clone();
-        if !chol_solve(&mut g, &mut b, m) {
+        if !chol_factor(&mut g, m) {
             return None;
         }
+        chol_subst(&g, &mut b, m);
         let mut th = vec![0.0; p];
         for (t, &k) in self.nonlin.iter().enumerate() {
             th[k] = tn[t];
@@ -128,7 +131,6 @@ impl Reduced<'_> {
             .flat_map(|u| (0..n).map(move |i| (u, i)))
             .map(|(u, i)| self.w(i).sqrt() * phi(u)[i] / d[u])
             .collect();
-        self.nat.resize(p, 0.0);
         let obj = residuals(
             s,
             self.data,
@@ -158,10 +160,7 @@ impl Reduced<'_> {
             for (u, cu) in coef.iter_mut().enumerate() {
                 *cu = (0..n).map(|i| basis[u * n + i] * col[i]).sum();
             }
-            let mut gg = gram.clone();
-            if !chol_solve(&mut gg, &mut coef, m) {
-                return None;
-            }
+            chol_subst(&g, &mut coef, m);
             for (u, &cu) in coef.iter().enumerate() {
                 for i in 0..n {
                     col[i] -= cu * basis[u * n + i];
