@@ -267,8 +267,15 @@ class FitCompat(Tabular):
         prob = self._data_problem("extrapolated")  # type: ignore[attr-defined]
         cols = as_columns(data, self.variables, prob.column_map, arg="data")
         mat = np.vstack([np.atleast_1d(cols[v]) for v in self.variables])
+        return keep_index(data, self._beyond(mat)[0], "extrapolated")
+
+    def _beyond(self, mat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mask of the columns of ``mat``, variables x points, outside the fitted data's range in
+        some variable; the data's per-variable minima; maxima), for ``extrapolated`` and
+        ``predict``'s warning."""
+        prob = self._data_problem("extrapolated")  # type: ignore[attr-defined]
         lo, hi = prob.columns.min(axis=1), prob.columns.max(axis=1)
-        return keep_index(data, np.asarray(np.any((mat < lo[:, None]) | (mat > hi[:, None]), axis=0)), "extrapolated")
+        return np.any((mat < lo[:, None]) | (mat > hi[:, None]), axis=0), lo, hi
 
     def to_frame(self, level: float | None = None) -> Any:
         """A pandas DataFrame with one row per parameter (index ``parameter``): ``estimate``,

@@ -243,8 +243,7 @@ class FitResult(FitCompat):
             raise ValueError("predict needs at least one data column")
         mat = np.ascontiguousarray(np.vstack([cols[v] for v in self.variables]))
         if warn:
-            lo, hi = prob.columns.min(axis=1), prob.columns.max(axis=1)
-            beyond = np.any((mat < lo[:, None]) | (mat > hi[:, None]), axis=0)
+            beyond, lo, hi = self._beyond(mat)
             if beyond.any():
                 rng = ", ".join(f"{v} in [{lo[j]:.4g}, {hi[j]:.4g}]" for j, v in enumerate(self.variables))
                 warnings.warn(f"predict: {int(beyond.sum())} of {len(beyond)} points lie beyond the fitted data ({rng}); "
