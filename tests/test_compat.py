@@ -240,6 +240,11 @@ def test_integer_column_labels_in_the_analysis_functions(hoffmann_example_full):
     assert le.slope.tolist() == sf.local_exponent(data=d, y="loss", x="N", n_resamples=20, seed=0).slope.tolist()
     with pytest.raises(ValueError, match="x: data has no column 7"):
         sf.local_exponent(data=df, y=2, x=7)
+    # a column name without data says so, in every function that takes column-or-values arguments
+    with pytest.raises(ValueError, match=r"N='N' names a column, but no data was given; pass data="):
+        sf.isoflop(None, N="N", y=d["loss"], C=d["C"])
+    with pytest.raises(ValueError, match=r"x='N' names a column, but no data was given; pass data="):
+        sf.local_exponent(x="N", y=d["loss"])
 
 
 def test_polars_lazyframe_says_collect():

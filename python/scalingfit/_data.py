@@ -361,9 +361,11 @@ def column_or_values(data: Any, v: Any, arg: str) -> Any:
     as the integer 0 of a DataFrame without column names) or as values (a pandas Series aligned
     on data's index); a ValueError naming ``arg`` and the columns for a label data lacks."""
     if isinstance(v, str) or (np.ndim(v) == 0 and not isinstance(v, (bool, np.bool_))):
-        names = [] if data is None else column_names(data)
+        if data is None:
+            raise ValueError(f"{arg}={v!r} names a column, but no data was given; pass data= (a DataFrame or dict) or an array")
+        names = column_names(data)
         if str(v) not in names:
-            raise ValueError(f"{arg}: data has no column {v!r}; columns: {', '.join(names) or 'no data given'}"
+            raise ValueError(f"{arg}: data has no column {v!r}; columns: {', '.join(names)}"
                              + ("" if isinstance(v, str) else f" (a scalar {arg} names a column; give one value per row otherwise)"))
         return get_column(data, str(v))
     return v if data is None else align_to(data, v, arg)

@@ -30,8 +30,6 @@ def _column(data: Any, spec: Any, arg: str, n: int | None) -> np.ndarray | None:
     """A column given by name (in ``data``) or as an array."""
     if spec is None:
         return None
-    if isinstance(spec, str) and data is None:
-        raise ValueError(f"{arg}={spec!r} names a column, but no data was given; pass data= (a DataFrame or dict) or an array")
     v = column_or_values(data, spec, arg)
     a = as_float_array(np.asarray(v, dtype=float) if not isinstance(v, np.ndarray) else v, arg)
     if n is not None and len(a) != n:
