@@ -28,8 +28,8 @@ class Extrapolation(_Result):
 
     ``beyond_data`` marks the points beyond the fitted data's range in some variable.
     ``to_frame()`` / ``to_polars()``: one row per point (on the pandas index of the points when
-    they came as a DataFrame): the variables, ``y``, ``extrapolated`` and, with a bootstrap,
-    ``stderr``, ``ci_lo`` and ``ci_hi``."""
+    they came as a DataFrame, else ``point`` 0, 1, ...): the variables, ``y``, ``extrapolated``
+    and, with a bootstrap, ``stderr``, ``ci_lo`` and ``ci_hi`` at ``level``."""
 
     y: np.ndarray
     points: dict[str, np.ndarray]
@@ -48,16 +48,6 @@ class Extrapolation(_Result):
             cols.update(stderr=np.asarray(self.stderr["y"]), ci_lo=np.asarray(lo), ci_hi=np.asarray(hi))  # type: ignore[index]
         index = ("point", self.row_labels if self.row_labels is not None else range(len(cols["y"])))
         return Table(cols, index, {} if self.samples is None else {"level": float(self.level)})
-
-    def to_frame(self) -> Any:
-        """One row per point: the variables, ``y``, ``extrapolated`` and, with a bootstrap,
-        ``stderr``/``ci_lo``/``ci_hi`` at ``level`` (index: the points' DataFrame index, else
-        ``point`` 0, 1, ...)."""
-        return self._table().to_pandas()
-
-    def to_polars(self) -> Any:
-        """:meth:`to_frame` as a polars DataFrame (``point`` is its first column)."""
-        return self._table().to_polars()
 
     def summary(self) -> str:
         """A readable report of the result, with its intervals and warnings."""

@@ -93,6 +93,10 @@ class FormComparison(_Result):
     predictions are extrapolations by that factor), and, not in ``to_dict()``, ``fits`` (the
     full-data FitResult of each candidate) and ``residuals`` (per candidate ``{"cv": out-of-fold
     residuals of every row, "holdout": residuals of the held-out rows}``, target scale).
+
+    ``to_frame()`` / ``to_polars()``: the ranking, one row per candidate, best first (index
+    ``form``), the columns of ``table`` but the per-fold errors (``notes`` as a count); pandas'
+    ``attrs`` holds the verdict.
     """
 
     table: list[dict[str, Any]]
@@ -149,16 +153,6 @@ class FormComparison(_Result):
         cols: dict[str, Any] = {k: [r[k] for r in rows] for k in rows[0] if k not in skip}
         cols["notes"] = [len(r["notes"]) for r in rows]
         return Table(cols, ("form", [r["form"] for r in rows]), {"verdict": self.verdict})
-
-    def to_frame(self) -> Any:
-        """The ranking as a pandas DataFrame: one row per candidate, best first (index ``form``),
-        the columns of ``table`` but the per-fold errors (``notes`` as a count); ``attrs``
-        holds the verdict."""
-        return self._table().to_pandas()
-
-    def to_polars(self) -> Any:
-        """:meth:`to_frame` as a polars DataFrame (``form`` is its first column)."""
-        return self._table().to_polars()
 
     def _diagnose(self) -> list[str]:
         best = self.table[0]
